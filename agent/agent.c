@@ -1,0 +1,165 @@
+/* Start-up of the agent inside the target. The order matters: everything
+ * the hooks rely on is ready before the first hook is installed, and a
+ * process that is not the traced Python stays entirely passive. */
+#include "agent.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "../core/journal.h"
+#include "../core/os.h"
+#include "../pyver/pyver.h"
+#include "crash.h"
+#include "guard.h"
+#include "hooks_py.h"
+#include "jwriter.h"
+#include "log.h"
+#include "modules.h"
+#include "pyframes.h"
+#include "record.h"
+#include "spin.h"
+#include "types.h"
+
+AGENT_TLS int guard_depth;
+
+volatile bool agent_pending;
+/* protected by pending_lock: the deferred installation */
+static int pending_lock;
+static void *initial_obj_malloc;
+
+struct py_allocator_head {
+    void *ctx;
+    void *malloc;
+    void *rest[3];
+};
+
+static void *current_obj_malloc(void)
+{
+    void (*get)(int, struct py_allocator_head *) =
+        (void (*)(int, struct py_allocator_head *))dlsym(RTLD_DEFAULT, "PyMem_GetAllocator");
+    struct py_allocator_head a = {0};
+    if (get)
+        get(2, &a);
+    return a.malloc;
+}
+
+/* A process configured to pick its own allocators (PYTHONMALLOC, dev mode)
+ * replaces whatever is installed during pre-initialization; hooks installed
+ * before that would be thrown away, and blocks they saw freed by the wrong
+ * allocator. So the agent waits until the configuration has been applied. */
+static bool interpreter_sets_allocators(void)
+{
+    const char *pm = getenv("PYTHONMALLOC");
+    const char *dev = getenv("PYTHONDEVMODE");
+    if ((pm && *pm) || (dev && *dev))
+        return true;
+    char cmd[8192];
+    ssize_t n = os_read_small_file("/proc/self/cmdline", cmd, sizeof cmd);
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(cmd + i) + 1) {
+        if (!strcmp(cmd + i, "-Xdev") || (!strcmp(cmd + i, "-X") && i + 3 < n && !strcmp(cmd + i + 3, "dev")))
+            return true;
+    }
+    return false;
+}
+
+void agent_poll_slow(void)
+{
+    static int (*is_initialized)(void);
+    if (!spin_trylock(&pending_lock))
+        return;
+    if (agent_pending) {
+        if (!is_initialized)
+            is_initialized = (int (*)(void))dlsym(RTLD_DEFAULT, "Py_IsInitialized");
+        if (current_obj_malloc() != initial_obj_malloc || (is_initialized && is_initialized())) {
+            hp_install();
+            agent_pending = false;
+        }
+    }
+    spin_unlock(&pending_lock);
+}
+
+/* Writes the PROCESS record: interpreter version, executable and argv. */
+static void journal_process(uint32_t flags, const char *version)
+{
+    static uint8_t rec[16384];
+    char exe[4096], cmd[8192];
+    ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    ssize_t cmd_len = os_read_small_file("/proc/self/cmdline", cmd, sizeof cmd);
+    uint32_t argc = 0;
+    for (ssize_t i = 0; i < cmd_len; i++)
+        argc += cmd[i] == 0;
+    uint8_t *p = jn_put_process_head(rec, (uint32_t)getpid(), flags);
+    p = jn_put_str(p, version, (uint32_t)strlen(version));
+    p = jn_put_str(p, exe, exe_len > 0 ? (uint32_t)exe_len : 0);
+    p = jn_put_varint(p, argc);
+    for (ssize_t i = 0; i < cmd_len; i += (ssize_t)strlen(cmd + i) + 1)
+        p = jn_put_str(p, cmd + i, (uint32_t)strlen(cmd + i));
+    jw_write_record(rec, (size_t)(p - rec));
+}
+
+/* The full version ("3.11.2"), read from Py_GetVersion's static text. */
+static void full_version(char *out, size_t cap, const char *fallback)
+{
+    const char *(*get)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
+    const char *v = get ? get() : fallback;
+    size_t n = strcspn(v, " ");
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, v, n);
+    out[n] = 0;
+}
+
+static void after_fork_in_child(void)
+{
+    /* The parent keeps writing the journal; the child must not. Its hooks
+     * stay installed and pass everything through. */
+    jw_disown();
+}
+
+static void start_recording(const struct pyver_layout *layout)
+{
+    rec_name_types = pf_init(layout);
+    if (!rec_name_types)
+        log_msg("cannot find the interpreter's frame API; Python stacks are not recorded");
+    ty_init();
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    hl_init();
+    crash_install();
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+    if (interpreter_sets_allocators()) {
+        initial_obj_malloc = current_obj_malloc();
+        agent_pending = true;
+    } else if (!hp_install()) {
+        log_msg("cannot install Python allocator hooks");
+    }
+}
+
+__attribute__((constructor)) static void agent_start(void)
+{
+    const char *path = getenv("LIFELINE_JOURNAL");
+    const struct pyver_layout *layout;
+    char version[32] = "", full[64];
+    bool debug = false;
+    if (!path || !*path)
+        return;
+    guard_depth = 1;
+    enum pyver_status st = pyver_detect(&layout, version, sizeof version, &debug);
+    if (st != PYVER_NOT_PYTHON && jw_open(path) == JW_CLAIMED) {
+        mod_scan();
+        full_version(full, sizeof full, version);
+        uint32_t flags = (st == PYVER_OK ? JN_PROC_PYTHON : JN_PROC_PY_UNSUPPORTED) |
+                         (debug ? JN_PROC_DEBUG_BUILD : 0);
+        journal_process(flags, full);
+        if (st == PYVER_OK)
+            start_recording(layout);
+        else
+            jw_disown();
+    }
+    guard_depth = 0;
+}

@@ -1,0 +1,12 @@
+# agent: the library preloaded into the target. It only captures.
+AGENT_SRC := agent/agent.c agent/capture.c agent/crash.c agent/hooks_libc.c agent/hooks_py.c \
+             agent/jwriter.c agent/live.c agent/log.c agent/modules.c agent/pyframes.c \
+             agent/record.c agent/types.c
+AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/pic/%.o) $(CORE_PIC_OBJ) $(PYVER_PIC_OBJ)
+
+all: $(BUILD)/liblifeline-agent.so
+
+# libunwind is linked statically where possible so that the agent does not
+# drag a second copy of it into targets that have their own.
+$(BUILD)/liblifeline-agent.so: $(AGENT_OBJ)
+	$(CC) -shared -o $@ $(AGENT_OBJ) -Wl,-z,nodelete -Wl,--no-undefined -lunwind -ldl -lpthread

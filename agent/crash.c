@@ -1,0 +1,164 @@
+#include "crash.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "../core/journal.h"
+#include "../core/os.h"
+#include "guard.h"
+#include "jwriter.h"
+#include "modules.h"
+#include "pyframes.h"
+
+#define MAX_NATIVE 48
+#define MAX_PYTHON 32
+#define NAME_MAX_BYTES 100
+#define ALTSTACK_SIZE (64u << 10)
+
+static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+#define NSIG_FATAL (sizeof fatal_signals / sizeof *fatal_signals)
+
+/* Set once by crash_install. */
+static struct sigaction previous[NSIG_FATAL];
+
+/* protected by: atomic exchange; the first crashing thread reports, others wait to die. */
+static int crash_reporting;
+
+/* The Python walk may meet corrupted memory: a nested fault jumps back here. */
+static AGENT_TLS sigjmp_buf *probe_jump;
+
+static int fatal_index(int signo)
+{
+    for (unsigned i = 0; i < NSIG_FATAL; i++)
+        if (fatal_signals[i] == signo)
+            return (int)i;
+    return -1;
+}
+
+static int native_frames(ucontext_t *uc, uint64_t *pcs)
+{
+    unw_cursor_t cursor;
+    int n = 0;
+    if (unw_init_local2(&cursor, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) < 0)
+        return 0;
+    do {
+        unw_word_t ip;
+        if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || !ip)
+            break;
+        pcs[n++] = ip;
+    } while (n < MAX_NATIVE && unw_step(&cursor) > 0);
+    return n;
+}
+
+static int python_frames(struct pf_frame *py)
+{
+    sigjmp_buf jump;
+    volatile int n = 0;
+    if (sigsetjmp(jump, 1) == 0) {
+        probe_jump = &jump;
+        n = pf_walk(py, MAX_PYTHON);
+    }
+    probe_jump = NULL;
+    return n;
+}
+
+/* Appends one Python frame with its names inline; on a fault while reading
+ * the code object, the frame is written with empty names. */
+static uint8_t *put_python(uint8_t *p, const struct pf_frame *f)
+{
+    sigjmp_buf jump;
+    char file[NAME_MAX_BYTES], func[NAME_MAX_BYTES];
+    volatile unsigned file_len = 0, func_len = 0;
+    volatile int line = 0;
+    if (sigsetjmp(jump, 1) == 0) {
+        probe_jump = &jump;
+        file_len = pf_code_filename(f->code, file, sizeof file);
+        func_len = pf_code_name(f->code, func, sizeof func);
+        line = pf_line(f->code, f->lasti);
+    }
+    probe_jump = NULL;
+    p = jn_put_crash_python(p, line > 0 ? (uint32_t)line : 0);
+    p = jn_put_str(p, file, file_len);
+    return jn_put_str(p, func, func_len);
+}
+
+static bool is_eval(uint64_t pc)
+{
+    return pf_layout && pf_is_eval_pc((uintptr_t)pc);
+}
+
+/* Builds the CRASH record in buf: frames innermost first, Python frames at
+ * the evaluation loop activations that ran them. Returns its end. */
+static uint8_t *build_record(uint8_t *buf, int signo, siginfo_t *si, ucontext_t *uc)
+{
+    uint64_t pcs[MAX_NATIVE];
+    struct pf_frame py[MAX_PYTHON];
+    int npc = native_frames(uc, pcs);
+    int npy = pf_layout ? python_frames(py) : 0;
+    uint32_t total = (uint32_t)(npc + npy);
+    uint64_t fault = (signo == SIGSEGV || signo == SIGBUS) ? (uintptr_t)si->si_addr : 0;
+    uint8_t *p = jn_put_crash_head(buf, jw_next_seq(), (uint32_t)os_gettid(), (uint32_t)signo,
+                                   si->si_code, fault, total);
+    int k = 0;
+    for (int i = 0; i < npc; i++) {
+        if (is_eval(pcs[i]) && k < npy) {
+            for (bool last = false; k < npy && !last; k++) {
+                last = py[k].entry;
+                p = put_python(p, &py[k]);
+            }
+        } else {
+            p = jn_put_crash_native(p, pcs[i]);
+        }
+    }
+    for (; k < npy; k++)
+        p = put_python(p, &py[k]);
+    return p;
+}
+
+static void restore_and_reraise(int signo, siginfo_t *si)
+{
+    int i = fatal_index(signo);
+    sigaction(signo, &previous[i], NULL);
+    /* A fault re-executes the instruction and dies by the signal; a signal
+     * that was sent must be sent again. */
+    if (si->si_code <= 0 || signo == SIGABRT)
+        raise(signo);
+}
+
+static void on_fatal(int signo, siginfo_t *si, void *ucv)
+{
+    if (probe_jump)
+        siglongjmp(*probe_jump, 1);
+    if (__atomic_exchange_n(&crash_reporting, 1, __ATOMIC_ACQ_REL) == 0 && jw_active()) {
+        static uint8_t buf[MAX_NATIVE * 10 + MAX_PYTHON * (12 + 2 * NAME_MAX_BYTES) + 64];
+        guard_depth = 1; /* whatever the handler touches is not recorded */
+        uint8_t *end = build_record(buf, signo, si, ucv);
+        struct jn_delta *d;
+        uint8_t *w = jw_reserve_nolock((size_t)(end - buf), &d);
+        if (w) {
+            memcpy(w, buf, (size_t)(end - buf));
+            jw_commit(w + (end - buf));
+        }
+    }
+    restore_and_reraise(signo, si);
+}
+
+void crash_install(void)
+{
+    stack_t ss = {.ss_sp = os_map(ALTSTACK_SIZE), .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+    if (ss.ss_sp)
+        sigaltstack(&ss, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fatal;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    for (unsigned i = 0; i < NSIG_FATAL; i++)
+        sigaction(fatal_signals[i], &sa, &previous[i]);
+}

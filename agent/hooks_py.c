@@ -1,0 +1,110 @@
+#include "hooks_py.h"
+
+#include <dlfcn.h>
+#include <stddef.h>
+
+#include "../core/journal.h"
+#include "guard.h"
+#include "jwriter.h"
+#include "record.h"
+
+/* PyMemAllocatorEx and PyMemAllocatorDomain: part of the stable C API since
+ * 3.4, so they are spelled here rather than taken from a version's headers. */
+struct py_allocator {
+    void *ctx;
+    void *(*malloc)(void *ctx, size_t size);
+    void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+    void *(*realloc)(void *ctx, void *ptr, size_t new_size);
+    void (*free)(void *ctx, void *ptr);
+};
+enum { PY_DOMAIN_RAW, PY_DOMAIN_MEM, PY_DOMAIN_OBJ, PY_DOMAINS };
+
+struct domain {
+    struct py_allocator orig;  /* what we wrap; set before ours is installed */
+    uint8_t api_malloc, api_calloc, api_realloc, api_free;
+};
+
+static struct domain domains[PY_DOMAINS] = {
+    [PY_DOMAIN_RAW] = {.api_malloc = JN_API_RAW_MALLOC, .api_calloc = JN_API_RAW_CALLOC,
+                       .api_realloc = JN_API_RAW_REALLOC, .api_free = JN_API_RAW_FREE},
+    [PY_DOMAIN_MEM] = {.api_malloc = JN_API_MEM_MALLOC, .api_calloc = JN_API_MEM_CALLOC,
+                       .api_realloc = JN_API_MEM_REALLOC, .api_free = JN_API_MEM_FREE},
+    [PY_DOMAIN_OBJ] = {.api_malloc = JN_API_OBJ_MALLOC, .api_calloc = JN_API_OBJ_CALLOC,
+                       .api_realloc = JN_API_OBJ_REALLOC, .api_free = JN_API_OBJ_FREE},
+};
+
+static void (*get_allocator)(int domain, struct py_allocator *a);
+static void (*set_allocator)(int domain, struct py_allocator *a);
+
+static void *hp_malloc(void *ctx, size_t size)
+{
+    struct domain *d = ctx;
+    void *p = d->orig.malloc(d->orig.ctx, size);
+    if (p && jw_active() && guard_enter()) {
+        rec_alloc(d->api_malloc, p, size);
+        guard_leave();
+    }
+    return p;
+}
+
+static void *hp_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    struct domain *d = ctx;
+    void *p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+    if (p && jw_active() && guard_enter()) {
+        rec_alloc(d->api_calloc, p, (uint64_t)nelem * elsize);
+        guard_leave();
+    }
+    return p;
+}
+
+static void *hp_realloc(void *ctx, void *old, size_t size)
+{
+    struct domain *d = ctx;
+    void *p = d->orig.realloc(d->orig.ctx, old, size);
+    if ((p || !old) && jw_active() && guard_enter()) {
+        if (old)
+            rec_realloc(d->api_realloc, old, p, size);
+        else
+            rec_alloc(d->api_realloc, p, size);
+        guard_leave();
+    }
+    return p;
+}
+
+static void hp_free(void *ctx, void *p)
+{
+    struct domain *d = ctx;
+    if (p && jw_active() && guard_enter()) {
+        rec_free(d->api_free, p);
+        guard_leave();
+    }
+    d->orig.free(d->orig.ctx, p);
+}
+
+bool hp_install(void)
+{
+    get_allocator = (void (*)(int, struct py_allocator *))dlsym(RTLD_DEFAULT, "PyMem_GetAllocator");
+    set_allocator = (void (*)(int, struct py_allocator *))dlsym(RTLD_DEFAULT, "PyMem_SetAllocator");
+    if (!get_allocator || !set_allocator)
+        return false;
+    for (int i = 0; i < PY_DOMAINS; i++) {
+        get_allocator(i, &domains[i].orig);
+        struct py_allocator ours = {&domains[i], hp_malloc, hp_calloc, hp_realloc, hp_free};
+        set_allocator(i, &ours);
+    }
+    return true;
+}
+
+bool hp_still_installed(void)
+{
+    struct py_allocator a;
+    if (!get_allocator)
+        return false;
+    for (int i = 0; i < PY_DOMAINS; i++) {
+        get_allocator(i, &a);
+        if (a.malloc != hp_malloc)
+            return false;
+    }
+    return true;
+}

@@ -1,0 +1,229 @@
+#include "jwriter.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../core/os.h"
+#include "guard.h"
+#include "log.h"
+
+#define BLOCK_SIZE (16u << 10)
+#define SEGMENT_SIZE (32u << 20)
+#define BLOCK_HDR sizeof(struct jn_block_header)
+
+/* Set once by jw_open; cleared by jw_disown or on a write failure. */
+static volatile bool jw_on;
+static int jw_fd = -1;
+static struct jn_file_header *jw_header;
+
+/* protected by jw_lock: the segment blocks are carved from. */
+static int jw_lock;
+static uint8_t *seg_base;
+static uint64_t seg_file_off; /* file offset of seg_base */
+static uint32_t seg_used;
+
+/* protected by: atomic increments */
+static uint64_t jw_seq = 1;
+
+struct jw_thread {
+    struct jn_block_header *block;
+    uint8_t *pos, *limit;
+    struct jn_delta delta;
+    bool named;
+};
+static AGENT_TLS struct jw_thread jw_self;
+
+static void lock_unlocked(void)
+{
+    while (__atomic_exchange_n(&jw_lock, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&jw_lock, __ATOMIC_RELAXED))
+            __builtin_ia32_pause();
+}
+
+static bool trylock(void)
+{
+    return !__atomic_exchange_n(&jw_lock, 1, __ATOMIC_ACQUIRE);
+}
+
+static void unlock(void)
+{
+    __atomic_store_n(&jw_lock, 0, __ATOMIC_RELEASE);
+}
+
+bool jw_active(void)
+{
+    return jw_on;
+}
+
+uint64_t jw_next_seq(void)
+{
+    return __atomic_fetch_add(&jw_seq, 1, __ATOMIC_RELAXED);
+}
+
+static void fail_unlocked(const char *why)
+{
+    if (jw_on)
+        log_msg("journal: %s; recording stops here (what was recorded is kept)", why);
+    jw_on = false;
+}
+
+/* Maps the next segment of the file. Called with jw_lock held. The old
+ * segment stays mapped: other threads may still fill blocks in it. */
+static bool new_segment_unlocked(void)
+{
+    uint64_t off = seg_base ? seg_file_off + SEGMENT_SIZE : JN_FILE_HEADER_SIZE;
+    /* Reserve the space now: writing to a mapping of a sparse file on a full
+     * disk would kill the target with SIGBUS. */
+    if (posix_fallocate(jw_fd, (off_t)off, SEGMENT_SIZE) != 0) {
+        fail_unlocked("cannot extend the journal file (disk full?)");
+        return false;
+    }
+    void *p = mmap(NULL, SEGMENT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, jw_fd, (off_t)off);
+    if (p == MAP_FAILED) {
+        fail_unlocked("cannot map the journal file");
+        return false;
+    }
+    seg_base = p;
+    seg_file_off = off;
+    seg_used = 0;
+    return true;
+}
+
+/* Returns a fresh block, or NULL. Called with jw_lock held. */
+static struct jn_block_header *carve_block_unlocked(void)
+{
+    if ((!seg_base || seg_used + BLOCK_SIZE > SEGMENT_SIZE) && !new_segment_unlocked())
+        return NULL;
+    struct jn_block_header *b = (struct jn_block_header *)(seg_base + seg_used);
+    seg_used += BLOCK_SIZE;
+    return b;
+}
+
+static void start_block(struct jw_thread *t, struct jn_block_header *b)
+{
+    b->tid = (uint32_t)os_gettid();
+    b->first_seq = __atomic_load_n(&jw_seq, __ATOMIC_RELAXED);
+    b->tsc_base = os_tsc();
+    b->mono_ns = os_mono_ns();
+    b->used = 0;
+    /* The magic goes last: a reader never sees a half-made header. */
+    __atomic_store_n(&b->magic, JN_BLOCK_MAGIC, __ATOMIC_RELEASE);
+    t->block = b;
+    t->pos = (uint8_t *)b + BLOCK_HDR;
+    t->limit = (uint8_t *)b + BLOCK_SIZE;
+    jn_delta_reset(&t->delta, b);
+}
+
+/* Names the thread once, in its first block. */
+static void write_thread_record(struct jw_thread *t)
+{
+    char path[64], name[32];
+    uint32_t tid = t->block->tid;
+    log_format(path, sizeof path, "/proc/self/task/%u/comm", tid);
+    ssize_t n = os_read_small_file(path, name, sizeof name);
+    if (n > 0 && name[n - 1] == '\n')
+        name[--n] = 0;
+    uint8_t *p = jn_put_thread_head(t->pos, tid, tid == (uint32_t)getpid());
+    p = jn_put_str(p, name, n > 0 ? (uint32_t)n : 0);
+    t->named = true;
+    jw_commit(p);
+}
+
+static uint8_t *reserve(size_t need, struct jn_delta **delta, bool may_block)
+{
+    struct jw_thread *t = &jw_self;
+    if (!jw_on)
+        return NULL;
+    if (!t->block || t->pos + need > t->limit) {
+        if (may_block)
+            lock_unlocked();
+        else if (!trylock())
+            return NULL;
+        struct jn_block_header *b = carve_block_unlocked();
+        unlock();
+        if (!b)
+            return NULL;
+        start_block(t, b);
+        if (!t->named)
+            write_thread_record(t);
+    }
+    *delta = &t->delta;
+    return t->pos;
+}
+
+uint8_t *jw_reserve(size_t need, struct jn_delta **delta)
+{
+    return reserve(need, delta, true);
+}
+
+uint8_t *jw_reserve_nolock(size_t need, struct jn_delta **delta)
+{
+    return reserve(need, delta, false);
+}
+
+void jw_commit(uint8_t *end)
+{
+    struct jw_thread *t = &jw_self;
+    t->pos = end;
+    __atomic_store_n(&t->block->used, (uint32_t)(end - (uint8_t *)t->block - BLOCK_HDR),
+                     __ATOMIC_RELEASE);
+}
+
+bool jw_write_record(const uint8_t *rec, size_t len)
+{
+    struct jn_delta *d;
+    uint8_t *p = jw_reserve(len, &d);
+    if (!p)
+        return false;
+    memcpy(p, rec, len);
+    jw_commit(p + len);
+    return true;
+}
+
+static void write_header(struct jn_file_header *h)
+{
+    h->version = JN_VERSION;
+    h->header_size = JN_FILE_HEADER_SIZE;
+    h->block_size = BLOCK_SIZE;
+    h->pid = (uint32_t)getpid();
+    h->realtime_ns = os_realtime_ns();
+    h->tsc_start = os_tsc();
+    h->mono_start_ns = os_mono_ns();
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    memcpy(h->magic, JN_MAGIC, JN_MAGIC_LEN);
+}
+
+enum jw_claim jw_open(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        log_msg("cannot open the journal %s", path);
+        return JW_FAILED;
+    }
+    void *h = mmap(NULL, JN_FILE_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (h == MAP_FAILED) {
+        close(fd);
+        log_msg("cannot map the journal %s", path);
+        return JW_FAILED;
+    }
+    struct jn_file_header *hdr = h;
+    uint32_t expected = 0;
+    if (!__atomic_compare_exchange_n(&hdr->claimed_pid, &expected, (uint32_t)getpid(), false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        munmap(h, JN_FILE_HEADER_SIZE);
+        close(fd);
+        return JW_TAKEN;
+    }
+    jw_fd = fd;
+    jw_header = hdr;
+    write_header(hdr);
+    jw_on = true;
+    return JW_CLAIMED;
+}
+
+void jw_disown(void)
+{
+    jw_on = false;
+}

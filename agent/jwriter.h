@@ -1,0 +1,43 @@
+/* Writes the journal: a file shared with the cli, mapped MAP_SHARED, so every
+ * committed record is in the page cache the moment it is written and
+ * survives the target's crash or SIGKILL. Each thread fills blocks of its
+ * own; see core/journal.h. Prefix: jw_. */
+#ifndef LL_JWRITER_H
+#define LL_JWRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/journal.h"
+
+enum jw_claim { JW_CLAIMED, JW_TAKEN, JW_FAILED };
+
+/* Opens the journal at path and claims it for this process. JW_TAKEN means
+ * another process owns it (this one stays passive); JW_FAILED means it
+ * could not be opened or mapped (a message has been written). */
+enum jw_claim jw_open(const char *path);
+
+/* Stops all writing; used in a forked child, whose parent still writes. */
+void jw_disown(void);
+
+/* Returns room for `need` bytes in this thread's current block (opening a
+ * new block when needed) and this thread's delta state, or NULL when the
+ * journal is unusable (disk full, not open). Records must be written whole
+ * and then published with jw_commit; need <= 4096. */
+uint8_t *jw_reserve(size_t need, struct jn_delta **delta);
+void jw_commit(uint8_t *end);
+
+/* Like jw_reserve for the crash path: never blocks on a lock. */
+uint8_t *jw_reserve_nolock(size_t need, struct jn_delta **delta);
+
+/* The next position in the global order of events. */
+uint64_t jw_next_seq(void);
+
+/* Writes a variable-length record in one piece: a caller-built buffer. */
+bool jw_write_record(const uint8_t *rec, size_t len);
+
+/* True while this process owns an open journal. */
+bool jw_active(void);
+
+#endif

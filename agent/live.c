@@ -1,0 +1,92 @@
+#include "live.h"
+
+#include "../core/table.h"
+#include "spin.h"
+
+/* Striped so that threads allocating without the GIL rarely contend. */
+#define STRIPES 64
+
+struct live_entry {
+    uint64_t addr;
+    uint64_t meta; /* size << 8 | api */
+};
+
+struct stripe {
+    int lock;
+    struct tbl table; /* protected by lock */
+} __attribute__((aligned(64)));
+
+static struct stripe stripes[STRIPES];
+static bool live_ready; /* protected by: set once under stripe 0's lock */
+
+static struct stripe *stripe_of(uintptr_t addr)
+{
+    return &stripes[(tbl_mix(addr) >> 58) & (STRIPES - 1)];
+}
+
+static void ensure_ready(void)
+{
+    if (__atomic_load_n(&live_ready, __ATOMIC_ACQUIRE))
+        return;
+    spin_lock(&stripes[0].lock);
+    if (!live_ready) {
+        for (int i = 0; i < STRIPES; i++)
+            tbl_init(&stripes[i].table, sizeof(struct live_entry));
+        __atomic_store_n(&live_ready, true, __ATOMIC_RELEASE);
+    }
+    spin_unlock(&stripes[0].lock);
+}
+
+bool live_add(uintptr_t addr, uint64_t size, uint8_t api)
+{
+    ensure_ready();
+    struct stripe *s = stripe_of(addr);
+    bool inserted;
+    spin_lock(&s->lock);
+    struct live_entry *e = tbl_insert(&s->table, addr, &inserted);
+    if (e)
+        e->meta = size << 8 | api;
+    spin_unlock(&s->lock);
+    return e != NULL;
+}
+
+static void unpack(const struct live_entry *e, struct live_info *out)
+{
+    if (out) {
+        out->size = e->meta >> 8;
+        out->api = (uint8_t)e->meta;
+    }
+}
+
+bool live_remove(uintptr_t addr, struct live_info *out)
+{
+    ensure_ready();
+    struct stripe *s = stripe_of(addr);
+    struct live_entry e;
+    spin_lock(&s->lock);
+    bool found = tbl_remove(&s->table, addr, &e);
+    spin_unlock(&s->lock);
+    if (found)
+        unpack(&e, out);
+    return found;
+}
+
+bool live_find(uintptr_t addr, struct live_info *out)
+{
+    ensure_ready();
+    struct stripe *s = stripe_of(addr);
+    spin_lock(&s->lock);
+    struct live_entry *e = tbl_find(&s->table, addr);
+    if (e)
+        unpack(e, out);
+    spin_unlock(&s->lock);
+    return e != NULL;
+}
+
+size_t live_count(void)
+{
+    size_t n = 0;
+    for (int i = 0; i < STRIPES; i++)
+        n += __atomic_load_n(&stripes[i].table.count, __ATOMIC_RELAXED);
+    return n;
+}

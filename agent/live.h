@@ -1,0 +1,28 @@
+/* The agent's table of live blocks it has recorded: address -> size and
+ * allocation interface. It lets a free be matched to its allocation (frees
+ * of blocks the agent never saw pass through unrecorded) and lets type
+ * detection confirm that a pointer is the start of a live object.
+ * Thread-safe. Prefix: live_. */
+#ifndef LL_LIVE_H
+#define LL_LIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct live_info {
+    uint64_t size;
+    uint8_t api;
+};
+
+/* Records a block. Returns false if the table could not grow (the block is
+ * then treated as unknown). */
+bool live_add(uintptr_t addr, uint64_t size, uint8_t api);
+/* Forgets a block, returning what was known; false if it was not known. */
+bool live_remove(uintptr_t addr, struct live_info *out);
+/* Looks a block up without changing the table. */
+bool live_find(uintptr_t addr, struct live_info *out);
+/* Number of blocks known; approximate while other threads change it. */
+size_t live_count(void);
+
+#endif

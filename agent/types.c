@@ -1,0 +1,140 @@
+#include "types.h"
+
+#include <dlfcn.h>
+#include <string.h>
+
+#include "../core/journal.h"
+#include "../core/table.h"
+#include "jwriter.h"
+#include "live.h"
+#include "modules.h"
+#include "pyframes.h"
+#include "spin.h"
+
+struct known_type {
+    uint64_t addr;
+    uint64_t name;   /* tp_name pointer when journaled: a reused address shows as a change */
+    uint32_t id;
+    uint32_t pad;
+};
+
+/* protected by ty_lock */
+static int ty_lock;
+static struct tbl ty_known;
+static uint32_t ty_next_id = 1;
+
+static uintptr_t type_type; /* &PyType_Type; set once by ty_init */
+
+#define AT(base, off, type) (*(type *)((const char *)(base) + (off)))
+
+void ty_init(void)
+{
+    tbl_init(&ty_known, sizeof(struct known_type));
+    type_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyType_Type");
+}
+
+/* True if reading a type object's header at t cannot fault: static types
+ * live in loaded objects' data, heap types in live GC blocks. */
+static bool readable_type_candidate(uintptr_t t)
+{
+    const struct pyver_layout *L = pf_layout;
+    struct live_info li;
+    if (!t || (t & 7))
+        return false;
+    if (live_find(t - L->gc_head_size, &li))
+        return li.size >= L->gc_head_size + L->type_flags + 8;
+    return mod_in_data(t);
+}
+
+/* True if t is a type object: its own type is `type` or a metatype. */
+static bool is_type_object(uintptr_t t)
+{
+    const struct pyver_layout *L = pf_layout;
+    if (!readable_type_candidate(t))
+        return false;
+    uintptr_t meta = AT(t, L->ob_type, uintptr_t);
+    if (meta == type_type)
+        return true;
+    return readable_type_candidate(meta) && AT(meta, L->ob_type, uintptr_t) != 0 &&
+           (AT(meta, L->type_flags, unsigned long) & L->tpflags_type_subclass);
+}
+
+static void journal_type(uint32_t id, const char *name)
+{
+    uint8_t rec[300];
+    uint8_t *p = jn_put_type_head(rec, id);
+    p = jn_put_str(p, name, (uint32_t)strnlen(name, 256));
+    jw_write_record(rec, (size_t)(p - rec));
+}
+
+/* Returns the id of type t, assigning one on first sight. */
+static uint32_t type_id(uintptr_t t)
+{
+    const struct pyver_layout *L = pf_layout;
+    uint64_t name = AT(t, L->type_name, uint64_t);
+    bool inserted;
+    spin_lock(&ty_lock);
+    struct known_type *k = tbl_insert(&ty_known, t, &inserted);
+    uint32_t id = 0;
+    bool fresh = false;
+    if (k && (inserted || k->name != name)) {
+        k->name = name;
+        k->id = ty_next_id++;
+        fresh = true;
+    }
+    if (k)
+        id = k->id;
+    spin_unlock(&ty_lock);
+    if (fresh)
+        journal_type(id, name ? (const char *)name : "?");
+    return id;
+}
+
+static bool known_type(uintptr_t t)
+{
+    spin_lock(&ty_lock);
+    bool known = tbl_find(&ty_known, t) != NULL;
+    spin_unlock(&ty_lock);
+    return known;
+}
+
+/* A type object that dies must not be remembered: its address will be reused. */
+static void forget_type(uintptr_t t)
+{
+    spin_lock(&ty_lock);
+    tbl_remove(&ty_known, t, NULL);
+    spin_unlock(&ty_lock);
+}
+
+/* Tests one header position: an object whose reference count has dropped to
+ * zero and whose type pointer is a type with the expected GC flag. */
+static uint32_t try_header(uintptr_t obj, bool gc)
+{
+    const struct pyver_layout *L = pf_layout;
+    if (AT(obj, L->ob_refcnt, intptr_t) != 0)
+        return 0;
+    uintptr_t t = AT(obj, L->ob_type, uintptr_t);
+    if (!t || (t & 7))
+        return 0;
+    if (!known_type(t) && !is_type_object(t))
+        return 0;
+    bool has_gc = (AT(t, L->type_flags, unsigned long) & L->tpflags_have_gc) != 0;
+    if (has_gc != gc)
+        return 0;
+    if (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass)
+        forget_type(obj); /* the dying object is itself a type */
+    return type_id(t);
+}
+
+uint32_t ty_of_freed_block(uintptr_t block, uint64_t size)
+{
+    const struct pyver_layout *L = pf_layout;
+    if (!L || !type_type)
+        return 0;
+    if (size >= L->gc_head_size + 16) {
+        uint32_t id = try_header(block + L->gc_head_size, true);
+        if (id)
+            return id;
+    }
+    return size >= 16 ? try_header(block, false) : 0;
+}

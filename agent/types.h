@@ -1,0 +1,18 @@
+/* Names the Python type of an object block when it is freed, while its
+ * header is still intact. Prefix: ty_. */
+#ifndef LL_TYPES_H
+#define LL_TYPES_H
+
+#include <stdint.h>
+
+/* Prepares type detection; needs pf_layout. */
+void ty_init(void);
+
+/* If the PyObject_Malloc block at `block` (about to be freed) holds an
+ * object, returns the id of its type (journaling the type's name on first
+ * sight); 0 when it does not look like an object. Reads only memory that is
+ * known to be mapped: the block itself, and candidate type objects that lie
+ * in a loaded object's data or in a live block. */
+uint32_t ty_of_freed_block(uintptr_t block, uint64_t size);
+
+#endif

@@ -1,0 +1,22 @@
+/* Detection: turns what the journal says into findings. Each detector adds
+ * findings of its kinds to the report; the writers in report_*.c print
+ * them. Prefix: dt_. */
+#ifndef LL_DETECT_H
+#define LL_DETECT_H
+
+#include "finding.h"
+#include "jreader.h"
+#include "replay.h"
+#include "resolve.h"
+
+/* Fills a report block from a replayed block, with its stacks resolved. */
+void dt_block(struct rs_ctx *rs, const struct rp_block *b, bool freed, uint64_t access, struct fd_block *out);
+
+/* Adds a `crash` finding if the target died of a fatal signal that the agent
+ * saw: the faulting stack and the heap block the fault address falls in. */
+void dt_crash(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs);
+
+/* The conventional name of a signal ("SIGSEGV"), or "signal N". */
+const char *dt_signal_name(struct arena *a, int signo);
+
+#endif

@@ -1,0 +1,111 @@
+#include "detect.h"
+
+#include <signal.h>
+#include <string.h>
+
+/* How far past a block's ends a fault still counts as about that block. */
+#define NEAR_BYTES 64
+
+static const struct {
+    int signo;
+    const char *name, *what;
+} signals[] = {
+    {SIGSEGV, "SIGSEGV", "segmentation fault"}, {SIGBUS, "SIGBUS", "bus error"},
+    {SIGABRT, "SIGABRT", "abort"}, {SIGFPE, "SIGFPE", "arithmetic exception"},
+    {SIGILL, "SIGILL", "illegal instruction"}, {SIGKILL, "SIGKILL", "killed"},
+    {SIGTERM, "SIGTERM", "terminated"}, {SIGINT, "SIGINT", "interrupted"},
+    {SIGQUIT, "SIGQUIT", "quit"}, {SIGPIPE, "SIGPIPE", "broken pipe"},
+    {SIGHUP, "SIGHUP", "hangup"}, {SIGALRM, "SIGALRM", "alarm"},
+    {SIGTRAP, "SIGTRAP", "trace trap"}, {SIGSYS, "SIGSYS", "bad system call"},
+    {SIGXCPU, "SIGXCPU", "CPU time limit"}, {SIGUSR1, "SIGUSR1", "user signal 1"},
+    {SIGUSR2, "SIGUSR2", "user signal 2"},
+};
+
+const char *dt_signal_name(struct arena *a, int signo)
+{
+    for (size_t i = 0; i < sizeof signals / sizeof *signals; i++)
+        if (signals[i].signo == signo)
+            return signals[i].name;
+    return arena_printf(a, "signal %d", signo);
+}
+
+static const char *signal_what(int signo)
+{
+    for (size_t i = 0; i < sizeof signals / sizeof *signals; i++)
+        if (signals[i].signo == signo)
+            return signals[i].what;
+    return "fatal signal";
+}
+
+void dt_block(struct rs_ctx *rs, const struct rp_block *b, bool freed, uint64_t access, struct fd_block *out)
+{
+    struct jn_str type;
+    memset(out, 0, sizeof *out);
+    out->present = true;
+    out->address = b->addr;
+    out->size = b->size;
+    out->domain = jn_domain_name(jn_api_domain(b->alloc_api));
+    out->offset = (int64_t)(access - b->addr);
+    out->state = freed ? "freed" : "live";
+    if (b->type && jr_type(rs->journal, b->type, &type))
+        out->type = arena_strndup(rs->arena, type.ptr, type.len);
+    rs_stack(rs, b->alloc_stack, "alloc", &out->alloc);
+    if (freed)
+        rs_stack(rs, b->free_stack, "free", &out->free);
+}
+
+/* "16 bytes inside a freed 'Widget' object of 56 bytes (obj domain)" */
+static const char *describe_block(struct arena *a, const struct fd_block *b)
+{
+    const char *what = b->type ? arena_printf(a, "'%s' object", b->type) : "block";
+    const char *where;
+    if (b->offset < 0)
+        where = arena_printf(a, "%lld bytes before", (long long)-b->offset);
+    else if ((uint64_t)b->offset >= b->size)
+        where = arena_printf(a, "%lld bytes past the end of", (long long)((uint64_t)b->offset - b->size));
+    else
+        where = arena_printf(a, "%lld bytes inside", (long long)b->offset);
+    return arena_printf(a, "%s a %s %s of %llu bytes (%s domain)", where, b->state, what,
+                        (unsigned long long)b->size, b->domain);
+}
+
+static void set_thread(struct fd_finding *f, struct jr_journal *j, struct arena *a, uint32_t tid)
+{
+    struct jn_str name;
+    bool main = false;
+    f->tid = tid;
+    if (jr_thread(j, tid, &name, &main)) {
+        f->thread_name = arena_strndup(a, name.ptr, name.len);
+        f->thread_main = main;
+    }
+}
+
+void dt_crash(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs)
+{
+    struct jn_record cr;
+    if (!jr_crash(j, &cr))
+        return;
+    struct arena *a = &rep->arena;
+    int signo = (int)cr.u.crash.signo;
+    uint64_t fault = cr.u.crash.fault_addr;
+    bool has_addr = signo == SIGSEGV || signo == SIGBUS;
+    struct fd_finding *f = fd_add(rep, FD_CRASH);
+    set_thread(f, j, a, cr.u.crash.tid);
+    rs_crash_stack(rs, &cr, &f->stacks[f->nstacks++]);
+    fd_detail_str(f, "signal", dt_signal_name(a, signo));
+    fd_detail_str(f, "fault_address", has_addr ? arena_printf(a, "0x%llx", (unsigned long long)fault) : NULL);
+
+    struct rp_block b;
+    bool freed = false;
+    const char *where = "";
+    if (has_addr && rp_find(s, fault, NEAR_BYTES, &b, &freed)) {
+        dt_block(rs, &b, freed, fault, &f->block);
+        where = arena_printf(a, ": the address is %s", describe_block(a, &f->block));
+    }
+    fd_detail_block(f, "nearest_block", &f->block);
+    if (has_addr)
+        f->summary = arena_printf(a, "%s (%s) at address 0x%llx%s", dt_signal_name(a, signo),
+                                  signal_what(signo), (unsigned long long)fault, where);
+    else
+        f->summary = arena_printf(a, "%s (%s)", dt_signal_name(a, signo), signal_what(signo));
+}

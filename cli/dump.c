@@ -1,0 +1,82 @@
+/* `lifeline dump JOURNAL`: every record of a journal, one per line, in file
+ * order. For people debugging lifeline itself and the journal format. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "../core/journal.h"
+#include "jreader.h"
+
+static void print_str(const char *label, struct jn_str s)
+{
+    printf(" %s=%.*s", label, (int)s.len, s.ptr);
+}
+
+static bool print_event(void *arg, const struct jn_record *r, uint32_t tid)
+{
+    (void)arg;
+    static const char *const names[] = {"?", "alloc", "free", "free", "realloc"};
+    printf("seq=%" PRIu64 " tid=%u %s %s addr=0x%" PRIx64, r->seq, tid, names[r->kind], jn_api_name(r->api),
+           r->addr);
+    if (r->kind == JN_K_REALLOC)
+        printf(" old=0x%" PRIx64, r->old_addr);
+    if (r->kind == JN_K_ALLOC || r->kind == JN_K_REALLOC)
+        printf(" size=%" PRIu64, r->size);
+    printf(" stack=%u", r->stack);
+    if (r->type)
+        printf(" type=%u", r->type);
+    putchar('\n');
+    return true;
+}
+
+static void print_module(void *arg, const struct jn_record *r)
+{
+    (void)arg;
+    printf("module bias=0x%" PRIx64 " [0x%" PRIx64 ", 0x%" PRIx64 ")", r->u.module.bias, r->u.module.start,
+           r->u.module.end);
+    print_str("path", r->u.module.path);
+    putchar('\n');
+}
+
+static void print_stacks(struct jr_journal *j)
+{
+    struct jn_record r;
+    for (uint32_t id = 1; jr_stack(j, id, &r); id++) {
+        printf("stack %u:", id);
+        const uint8_t *p = r.u.stack.frames;
+        uint64_t pc = 0;
+        struct jn_frame f;
+        while (jn_stack_next(&p, r.u.stack.end, &pc, &f) == 1) {
+            if (f.python) {
+                struct jn_str file = {"", 0}, name = {"", 0};
+                jr_code(j, f.code_id, &file, &name);
+                printf(" py:%.*s@%.*s:%u", (int)name.len, name.ptr, (int)file.len, file.ptr, f.line);
+            } else {
+                printf(" 0x%" PRIx64, f.pc);
+            }
+        }
+        putchar('\n');
+    }
+}
+
+int dump_journal(const char *path)
+{
+    const char *why;
+    struct jr_journal *j = jr_open(path, &why);
+    if (!j) {
+        fprintf(stderr, "lifeline: error: cannot read the journal '%s': %s\n", path, why);
+        return 2;
+    }
+    struct jn_record r;
+    if (jr_process(j, &r)) {
+        printf("process pid=%u flags=%u", r.u.process.pid, r.u.process.flags);
+        print_str("version", r.u.process.version);
+        print_str("exe", r.u.process.executable);
+        putchar('\n');
+    }
+    jr_each_module(j, print_module, NULL);
+    print_stacks(j);
+    uint64_t n = jr_replay(j, print_event, NULL);
+    printf("events=%" PRIu64 " damaged=%d\n", n, jr_damaged(j));
+    jr_close(j);
+    return 0;
+}

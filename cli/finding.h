@@ -1,0 +1,115 @@
+/* The findings: what detection produces and what the report writers print.
+ * This header is the only thing the two sides share. Kinds and field names
+ * follow the report contract (shared/spec/report-v1.md). Prefix: fd_. */
+#ifndef LL_FINDING_H
+#define LL_FINDING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arena.h"
+
+enum fd_kind {
+    FD_LEAK,
+    FD_USE_AFTER_FREE,
+    FD_DOUBLE_FREE,
+    FD_INVALID_FREE,
+    FD_HEAP_BUFFER_OVERFLOW,
+    FD_HEAP_BUFFER_UNDERFLOW,
+    FD_UNINITIALIZED_FIELD,
+    FD_ALLOCATOR_MISMATCH,
+    FD_GC_UNTRAVERSED_REFERENCE,
+    FD_GC_DANGLING_REFERENCE,
+    FD_GC_TRACKED_UNINITIALIZED,
+    FD_GC_FREED_WHILE_TRACKED,
+    FD_REFCOUNT_TOO_LOW,
+    FD_CRASH,
+    FD_KIND_COUNT
+};
+
+/* The name a kind has in reports, e.g. "use-after-free". */
+const char *fd_kind_name(enum fd_kind k);
+
+struct fd_frame {
+    bool python;
+    const char *function, *file, *module; /* NULL when unknown */
+    int line;                              /* 0 when unknown */
+    uint64_t pc;                           /* native frames */
+};
+
+struct fd_stack {
+    const char *name; /* "alloc", "free", "access", ... */
+    struct fd_frame *frames;
+    int n;
+};
+
+struct fd_block {
+    bool present;
+    uint64_t address, size;
+    const char *domain, *type; /* type NULL when not an object */
+    int64_t offset;            /* of the access, from the block's start */
+    const char *state;         /* "live" or "freed" */
+    struct fd_stack alloc, free;
+};
+
+/* One entry of `details`: a string, an integer, or a block. */
+struct fd_detail {
+    const char *key;
+    enum { FD_STR, FD_INT, FD_BLOCK, FD_NULL } type;
+    const char *str;
+    int64_t num;
+    const struct fd_block *block;
+};
+
+#define FD_MAX_STACKS 4
+#define FD_MAX_DETAILS 8
+
+struct fd_finding {
+    enum fd_kind kind;
+    bool error;        /* severity: error, else warning */
+    const char *summary;
+    uint32_t tid;
+    const char *thread_name;
+    bool thread_main;
+    struct fd_block block;
+    struct fd_stack stacks[FD_MAX_STACKS];
+    int nstacks;
+    struct fd_detail details[FD_MAX_DETAILS];
+    int ndetails;
+};
+
+/* What the report says about the target beside its findings. */
+struct fd_target {
+    char **argv;
+    int argc;
+    uint32_t pid;
+    const char *py_version, *executable;
+    bool python_seen, debug_build;
+    int exit_status;      /* when not killed */
+    const char *signal;   /* name of the killing signal, or NULL */
+};
+
+struct fd_stats {
+    uint64_t allocations, frees, peak_live_bytes, events;
+};
+
+struct fd_report {
+    struct arena arena;
+    struct fd_target target;
+    struct fd_finding *findings;
+    int nfindings, cap;
+    struct fd_stats stats;
+    const char **notes; /* messages from the agent and the reader */
+    int nnotes, notes_cap;
+};
+
+/* Appends an empty finding of kind k (severity error) and returns it. */
+struct fd_finding *fd_add(struct fd_report *r, enum fd_kind k);
+void fd_detail_str(struct fd_finding *f, const char *key, const char *value);
+void fd_detail_int(struct fd_finding *f, const char *key, int64_t value);
+void fd_detail_block(struct fd_finding *f, const char *key, const struct fd_block *b);
+void fd_note(struct fd_report *r, const char *text);
+int fd_error_count(const struct fd_report *r);
+void fd_report_free(struct fd_report *r);
+
+#endif

@@ -1,0 +1,462 @@
+#include "jreader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/table.h"
+
+/* Ids above this are taken as corruption rather than indexed. */
+#define MAX_ID (1u << 26)
+
+struct vec64 {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+struct block_ref {
+    uint64_t off;
+    uint64_t first_seq;
+};
+
+struct jr_journal {
+    const uint8_t *map;
+    size_t size;
+    const struct jn_file_header *hdr;
+    bool damaged;
+    struct vec64 stacks, codes, types; /* id -> record offset (0 = none) */
+    struct vec64 modules, notes;       /* record offsets */
+    struct tbl threads;                /* tid -> record offset */
+    uint64_t process_off, crash_off, exit_off;
+    struct block_ref *blocks;
+    size_t nblocks, blocks_cap;
+    uint64_t tsc_a, ns_a, tsc_b, ns_b; /* two clock pairs, far apart */
+};
+
+struct thread_entry {
+    uint64_t tid;
+    uint64_t off;
+};
+
+static bool vec_push(struct vec64 *v, uint64_t x)
+{
+    if (v->n == v->cap) {
+        size_t ncap = v->cap ? v->cap * 2 : 256;
+        uint64_t *nv = realloc(v->v, ncap * sizeof *nv);
+        if (!nv)
+            return false;
+        v->v = nv;
+        v->cap = ncap;
+    }
+    v->v[v->n++] = x;
+    return true;
+}
+
+/* Sets v[id] = x, growing with zeros. */
+static bool vec_set(struct vec64 *v, uint32_t id, uint64_t x)
+{
+    if (id >= MAX_ID)
+        return false;
+    while (v->n <= id)
+        if (!vec_push(v, 0))
+            return false;
+    v->v[id] = x;
+    return true;
+}
+
+static uint64_t vec_get(const struct vec64 *v, uint32_t id)
+{
+    return id < v->n ? v->v[id] : 0;
+}
+
+static void index_record(struct jr_journal *j, const struct jn_record *r, uint64_t off)
+{
+    bool inserted;
+    struct thread_entry *t;
+    bool ok = true;
+    switch (r->kind) {
+    case JN_K_STACK: ok = vec_set(&j->stacks, r->u.stack.id, off); break;
+    case JN_K_CODE: ok = vec_set(&j->codes, r->u.code.id, off); break;
+    case JN_K_TYPE: ok = vec_set(&j->types, r->u.type.id, off); break;
+    case JN_K_MODULE: ok = vec_push(&j->modules, off); break;
+    case JN_K_NOTE: ok = vec_push(&j->notes, off); break;
+    case JN_K_PROCESS: j->process_off = off; break;
+    case JN_K_CRASH: j->crash_off = off; break;
+    case JN_K_EXIT: j->exit_off = off; break;
+    case JN_K_THREAD:
+        t = tbl_insert(&j->threads, (uint64_t)r->u.thread.tid + 1, &inserted);
+        if (t)
+            t->off = off;
+        break;
+    default: break;
+    }
+    if (!ok)
+        j->damaged = true;
+}
+
+static bool add_block(struct jr_journal *j, uint64_t off, uint64_t first_seq)
+{
+    if (j->nblocks == j->blocks_cap) {
+        size_t ncap = j->blocks_cap ? j->blocks_cap * 2 : 64;
+        struct block_ref *nb = realloc(j->blocks, ncap * sizeof *nb);
+        if (!nb)
+            return false;
+        j->blocks = nb;
+        j->blocks_cap = ncap;
+    }
+    j->blocks[j->nblocks++] = (struct block_ref){off, first_seq};
+    return true;
+}
+
+static const struct jn_block_header *block_at(const struct jr_journal *j, uint64_t off)
+{
+    return (const struct jn_block_header *)(j->map + off);
+}
+
+/* The committed bytes of a block, clamped so that a corrupted `used` field
+ * cannot send the decoder past the block. */
+static const uint8_t *block_end(const struct jr_journal *j, const struct jn_block_header *b)
+{
+    uint32_t cap = j->hdr->block_size - (uint32_t)sizeof *b;
+    uint32_t used = b->used;
+    if (used > cap)
+        used = cap;
+    return (const uint8_t *)(b + 1) + used;
+}
+
+static void note_clock(struct jr_journal *j, const struct jn_block_header *b)
+{
+    if (!j->ns_a || b->mono_ns < j->ns_a) {
+        j->ns_a = b->mono_ns;
+        j->tsc_a = b->tsc_base;
+    }
+    if (b->mono_ns > j->ns_b) {
+        j->ns_b = b->mono_ns;
+        j->tsc_b = b->tsc_base;
+    }
+}
+
+static void index_block(struct jr_journal *j, uint64_t off)
+{
+    const struct jn_block_header *b = block_at(j, off);
+    if (b->magic != JN_BLOCK_MAGIC) {
+        if (b->magic != 0)
+            j->damaged = true;
+        return;
+    }
+    note_clock(j, b);
+    struct jn_delta d;
+    struct jn_record r;
+    jn_delta_reset(&d, b);
+    const uint8_t *p = (const uint8_t *)(b + 1), *end = block_end(j, b);
+    bool has_events = false;
+    for (;;) {
+        const uint8_t *start = p;
+        int rc = jn_decode(&p, end, &d, &r);
+        if (rc < 0)
+            j->damaged = true;
+        if (rc <= 0)
+            break;
+        if (r.kind <= JN_K_REALLOC)
+            has_events = true;
+        else
+            index_record(j, &r, (uint64_t)(start - j->map));
+    }
+    if (has_events && !add_block(j, off, b->first_seq))
+        j->damaged = true;
+}
+
+static int cmp_block(const void *a, const void *b)
+{
+    const struct block_ref *x = a, *y = b;
+    return x->first_seq < y->first_seq ? -1 : x->first_seq > y->first_seq;
+}
+
+static bool map_file(struct jr_journal *j, const char *path, const char **why)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *why = errno == ENOENT ? "no such file" : "cannot be opened";
+        return false;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        *why = "is not a regular file";
+        return false;
+    }
+    j->size = (size_t)st.st_size;
+    if (j->size < sizeof(struct jn_file_header)) {
+        close(fd);
+        *why = "is too short to be a lifeline journal (truncated?)";
+        return false;
+    }
+    void *m = mmap(NULL, j->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        *why = "cannot be mapped";
+        return false;
+    }
+    j->map = m;
+    j->hdr = m;
+    return true;
+}
+
+struct jr_journal *jr_open(const char *path, const char **why)
+{
+    struct jr_journal *j = calloc(1, sizeof *j);
+    if (!j) {
+        *why = "out of memory";
+        return NULL;
+    }
+    tbl_init(&j->threads, sizeof(struct thread_entry));
+    if (!map_file(j, path, why)) {
+        free(j);
+        return NULL;
+    }
+    if (!jn_header_valid(j->hdr, j->size, why)) {
+        jr_close(j);
+        return NULL;
+    }
+    uint64_t bs = j->hdr->block_size;
+    for (uint64_t off = JN_FILE_HEADER_SIZE; off + bs <= j->size; off += bs)
+        index_block(j, off);
+    if ((j->size - JN_FILE_HEADER_SIZE) % bs)
+        j->damaged = true;
+    qsort(j->blocks, j->nblocks, sizeof *j->blocks, cmp_block);
+    return j;
+}
+
+void jr_close(struct jr_journal *j)
+{
+    if (!j)
+        return;
+    if (j->map)
+        munmap((void *)j->map, j->size);
+    free(j->stacks.v);
+    free(j->codes.v);
+    free(j->types.v);
+    free(j->modules.v);
+    free(j->notes.v);
+    free(j->blocks);
+    tbl_destroy(&j->threads);
+    free(j);
+}
+
+bool jr_damaged(const struct jr_journal *j)
+{
+    return j->damaged;
+}
+
+/* Decodes the meta record at off; false if there is none or it is corrupt. */
+static bool record_at(const struct jr_journal *j, uint64_t off, struct jn_record *out)
+{
+    if (!off || off >= j->size)
+        return false;
+    const uint8_t *p = j->map + off;
+    /* A record never crosses its block: bound the decode by the block end. */
+    uint64_t bs = j->hdr->block_size;
+    uint64_t block_off = JN_FILE_HEADER_SIZE + (off - JN_FILE_HEADER_SIZE) / bs * bs;
+    struct jn_delta d = {0, 0, 0};
+    return jn_decode(&p, block_end(j, block_at(j, block_off)), &d, out) == 1;
+}
+
+bool jr_process(const struct jr_journal *j, struct jn_record *out)
+{
+    return record_at(j, j->process_off, out);
+}
+
+bool jr_crash(const struct jr_journal *j, struct jn_record *out)
+{
+    return record_at(j, j->crash_off, out);
+}
+
+bool jr_exit(const struct jr_journal *j, int32_t *status)
+{
+    struct jn_record r;
+    if (!record_at(j, j->exit_off, &r))
+        return false;
+    *status = r.u.exit.status;
+    return true;
+}
+
+bool jr_stack(const struct jr_journal *j, uint32_t id, struct jn_record *out)
+{
+    return record_at(j, vec_get(&j->stacks, id), out);
+}
+
+bool jr_code(const struct jr_journal *j, uint32_t id, struct jn_str *filename, struct jn_str *name)
+{
+    struct jn_record r;
+    if (!record_at(j, vec_get(&j->codes, id), &r))
+        return false;
+    *filename = r.u.code.filename;
+    *name = r.u.code.name;
+    return true;
+}
+
+bool jr_type(const struct jr_journal *j, uint32_t id, struct jn_str *name)
+{
+    struct jn_record r;
+    if (!record_at(j, vec_get(&j->types, id), &r))
+        return false;
+    *name = r.u.type.name;
+    return true;
+}
+
+bool jr_thread(const struct jr_journal *j, uint32_t tid, struct jn_str *name, bool *main)
+{
+    struct thread_entry *t = tbl_find(&j->threads, (uint64_t)tid + 1);
+    struct jn_record r;
+    if (!t || !record_at(j, t->off, &r))
+        return false;
+    *name = r.u.thread.name;
+    *main = r.u.thread.main;
+    return true;
+}
+
+static void each_offset(const struct jr_journal *j, const struct vec64 *v,
+                        void (*fn)(void *, const struct jn_record *), void *arg)
+{
+    struct jn_record r;
+    for (size_t i = 0; i < v->n; i++)
+        if (record_at(j, v->v[i], &r))
+            fn(arg, &r);
+}
+
+void jr_each_module(const struct jr_journal *j, void (*fn)(void *, const struct jn_record *), void *arg)
+{
+    each_offset(j, &j->modules, fn, arg);
+}
+
+void jr_each_note(const struct jr_journal *j, void (*fn)(void *, const struct jn_record *), void *arg)
+{
+    each_offset(j, &j->notes, fn, arg);
+}
+
+/* ---- merged replay ---- */
+
+struct cursor {
+    const uint8_t *p, *end;
+    struct jn_delta d;
+    struct jn_record r; /* the next event */
+    uint32_t tid;
+};
+
+/* Advances to the block's next event; false when the block has none left. */
+static bool cursor_next(struct cursor *c)
+{
+    for (;;) {
+        int rc = jn_decode(&c->p, c->end, &c->d, &c->r);
+        if (rc <= 0)
+            return false;
+        if (c->r.kind <= JN_K_REALLOC)
+            return true;
+    }
+}
+
+static bool cursor_open(const struct jr_journal *j, uint64_t off, struct cursor *c)
+{
+    const struct jn_block_header *b = block_at(j, off);
+    c->p = (const uint8_t *)(b + 1);
+    c->end = block_end(j, b);
+    c->tid = b->tid;
+    jn_delta_reset(&c->d, b);
+    return cursor_next(c);
+}
+
+/* A binary min-heap of cursors ordered by their next event's seq. */
+struct heap {
+    struct cursor *v;
+    size_t n, cap;
+};
+
+static bool before(const struct cursor *a, const struct cursor *b)
+{
+    return a->r.seq < b->r.seq;
+}
+
+static void swap_cursors(struct cursor *a, struct cursor *b)
+{
+    struct cursor t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void sift_down(struct heap *h, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->n && before(&h->v[l], &h->v[m]))
+            m = l;
+        if (r < h->n && before(&h->v[r], &h->v[m]))
+            m = r;
+        if (m == i)
+            return;
+        swap_cursors(&h->v[i], &h->v[m]);
+        i = m;
+    }
+}
+
+static bool heap_push(struct heap *h, const struct cursor *c)
+{
+    if (h->n == h->cap) {
+        size_t ncap = h->cap ? h->cap * 2 : 16;
+        struct cursor *nv = realloc(h->v, ncap * sizeof *nv);
+        if (!nv)
+            return false;
+        h->v = nv;
+        h->cap = ncap;
+    }
+    size_t i = h->n++;
+    h->v[i] = *c;
+    while (i && before(&h->v[i], &h->v[(i - 1) / 2])) {
+        swap_cursors(&h->v[i], &h->v[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    return true;
+}
+
+uint64_t jr_replay(struct jr_journal *j, bool (*fn)(void *, const struct jn_record *, uint32_t), void *arg)
+{
+    struct heap h = {NULL, 0, 0};
+    size_t next_block = 0;
+    uint64_t delivered = 0;
+    for (;;) {
+        /* Open every block that may hold an event before the heap's minimum:
+         * blocks are sorted by their first seq, and seqs ascend inside a block. */
+        while (next_block < j->nblocks &&
+               (h.n == 0 || j->blocks[next_block].first_seq <= h.v[0].r.seq)) {
+            struct cursor c;
+            if (cursor_open(j, j->blocks[next_block++].off, &c) && !heap_push(&h, &c))
+                j->damaged = true;
+        }
+        if (h.n == 0)
+            break;
+        struct cursor *top = &h.v[0];
+        delivered++;
+        if (!fn(arg, &top->r, top->tid))
+            break;
+        if (!cursor_next(top))
+            h.v[0] = h.v[--h.n];
+        sift_down(&h, 0);
+    }
+    free(h.v);
+    return delivered;
+}
+
+uint64_t jr_time_ns(const struct jr_journal *j, uint64_t tsc)
+{
+    double cycles_per_ns = 1.0;
+    if (j->ns_b > j->ns_a + 1000000 && j->tsc_b > j->tsc_a)
+        cycles_per_ns = (double)(j->tsc_b - j->tsc_a) / (double)(j->ns_b - j->ns_a);
+    else if (j->ns_a)
+        cycles_per_ns = 2.5; /* too short a run to measure; a typical clock */
+    if (tsc < j->hdr->tsc_start)
+        return 0;
+    return (uint64_t)((double)(tsc - j->hdr->tsc_start) / cycles_per_ns);
+}

@@ -1,0 +1,59 @@
+/* Reads a journal file: validates it, indexes its definitions (stacks, code
+ * objects, types, modules, threads) in one pass, and then delivers its
+ * events in their global order by merging the per-thread blocks. Memory
+ * grows with the number of distinct stacks and threads, not with the number
+ * of events. Prefix: jr_. */
+#ifndef LL_JREADER_H
+#define LL_JREADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/journal.h"
+
+struct jr_journal;
+
+/* Opens and indexes a journal. On failure returns NULL and sets *why to a
+ * sentence naming the problem (not found, not a journal, corrupted). A
+ * journal whose last records were cut off by a crash is not a failure;
+ * jr_damaged tells whether anything was skipped. */
+struct jr_journal *jr_open(const char *path, const char **why);
+void jr_close(struct jr_journal *j);
+
+/* True if some block held bytes that did not decode (corruption). */
+bool jr_damaged(const struct jr_journal *j);
+
+/* The PROCESS record, if the agent wrote one (it does when it claims the
+ * journal). Returns false when no Python process claimed the journal. */
+bool jr_process(const struct jr_journal *j, struct jn_record *out);
+
+/* The CRASH record, if any. */
+bool jr_crash(const struct jr_journal *j, struct jn_record *out);
+
+/* The target's fate as lifeline appended it: exit status, or -signal. */
+bool jr_exit(const struct jr_journal *j, int32_t *status);
+
+/* Looks up a definition by id. Strings point into the mapped journal. */
+bool jr_stack(const struct jr_journal *j, uint32_t id, struct jn_record *out);
+bool jr_code(const struct jr_journal *j, uint32_t id, struct jn_str *filename, struct jn_str *name);
+bool jr_type(const struct jr_journal *j, uint32_t id, struct jn_str *name);
+bool jr_thread(const struct jr_journal *j, uint32_t tid, struct jn_str *name, bool *main);
+
+/* Calls fn for each MODULE record. */
+void jr_each_module(const struct jr_journal *j, void (*fn)(void *arg, const struct jn_record *r),
+                    void *arg);
+/* Calls fn for each NOTE record. */
+void jr_each_note(const struct jr_journal *j, void (*fn)(void *arg, const struct jn_record *r),
+                  void *arg);
+
+/* Delivers every event (ALLOC, FREE, FREE_TYPED, REALLOC) in seq order,
+ * with the thread that made it. Returns the number delivered; stops early
+ * if fn returns false. */
+uint64_t jr_replay(struct jr_journal *j, bool (*fn)(void *arg, const struct jn_record *r, uint32_t tid),
+                   void *arg);
+
+/* Converts a time stamp of an event into nanoseconds since the target began. */
+uint64_t jr_time_ns(const struct jr_journal *j, uint64_t tsc);
+
+#endif

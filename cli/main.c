@@ -1,0 +1,411 @@
+/* The lifeline program: runs targets under the agent, then reads what the
+ * agent captured and reports. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/journal.h"
+#include "detect.h"
+#include "finding.h"
+#include "jreader.h"
+#include "replay.h"
+#include "report.h"
+#include "resolve.h"
+#include "run.h"
+
+#define EXIT_USAGE 2
+#define DEFAULT_ERROR_EXITCODE 23
+
+struct options {
+    const char *report_path;
+    const char *keep_journal;
+    int error_exitcode;
+    char **command;
+    int command_argc;
+};
+
+static const char usage_text[] =
+    "usage: lifeline run [OPTIONS] -- COMMAND [ARGS...]\n"
+    "       lifeline report JOURNAL [--report FILE] [--error-exitcode N]\n"
+    "       lifeline check [--report FILE] [--format text|json|sarif] FILE.c... [-- CFLAGS]\n"
+    "       lifeline dump JOURNAL\n"
+    "\n"
+    "run: runs a Python command with the lifeline agent preloaded, records every\n"
+    "allocation and free with native and Python stacks, and reports what it\n"
+    "finds on stderr when the command ends (or crashes).\n"
+    "  --report FILE         also write the JSON report (schema lifeline-report/1)\n"
+    "  --keep-journal PATH   keep the journal at PATH for `lifeline report`\n"
+    "                        (default: a temporary file, removed afterwards)\n"
+    "  --error-exitcode N    exit status when an error is found (default 23)\n"
+    "\n"
+    "Exit status: the command's own status when nothing is found; N when an\n"
+    "error is found (a crash is one); 2 for lifeline's own errors (bad usage,\n"
+    "command not found, no Python seen, unreadable journal); 128+signal when\n"
+    "the command was killed by a signal that is not a crash.\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("lifeline: error: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (see 'lifeline --help')\n", stderr);
+    return EXIT_USAGE;
+}
+
+static int fail(const char *fmt, const char *a, const char *b)
+{
+    fputs("lifeline: error: ", stderr);
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return EXIT_USAGE;
+}
+
+static bool parse_exitcode(const char *s, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 1 || v > 255)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+/* Parses options shared by run and report. Returns the index of the first
+ * non-option argument, or -1 after printing an error. */
+static int parse_options(int argc, char **argv, int i, struct options *o, bool allow_run_opts)
+{
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            return i + 1;
+        } else if (!strcmp(a, "--report") || !strcmp(a, "--error-exitcode") ||
+                   (allow_run_opts && !strcmp(a, "--keep-journal"))) {
+            if (i + 1 >= argc) {
+                usage_error("%s needs a value", a);
+                return -1;
+            }
+            const char *v = argv[++i];
+            if (!strcmp(a, "--report")) {
+                o->report_path = v;
+            } else if (!strcmp(a, "--keep-journal")) {
+                o->keep_journal = v;
+            } else if (!parse_exitcode(v, &o->error_exitcode)) {
+                usage_error("--error-exitcode takes a number from 1 to 255, not '%s'", v);
+                return -1;
+            }
+        } else if (a[0] == '-' && a[1]) {
+            usage_error("unknown option '%s'", a);
+            return -1;
+        } else {
+            return i;
+        }
+    }
+    return i;
+}
+
+/* Opens the report file before anything runs, so that a bad path is said
+ * at once rather than after a long run. */
+static FILE *open_report(const char *path, int *rc)
+{
+    if (!path)
+        return NULL;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        *rc = fail("cannot write the report to '%s': %s", path, strerror(errno));
+    return f;
+}
+
+static char *agent_path(void)
+{
+    static char path[PATH_MAX];
+    const char *env = getenv("LIFELINE_AGENT");
+    if (env && *env)
+        return strncpy(path, env, sizeof path - 1);
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 40);
+    if (n <= 0)
+        return NULL;
+    path[n] = 0;
+    char *slash = strrchr(path, '/');
+    strcpy(slash ? slash + 1 : path, "liblifeline-agent.so");
+    return path;
+}
+
+/* Appends the target's fate to the journal, so that `lifeline report` can
+ * tell it later. It goes in a block of its own at the end of the file. */
+static void append_exit_record(const char *journal, const struct run_result *res)
+{
+    int fd = open(journal, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct jn_file_header h;
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h && memcmp(h.magic, JN_MAGIC, JN_MAGIC_LEN) == 0 &&
+        h.block_size >= 1024 && size >= (off_t)JN_FILE_HEADER_SIZE) {
+        uint8_t *blk = calloc(1, h.block_size);
+        if (blk) {
+            struct jn_block_header *b = (struct jn_block_header *)blk;
+            uint8_t *end = jn_put_exit((uint8_t *)(b + 1), res->signo ? -res->signo : res->status);
+            b->magic = JN_BLOCK_MAGIC;
+            b->used = (uint32_t)(end - (uint8_t *)(b + 1));
+            off_t at = JN_FILE_HEADER_SIZE +
+                       (size - JN_FILE_HEADER_SIZE + h.block_size - 1) / h.block_size * h.block_size;
+            if (pwrite(fd, blk, h.block_size, at) != (ssize_t)h.block_size)
+                fputs("lifeline: warning: cannot append the exit status to the journal\n", stderr);
+            free(blk);
+        }
+    }
+    close(fd);
+}
+
+static void note_from_agent(void *arg, const struct jn_record *r)
+{
+    struct fd_report *rep = arg;
+    fd_note(rep, arena_strndup(&rep->arena, r->u.note.text.ptr, r->u.note.text.len));
+}
+
+/* Fills the target description from the PROCESS record. */
+static void describe_target(struct fd_report *rep, struct jr_journal *j, bool take_argv)
+{
+    struct jn_record pr;
+    struct arena *a = &rep->arena;
+    if (!jr_process(j, &pr))
+        return;
+    rep->target.pid = pr.u.process.pid;
+    rep->target.python_seen = (pr.u.process.flags & JN_PROC_PYTHON) != 0;
+    rep->target.debug_build = (pr.u.process.flags & JN_PROC_DEBUG_BUILD) != 0;
+    rep->target.py_version = arena_strndup(a, pr.u.process.version.ptr, pr.u.process.version.len);
+    rep->target.executable = arena_strndup(a, pr.u.process.executable.ptr, pr.u.process.executable.len);
+    if (!take_argv)
+        return;
+    rep->target.argv = arena_alloc(a, (pr.u.process.argc + 1) * sizeof(char *));
+    const uint8_t *p = pr.u.process.argv;
+    struct jn_str s;
+    while (rep->target.argc < (int)pr.u.process.argc && jn_argv_next(&p, pr.u.process.end, &s) == 1)
+        rep->target.argv[rep->target.argc++] = arena_strndup(a, s.ptr, s.len);
+}
+
+/* Reads the journal and runs every detector. Returns false (with a message
+ * printed) if the journal cannot be read. */
+static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
+{
+    const char *why = NULL;
+    struct jr_journal *j = jr_open(journal, &why);
+    if (!j) {
+        fail("cannot read the journal '%s': %s", journal, why);
+        return false;
+    }
+    describe_target(rep, j, take_argv);
+    struct rp_state st;
+    struct rs_ctx rs = {0};
+    if (!rp_run(j, &st) || !rs_init(&rs, j, &rep->arena)) {
+        jr_close(j);
+        fail("%s%s", "out of memory while reading the journal", "");
+        return false;
+    }
+    rep->stats = (struct fd_stats){st.allocations, st.frees, st.peak_live_bytes, st.events};
+    int32_t status;
+    if (jr_exit(j, &status)) {
+        if (status < 0)
+            rep->target.signal = dt_signal_name(&rep->arena, -status);
+        else
+            rep->target.exit_status = status;
+    }
+    jr_each_note(j, note_from_agent, rep);
+    if (jr_damaged(j))
+        fd_note(rep, "the journal holds damaged or cut-off records; they were skipped");
+    dt_crash(rep, j, &st, &rs);
+    rs_close(&rs);
+    rp_free(&st);
+    jr_close(j);
+    return true;
+}
+
+static int finish_report(struct fd_report *rep, FILE *json, const char *json_path)
+{
+    rpt_text(stderr, rep);
+    if (json && !rpt_json(json, rep)) {
+        fclose(json);
+        return fail("cannot write the report to '%s': %s", json_path, strerror(errno));
+    }
+    if (json)
+        fclose(json);
+    return 0;
+}
+
+static const char *default_journal_path(char *buf, size_t cap)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(buf, cap, "%s/lifeline-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(buf);
+    if (fd < 0)
+        return NULL;
+    close(fd);
+    return buf;
+}
+
+/* The exit status of `lifeline run` (see usage_text). */
+static int run_status(const struct fd_report *rep, const struct run_result *res, const struct options *o)
+{
+    if (fd_error_count(rep) > 0)
+        return o->error_exitcode;
+    if (res->signo)
+        return 128 + res->signo;
+    return res->status;
+}
+
+static void say_fate(struct fd_report *rep, const struct run_result *res)
+{
+    if (res->signo) {
+        rep->target.signal = dt_signal_name(&rep->arena, res->signo);
+        fprintf(stderr, "lifeline: the target (pid %d) was killed by %s\n", (int)res->pid, rep->target.signal);
+    } else {
+        rep->target.exit_status = res->status;
+    }
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE};
+    int first = parse_options(argc, argv, 2, &o, true);
+    if (first < 0)
+        return EXIT_USAGE;
+    if (first >= argc)
+        return usage_error("%s", "missing the command to run: lifeline run -- COMMAND [ARGS...]");
+    int rc = 0;
+    FILE *json = open_report(o.report_path, &rc);
+    if (rc)
+        return rc;
+    char tmp[PATH_MAX];
+    const char *journal = o.keep_journal ? o.keep_journal : default_journal_path(tmp, sizeof tmp);
+    const char *agent = agent_path();
+    if (!journal || !agent || access(agent, R_OK) != 0) {
+        if (json)
+            fclose(json);
+        return fail("%s%s", !journal ? "cannot create a temporary journal file" : "cannot find liblifeline-agent.so beside the lifeline program", "");
+    }
+    struct run_result res;
+    if (!run_target(&argv[first], journal, agent, &res)) {
+        if (json)
+            fclose(json);
+        return fail("cannot create the journal '%s': %s", journal, strerror(errno));
+    }
+    if (res.exec_errno) {
+        if (json)
+            fclose(json);
+        unlink(journal);
+        return fail("cannot run '%s': %s", argv[first], strerror(res.exec_errno));
+    }
+    append_exit_record(journal, &res);
+    struct fd_report rep = {0};
+    rep.target.argv = &argv[first];
+    rep.target.argc = argc - first;
+    rep.target.pid = (uint32_t)res.pid;
+    bool ok = analyze(journal, &rep, false);
+    if (!o.keep_journal)
+        unlink(journal);
+    if (!ok) {
+        if (json)
+            fclose(json);
+        fd_report_free(&rep);
+        return EXIT_USAGE;
+    }
+    say_fate(&rep, &res);
+    if (!rep.target.python_seen && !rep.target.py_version) {
+        if (json)
+            fclose(json);
+        fd_report_free(&rep);
+        return fail("no Python interpreter was seen in '%s'%s", argv[first],
+                    " (lifeline traces CPython processes only)");
+    }
+    if (!rep.target.python_seen) {
+        if (json)
+            fclose(json);
+        rc = fail("Python %s is not supported by this lifeline (it supports %s)", rep.target.py_version, "3.11");
+        fd_report_free(&rep);
+        return rc;
+    }
+    rc = finish_report(&rep, json, o.report_path);
+    int status = rc ? rc : run_status(&rep, &res, &o);
+    fd_report_free(&rep);
+    return status;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE};
+    const char *journal = NULL;
+    for (int i = 2; i < argc;) {
+        int next = parse_options(argc, argv, i, &o, false);
+        if (next < 0)
+            return EXIT_USAGE;
+        if (next >= argc)
+            break;
+        if (journal)
+            return usage_error("unexpected argument '%s'", argv[next]);
+        journal = argv[next];
+        i = next + 1;
+    }
+    if (!journal)
+        return usage_error("%s", "missing the journal: lifeline report JOURNAL");
+    int rc = 0;
+    FILE *json = open_report(o.report_path, &rc);
+    if (rc)
+        return rc;
+    struct fd_report rep = {0};
+    if (!analyze(journal, &rep, true)) {
+        if (json)
+            fclose(json);
+        fd_report_free(&rep);
+        return EXIT_USAGE;
+    }
+    rc = finish_report(&rep, json, o.report_path);
+    int status = rc ? rc : fd_error_count(&rep) ? o.error_exitcode : 0;
+    fd_report_free(&rep);
+    return status;
+}
+
+int dump_journal(const char *path);
+
+static int cmd_check(int argc, char **argv)
+{
+    char path[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
+    if (n <= 0)
+        return fail("%s%s", "cannot locate lifeline-check", "");
+    path[n] = 0;
+    char *slash = strrchr(path, '/');
+    strcpy(slash ? slash + 1 : path, "lifeline-check");
+    argv[1] = path;
+    execv(path, &argv[1]);
+    return fail("cannot run '%s': %s", path, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error("%s", "missing command (run, report, check, dump)");
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        puts("lifeline " LIFELINE_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc, argv);
+    if (!strcmp(cmd, "report"))
+        return cmd_report(argc, argv);
+    if (!strcmp(cmd, "check"))
+        return cmd_check(argc, argv);
+    if (!strcmp(cmd, "dump")) {
+        if (argc != 3)
+            return usage_error("%s", "usage: lifeline dump JOURNAL");
+        return dump_journal(argv[2]);
+    }
+    return usage_error("unknown command '%s'", cmd);
+}

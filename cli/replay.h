@@ -1,0 +1,39 @@
+/* Replays the journal's events in order to know, at its end, which blocks
+ * were live and which were freed recently, and to count. The state is
+ * bounded by the live blocks plus a fixed window of recent frees. Prefix: rp_. */
+#ifndef LL_REPLAY_H
+#define LL_REPLAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/table.h"
+#include "jreader.h"
+
+/* How many of the most recent frees are remembered for attribution. */
+#define RP_FREED_WINDOW 65536
+
+struct rp_block {
+    uint64_t addr, size;
+    uint32_t alloc_stack, free_stack, type;
+    uint8_t alloc_api, free_api;
+    uint32_t alloc_tid, free_tid;
+};
+
+struct rp_state {
+    struct tbl live;              /* addr -> struct rp_live */
+    struct rp_block *freed;       /* ring of RP_FREED_WINDOW */
+    uint64_t freed_next;
+    uint64_t allocations, frees, live_bytes, peak_live_bytes, events;
+};
+
+/* Replays the whole journal. Returns false if memory ran out. */
+bool rp_run(struct jr_journal *j, struct rp_state *s);
+void rp_free(struct rp_state *s);
+
+/* Finds the block that holds addr: a live one, else the most recently
+ * freed one; failing both, a block whose end lies within `slack` bytes
+ * below addr or whose start lies within `slack` bytes above it. */
+bool rp_find(const struct rp_state *s, uint64_t addr, uint64_t slack, struct rp_block *out, bool *freed);
+
+#endif

@@ -1,0 +1,175 @@
+#include "report.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static void jstr(FILE *o, const char *s)
+{
+    if (!s) {
+        fputs("null", o);
+        return;
+    }
+    fputc('"', o);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", o); break;
+        case '\\': fputs("\\\\", o); break;
+        case '\n': fputs("\\n", o); break;
+        case '\t': fputs("\\t", o); break;
+        case '\r': fputs("\\r", o); break;
+        default:
+            if (*p < 0x20)
+                fprintf(o, "\\u%04x", *p);
+            else
+                fputc(*p, o);
+        }
+    }
+    fputc('"', o);
+}
+
+static void jint_or_null(FILE *o, int64_t v, bool present)
+{
+    if (present)
+        fprintf(o, "%" PRId64, v);
+    else
+        fputs("null", o);
+}
+
+static void frame(FILE *o, const struct fd_frame *f)
+{
+    fprintf(o, "{\"kind\": \"%s\", \"function\": ", f->python ? "python" : "native");
+    jstr(o, f->function);
+    fputs(", \"file\": ", o);
+    jstr(o, f->file);
+    fputs(", \"line\": ", o);
+    jint_or_null(o, f->line, f->line > 0);
+    if (!f->python) {
+        fputs(", \"module\": ", o);
+        jstr(o, f->module);
+        fprintf(o, ", \"pc\": \"0x%" PRIx64 "\"", f->pc);
+    }
+    fputc('}', o);
+}
+
+static void stack(FILE *o, const struct fd_stack *s)
+{
+    fputc('[', o);
+    for (int i = 0; i < s->n; i++) {
+        if (i)
+            fputs(", ", o);
+        frame(o, &s->frames[i]);
+    }
+    fputc(']', o);
+}
+
+/* The block object; with_stacks adds state and the alloc/free stacks (as
+ * `nearest_block` carries them). */
+static void block(FILE *o, const struct fd_block *b, bool with_stacks)
+{
+    if (!b->present) {
+        fputs("null", o);
+        return;
+    }
+    fprintf(o, "{\"address\": \"0x%" PRIx64 "\", \"size\": %" PRIu64 ", \"domain\": ", b->address, b->size);
+    jstr(o, b->domain);
+    fputs(", \"type\": ", o);
+    jstr(o, b->type);
+    fprintf(o, ", \"offset\": %" PRId64, b->offset);
+    if (with_stacks) {
+        fputs(", \"state\": ", o);
+        jstr(o, b->state);
+        fputs(", \"alloc\": ", o);
+        stack(o, &b->alloc);
+        fputs(", \"free\": ", o);
+        stack(o, &b->free);
+    }
+    fputc('}', o);
+}
+
+static void details(FILE *o, const struct fd_finding *f)
+{
+    fputc('{', o);
+    for (int i = 0; i < f->ndetails; i++) {
+        const struct fd_detail *d = &f->details[i];
+        fputs(i ? ", " : "", o);
+        jstr(o, d->key);
+        fputs(": ", o);
+        switch (d->type) {
+        case FD_STR: jstr(o, d->str); break;
+        case FD_INT: fprintf(o, "%" PRId64, d->num); break;
+        case FD_BLOCK: block(o, d->block, true); break;
+        case FD_NULL: fputs("null", o); break;
+        }
+    }
+    fputc('}', o);
+}
+
+static void finding(FILE *o, const struct fd_finding *f)
+{
+    fputs("    {\"kind\": ", o);
+    jstr(o, fd_kind_name(f->kind));
+    fprintf(o, ", \"severity\": \"%s\", \"summary\": ", f->error ? "error" : "warning");
+    jstr(o, f->summary);
+    fprintf(o, ",\n     \"thread\": {\"id\": %u, \"name\": ", f->tid);
+    jstr(o, f->thread_name);
+    fprintf(o, ", \"main\": %s},\n     \"block\": ", f->thread_main ? "true" : "false");
+    block(o, &f->block, false);
+    fputs(",\n     \"stacks\": {", o);
+    for (int i = 0; i < f->nstacks; i++) {
+        fputs(i ? ",\n       " : "\n       ", o);
+        jstr(o, f->stacks[i].name);
+        fputs(": ", o);
+        stack(o, &f->stacks[i]);
+    }
+    fputs("},\n     \"details\": ", o);
+    details(o, f);
+    fputc('}', o);
+}
+
+static void target(FILE *o, const struct fd_target *t)
+{
+    fputs("  \"target\": {\n    \"argv\": [", o);
+    for (int i = 0; i < t->argc; i++) {
+        fputs(i ? ", " : "", o);
+        jstr(o, t->argv[i]);
+    }
+    fprintf(o, "],\n    \"pid\": %u,\n    \"python\": ", t->pid);
+    if (t->python_seen) {
+        fputs("{\"version\": ", o);
+        jstr(o, t->py_version);
+        fprintf(o, ", \"debug_build\": %s, \"executable\": ", t->debug_build ? "true" : "false");
+        jstr(o, t->executable);
+        fputc('}', o);
+    } else {
+        fputs("null", o);
+    }
+    fputs(",\n    \"exit\": {\"status\": ", o);
+    jint_or_null(o, t->exit_status, !t->signal);
+    fputs(", \"signal\": ", o);
+    jstr(o, t->signal);
+    fputs("}\n  },\n", o);
+}
+
+bool rpt_json(FILE *o, const struct fd_report *r)
+{
+    fputs("{\n  \"schema\": \"lifeline-report/1\",\n", o);
+    fputs("  \"tool\": {\"name\": \"lifeline\", \"version\": \"" LIFELINE_VERSION "\"},\n", o);
+    target(o, &r->target);
+    fputs("  \"findings\": [", o);
+    for (int i = 0; i < r->nfindings; i++) {
+        fputs(i ? ",\n" : "\n", o);
+        finding(o, &r->findings[i]);
+    }
+    fputs(r->nfindings ? "\n  ],\n" : "],\n", o);
+    fprintf(o, "  \"stats\": {\"allocations\": %" PRIu64 ", \"frees\": %" PRIu64
+               ", \"peak_live_bytes\": %" PRIu64 ", \"events\": %" PRIu64 "},\n",
+            r->stats.allocations, r->stats.frees, r->stats.peak_live_bytes, r->stats.events);
+    fputs("  \"notes\": [", o);
+    for (int i = 0; i < r->nnotes; i++) {
+        fputs(i ? ", " : "", o);
+        jstr(o, r->notes[i]);
+    }
+    fputs("]\n}\n", o);
+    fflush(o);
+    return !ferror(o);
+}

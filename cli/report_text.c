@@ -1,0 +1,77 @@
+#include "report.h"
+
+#include <inttypes.h>
+
+static void frame(FILE *o, int i, const struct fd_frame *f)
+{
+    const char *fn = f->function ? f->function : "??";
+    if (f->python) {
+        fprintf(o, "    #%-2d %s  %s:%d  [python]\n", i, fn, f->file ? f->file : "??", f->line);
+        return;
+    }
+    fprintf(o, "    #%-2d %s", i, fn);
+    if (f->file)
+        fprintf(o, "  %s:%d", f->file, f->line);
+    fprintf(o, "  [%s]\n", f->module ? f->module : "??");
+}
+
+static void stack(FILE *o, const char *title, const struct fd_stack *s)
+{
+    if (!s->n) {
+        fprintf(o, "  %s: (no stack recorded)\n", title);
+        return;
+    }
+    fprintf(o, "  %s:\n", title);
+    for (int i = 0; i < s->n; i++)
+        frame(o, i, &s->frames[i]);
+}
+
+static const char *stack_title(const char *name)
+{
+    if (!name)
+        return "stack";
+    if (name[0] == 'a' && name[1] == 'c')
+        return "stack of the access";
+    if (name[0] == 'a')
+        return "allocated at";
+    if (name[0] == 'f' && name[1] == 'r')
+        return "freed at";
+    return name;
+}
+
+static void block(FILE *o, const struct fd_block *b)
+{
+    if (!b->present)
+        return;
+    fprintf(o, "  block: 0x%" PRIx64 ", %" PRIu64 " bytes, %s domain, %s%s%s\n", b->address, b->size,
+            b->domain, b->state ? b->state : "live", b->type ? ", type " : "", b->type ? b->type : "");
+    if (b->alloc.name)
+        stack(o, "block allocated at", &b->alloc);
+    if (b->free.name)
+        stack(o, "block freed at", &b->free);
+}
+
+static void finding(FILE *o, const struct fd_finding *f)
+{
+    fprintf(o, "lifeline: %s: %s\n", fd_kind_name(f->kind), f->summary ? f->summary : "");
+    fprintf(o, "  thread: %u (%s%s)\n", f->tid, f->thread_name ? f->thread_name : "?",
+            f->thread_main ? ", main" : "");
+    for (int i = 0; i < f->nstacks; i++)
+        stack(o, stack_title(f->stacks[i].name), &f->stacks[i]);
+    block(o, &f->block);
+    fputc('\n', o);
+}
+
+void rpt_text(FILE *o, const struct fd_report *r)
+{
+    for (int i = 0; i < r->nnotes; i++)
+        fprintf(o, "lifeline: note: %s\n", r->notes[i]);
+    for (int i = 0; i < r->nfindings; i++)
+        finding(o, &r->findings[i]);
+    int errors = fd_error_count(r);
+    fprintf(o, "lifeline: summary: %d error%s, %d warning%s; %" PRIu64 " allocations, %" PRIu64
+               " frees, peak %" PRIu64 " bytes live\n",
+            errors, errors == 1 ? "" : "s", r->nfindings - errors, r->nfindings - errors == 1 ? "" : "s",
+            r->stats.allocations, r->stats.frees, r->stats.peak_live_bytes);
+    fflush(o);
+}

@@ -1,0 +1,102 @@
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../core/journal.h"
+
+/* An empty journal is one zeroed header page: the agent claims it. */
+static bool create_journal(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    bool ok = ftruncate(fd, JN_FILE_HEADER_SIZE) == 0;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return ok;
+}
+
+static void set_preload(const char *agent_path)
+{
+    const char *old = getenv("LD_PRELOAD");
+    if (!old || !*old) {
+        setenv("LD_PRELOAD", agent_path, 1);
+        return;
+    }
+    size_t n = strlen(agent_path) + strlen(old) + 2;
+    char *v = malloc(n);
+    if (!v)
+        return;
+    snprintf(v, n, "%s:%s", agent_path, old);
+    setenv("LD_PRELOAD", v, 1);
+    free(v);
+}
+
+/* In the child: exec the target; on failure, report errno through the pipe. */
+static void exec_child(char **argv, int report_fd)
+{
+    execvp(argv[0], argv);
+    int e = errno;
+    if (write(report_fd, &e, sizeof e) < 0)
+        _exit(127);
+    _exit(127);
+}
+
+static void wait_for(pid_t pid, struct run_result *out)
+{
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGINT, &ign, &old_int);
+    sigaction(SIGQUIT, &ign, &old_quit);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    if (WIFSIGNALED(st))
+        out->signo = WTERMSIG(st);
+    else
+        out->status = WEXITSTATUS(st);
+}
+
+bool run_target(char **argv, const char *journal_path, const char *agent_path, struct run_result *out)
+{
+    int pipefd[2];
+    memset(out, 0, sizeof *out);
+    if (!create_journal(journal_path))
+        return false;
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return false;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return false;
+    }
+    if (pid == 0) {
+        close(pipefd[0]);
+        set_preload(agent_path);
+        setenv("LIFELINE_JOURNAL", journal_path, 1);
+        exec_child(argv, pipefd[1]);
+    }
+    close(pipefd[1]);
+    out->pid = pid;
+    int e = 0;
+    ssize_t n;
+    while ((n = read(pipefd[0], &e, sizeof e)) < 0 && errno == EINTR)
+        ;
+    close(pipefd[0]);
+    if (n == (ssize_t)sizeof e)
+        out->exec_errno = e;
+    wait_for(pid, out);
+    return true;
+}

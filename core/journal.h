@@ -1,0 +1,186 @@
+/* The journal: what the agent captures inside the target and the cli reads
+ * afterwards. The byte layout is documented in docs/journal.md; this header is
+ * its single definition in code. Prefix: jn_.
+ *
+ * A journal file is a file header followed by fixed-size blocks. Each block
+ * belongs to one thread and holds whole records; its header says how many
+ * bytes are committed, so a record that was being written when the target
+ * died is simply not there. Records inside a block are delta-encoded against
+ * the block's own state, so every block decodes on its own. */
+#ifndef LL_JOURNAL_H
+#define LL_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JN_MAGIC "LLJRNL\x00\x01"
+#define JN_MAGIC_LEN 8
+#define JN_VERSION 1
+#define JN_FILE_HEADER_SIZE 4096u
+#define JN_BLOCK_MAGIC 0x4b424c4cu /* "LLBK" little-endian */
+/* Time stamps are kept in units of 2^JN_TSC_SHIFT cycles: ~20 ns on current
+ * machines, so a typical delta fits in one byte. */
+#define JN_TSC_SHIFT 6
+
+struct jn_file_header {
+    char magic[JN_MAGIC_LEN];
+    uint32_t version;
+    uint32_t header_size;
+    uint32_t block_size;
+    uint32_t pid;
+    uint64_t realtime_ns;   /* wall clock at start, for the report */
+    uint64_t tsc_start;     /* pairs with mono_start_ns to convert cycles to time */
+    uint64_t mono_start_ns;
+    /* The first Python process that starts under the agent claims the
+     * journal by swapping its pid in here (0 = unclaimed); other processes
+     * sharing the environment (children, wrappers) stay passive. */
+    uint32_t claimed_pid;
+    uint32_t reserved;
+};
+
+struct jn_block_header {
+    uint32_t magic;
+    uint32_t used;       /* committed record bytes after this header; release-stored */
+    uint32_t tid;
+    uint32_t reserved;
+    uint64_t first_seq;  /* seq deltas in the block start from here */
+    uint64_t tsc_base;   /* tsc deltas (shifted) start from tsc_base >> JN_TSC_SHIFT */
+    uint64_t mono_ns;    /* CLOCK_MONOTONIC when the block was opened */
+};
+
+/* Allocation interfaces. The domain of a block is a function of its api. */
+enum jn_api {
+    JN_API_RAW_MALLOC, JN_API_RAW_CALLOC, JN_API_RAW_REALLOC, JN_API_RAW_FREE,
+    JN_API_MEM_MALLOC, JN_API_MEM_CALLOC, JN_API_MEM_REALLOC, JN_API_MEM_FREE,
+    JN_API_OBJ_MALLOC, JN_API_OBJ_CALLOC, JN_API_OBJ_REALLOC, JN_API_OBJ_FREE,
+    JN_API_MALLOC, JN_API_CALLOC, JN_API_REALLOC, JN_API_FREE,
+    JN_API_POSIX_MEMALIGN, JN_API_ALIGNED_ALLOC, JN_API_MEMALIGN, JN_API_VALLOC,
+    JN_API_PVALLOC, JN_API_REALLOCARRAY,
+    JN_API_COUNT
+};
+
+enum jn_domain { JN_DOMAIN_RAW, JN_DOMAIN_MEM, JN_DOMAIN_OBJ, JN_DOMAIN_LIBC, JN_DOMAIN_COUNT };
+
+/* Record kinds. Event records carry the api in the low 5 bits of their tag. */
+enum jn_kind {
+    JN_K_NONE = 0,
+    JN_K_ALLOC = 1,
+    JN_K_FREE = 2,
+    JN_K_FREE_TYPED = 3, /* a free that also names the object's type */
+    JN_K_REALLOC = 4,
+    JN_K_STACK = 0xa0,
+    JN_K_CODE,
+    JN_K_TYPE,
+    JN_K_MODULE,
+    JN_K_THREAD,
+    JN_K_PROCESS,
+    JN_K_NOTE,
+    JN_K_CRASH,
+    JN_K_EXIT,
+};
+
+#define JN_EVENT_TAG(kind, api) ((uint8_t)(((kind) << 5) | (api)))
+
+/* Bits of a PROCESS record's flags. */
+#define JN_PROC_PYTHON 1u       /* a supported CPython was found and hooked */
+#define JN_PROC_DEBUG_BUILD 2u
+#define JN_PROC_PY_UNSUPPORTED 4u /* a CPython was found but its version is not supported */
+
+/* Per-block delta state. Writers and readers reset it at every block start. */
+struct jn_delta {
+    uint64_t seq;
+    uint64_t tsc;  /* shifted */
+    uint64_t addr;
+};
+
+void jn_delta_reset(struct jn_delta *d, const struct jn_block_header *b);
+
+/* A slice of bytes inside the journal; not NUL-terminated. */
+struct jn_str {
+    const char *ptr;
+    uint32_t len;
+};
+
+/* One decoded record. Strings and frame bytes point into the decoded buffer. */
+struct jn_record {
+    enum jn_kind kind;
+    uint8_t api;
+    uint64_t seq, tsc;
+    uint64_t addr, old_addr, size;
+    uint32_t stack, type;
+    union {
+        struct { uint32_t id, nframes; const uint8_t *frames, *end; } stack;
+        struct { uint32_t id; struct jn_str filename, name; } code;
+        struct { uint32_t id; struct jn_str name; } type;
+        struct { uint64_t bias, start, end; struct jn_str path; } module;
+        struct { uint32_t tid; bool main; struct jn_str name; } thread;
+        struct { uint32_t pid, flags; struct jn_str version, executable; uint32_t argc;
+                 const uint8_t *argv, *end; } process;
+        struct { uint32_t level; struct jn_str text; } note;
+        struct { uint32_t tid, signo; int32_t code; uint64_t fault_addr; uint32_t nframes;
+                 const uint8_t *frames, *end; } crash;
+        struct { int32_t status; } exit;
+    } u;
+};
+
+/* A frame of a STACK or CRASH record. STACK frames name Python code by
+ * code_id; CRASH frames carry their strings inline, because the crash path
+ * may not take the locks that interning needs. */
+struct jn_frame {
+    bool python;
+    uint64_t pc;
+    uint32_t code_id;
+    uint32_t line;
+    struct jn_str filename, function; /* CRASH frames only */
+};
+
+/* Decodes the record at *pp (within [*pp, end)) and advances *pp past it.
+ * Returns 1 on success, 0 at a clean end (zero tag or no bytes left), and -1
+ * when the bytes are not a valid record (corruption or truncation). */
+int jn_decode(const uint8_t **pp, const uint8_t *end, struct jn_delta *d, struct jn_record *r);
+
+/* Walks the frames of a STACK record; *pp starts at r->u.stack.frames and
+ * *pc_state at 0. Returns 1 with *f filled, 0 after the last, -1 if corrupt. */
+int jn_stack_next(const uint8_t **pp, const uint8_t *end, uint64_t *pc_state, struct jn_frame *f);
+/* Same for a CRASH record's inline frames. */
+int jn_crash_next(const uint8_t **pp, const uint8_t *end, struct jn_frame *f);
+/* Walks a PROCESS record's argv strings. */
+int jn_argv_next(const uint8_t **pp, const uint8_t *end, struct jn_str *s);
+
+/* Encoders. Each writes one record at p, which must have room for the
+ * returned worst case (jn_*_max), and returns the end of what it wrote. */
+#define JN_EVENT_MAX (1 + 7 * 10)
+uint8_t *jn_put_alloc(uint8_t *p, struct jn_delta *d, uint8_t api, uint64_t seq, uint64_t tsc,
+                      uint64_t addr, uint64_t size, uint32_t stack);
+uint8_t *jn_put_free(uint8_t *p, struct jn_delta *d, uint8_t api, uint64_t seq, uint64_t tsc,
+                     uint64_t addr, uint32_t stack, uint32_t type);
+uint8_t *jn_put_realloc(uint8_t *p, struct jn_delta *d, uint8_t api, uint64_t seq, uint64_t tsc,
+                        uint64_t old_addr, uint64_t new_addr, uint64_t size, uint32_t stack);
+
+/* Variable-length records are built in pieces: a head, then items. */
+uint8_t *jn_put_stack_head(uint8_t *p, uint32_t id, uint32_t nframes);
+uint8_t *jn_put_stack_native(uint8_t *p, uint64_t *pc_state, uint64_t pc);
+uint8_t *jn_put_stack_python(uint8_t *p, uint32_t code_id, uint32_t line);
+uint8_t *jn_put_str(uint8_t *p, const char *s, uint32_t len);
+uint8_t *jn_put_code_head(uint8_t *p, uint32_t id);        /* then filename, name */
+uint8_t *jn_put_type_head(uint8_t *p, uint32_t id);        /* then name */
+uint8_t *jn_put_module_head(uint8_t *p, uint64_t bias, uint64_t start, uint64_t end); /* then path */
+uint8_t *jn_put_thread_head(uint8_t *p, uint32_t tid, bool main); /* then name */
+uint8_t *jn_put_process_head(uint8_t *p, uint32_t pid, uint32_t flags); /* then version, executable, argc, argv strings */
+uint8_t *jn_put_varint(uint8_t *p, uint64_t v);
+uint8_t *jn_put_note_head(uint8_t *p, uint32_t level);     /* then text */
+uint8_t *jn_put_crash_head(uint8_t *p, uint64_t seq, uint32_t tid, uint32_t signo, int32_t code,
+                           uint64_t fault_addr, uint32_t nframes);
+uint8_t *jn_put_crash_native(uint8_t *p, uint64_t pc);
+uint8_t *jn_put_crash_python(uint8_t *p, uint32_t line); /* then filename, function */
+uint8_t *jn_put_exit(uint8_t *p, int32_t status);
+
+/* Names and families of the allocation interfaces. */
+const char *jn_api_name(unsigned api);
+enum jn_domain jn_api_domain(unsigned api);
+const char *jn_domain_name(unsigned domain);
+/* True if the header looks like a journal this code can read; *why names the problem otherwise. */
+bool jn_header_valid(const struct jn_file_header *h, size_t file_size, const char **why);
+
+#endif

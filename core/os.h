@@ -1,0 +1,42 @@
+/* The narrow contract lifeline needs from the operating system. Everything
+ * here works inside an allocator hook or a signal handler: no function
+ * allocates through malloc, and none takes a lock. Prefix: os_. */
+#ifndef LL_OS_H
+#define LL_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Maps `size` bytes of zeroed anonymous memory. Returns NULL on failure. */
+void *os_map(size_t size);
+/* Unmaps memory obtained from os_map; size must match. */
+void os_unmap(void *p, size_t size);
+/* Writes all of buf to fd, retrying on EINTR and short writes. Returns false
+ * if the descriptor fails. */
+bool os_write_all(int fd, const void *buf, size_t len);
+/* Reads up to cap-1 bytes of a small file (/proc) into buf and NUL-terminates
+ * it. Returns the length, or -1 if the file cannot be read. */
+ssize_t os_read_small_file(const char *path, char *buf, size_t cap);
+pid_t os_gettid(void);
+uint64_t os_mono_ns(void);
+uint64_t os_realtime_ns(void);
+
+/* The cycle counter: the cheapest clock there is, converted to time later. */
+static inline uint64_t os_tsc(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    uint32_t lo, hi;
+    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+#elif defined(__aarch64__)
+    uint64_t v;
+    __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+#else
+    return os_mono_ns();
+#endif
+}
+
+#endif

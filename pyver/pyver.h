@@ -1,0 +1,66 @@
+/* Everything lifeline knows about the layout of a particular CPython version
+ * lives behind this header: field offsets of the structures the agent reads
+ * without calling into the interpreter, and which behaviours a version has.
+ * Adding a version means adding a table in pyver_<version>.c and a line in
+ * pyver.c; nothing else in lifeline names a version. Prefix: pyver_.
+ *
+ * Offsets are for 64-bit Linux. Each table is checked against the real
+ * headers by tests/unit/test_pyver_layout.c. */
+#ifndef LL_PYVER_H
+#define LL_PYVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct pyver_layout {
+    const char *name;             /* "3.11" */
+    unsigned major, minor;
+
+    /* PyThreadState -> _PyCFrame -> _PyInterpreterFrame chain. */
+    size_t tstate_cframe;          /* PyThreadState.cframe */
+    size_t cframe_current_frame;   /* _PyCFrame.current_frame */
+    size_t frame_code;             /* _PyInterpreterFrame.f_code */
+    size_t frame_previous;
+    size_t frame_prev_instr;       /* _Py_CODEUNIT* of the last executed instruction */
+    size_t frame_is_entry;         /* bool: this frame was entered from C */
+    size_t frame_owner;            /* char: owned by thread, generator, frame object */
+
+    /* PyCodeObject */
+    size_t code_filename, code_name, code_firstlineno;
+    size_t code_bytecode;          /* first _Py_CODEUNIT (co_code_adaptive) */
+
+    /* PyObject / PyTypeObject / GC */
+    size_t ob_refcnt, ob_type;
+    size_t type_name, type_flags;
+    size_t gc_head_size;           /* bytes of PyGC_Head before a GC object */
+    unsigned long tpflags_have_gc, tpflags_type_subclass;
+
+    /* str objects (PEP 393), read without calling the interpreter */
+    size_t str_length, str_state;
+    size_t str_ascii_data;         /* data of a compact ASCII string */
+    size_t str_compact_data;       /* data of a compact non-ASCII string */
+    unsigned str_kind_shift, str_compact_bit, str_ascii_bit;
+};
+
+enum pyver_status {
+    PYVER_OK,
+    PYVER_NOT_PYTHON,   /* no CPython in this process */
+    PYVER_UNSUPPORTED,  /* a CPython whose layout lifeline does not know */
+};
+
+/* Looks at the running process and picks the layout of its interpreter.
+ * Must be callable from a library constructor, before the interpreter runs:
+ * it only reads exported symbols. On PYVER_UNSUPPORTED, *layout is NULL and
+ * version_out (if not NULL) holds the version found, e.g. "3.10". */
+enum pyver_status pyver_detect(const struct pyver_layout **layout, char *version_out, size_t cap,
+                               bool *debug_build);
+
+/* The layout for one version, or NULL if unsupported. */
+const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor);
+
+/* One line naming the versions this lifeline supports, e.g. "3.11". */
+const char *pyver_supported_list(void);
+
+extern const struct pyver_layout pyver_311;
+
+#endif

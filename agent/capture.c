@@ -7,7 +7,9 @@
 #include <libunwind.h>
 
 #include "../core/journal.h"
+#include "../core/os.h"
 #include "../core/table.h"
+#include "guard.h"
 #include "jwriter.h"
 #include "modules.h"
 #include "pyframes.h"
@@ -120,35 +122,129 @@ static void journal_stack(uint32_t id, const struct raw_stack *rs, uint32_t nfra
     jw_write_record(rec, (size_t)(p - rec));
 }
 
-static void take_raw(struct raw_stack *rs)
+/* Unwinds at most max native frames and drops the agent's own. */
+static void take_native(struct raw_stack *rs, int max)
 {
-    rs->npcs = unw_backtrace(rs->pcs, CAP_MAX_NATIVE);
+    rs->npcs = unw_backtrace(rs->pcs, max);
     if (rs->npcs < 0)
         rs->npcs = 0;
     rs->first = 0;
     while (rs->first < rs->npcs && mod_in_agent((uintptr_t)rs->pcs[rs->first]))
         rs->first++;
-    rs->npy = pf_walk(rs->py, CAP_MAX_PYTHON);
 }
 
-__attribute__((noinline)) uint32_t cap_stack(void)
+/* The index of the innermost evaluation-loop frame, or -1. */
+static int innermost_eval(const struct raw_stack *rs)
 {
-    struct raw_stack rs;
-    uint32_t nframes;
-    take_raw(&rs);
-    uint64_t h = hash_stack(&rs, &nframes);
-    if (!nframes)
+    for (int i = rs->first; i < rs->npcs; i++)
+        if (pf_is_eval_pc((uintptr_t)rs->pcs[i]))
+            return i;
+    return -1;
+}
+
+/* The key of the fast path: the native frames up to the innermost
+ * evaluation loop, and every Python frame. */
+static uint64_t hash_short_key(const struct raw_stack *rs, int eval_index)
+{
+    uint64_t h = 0x243f6a8885a308d3ull;
+    for (int i = rs->first; i <= eval_index; i++)
+        h = tbl_mix(h ^ (uintptr_t)rs->pcs[i]);
+    for (int i = 0; i < rs->npy; i++) {
+        const struct pf_frame *f = &rs->py[i];
+        h = tbl_mix(h ^ (uintptr_t)f->code ^ ((uint64_t)f->lasti << 48) ^ pf_code_identity(f->code) ^
+                    (uint64_t)f->entry << 47);
+    }
+    return h ? h : 1;
+}
+
+/* A small per-thread memo of recent keys, so that the common case takes no
+ * lock and touches no shared cache line. */
+#define MEMO_SIZE 8192
+struct memo {
+    uint64_t key[MEMO_SIZE];
+    uint32_t id[MEMO_SIZE];
+};
+static AGENT_TLS struct memo *memo;
+
+static uint32_t memo_get(uint64_t key)
+{
+    if (!memo)
         return 0;
+    size_t i = key & (MEMO_SIZE - 1);
+    return memo->key[i] == key ? memo->id[i] : 0;
+}
+
+static void memo_put(uint64_t key, uint32_t id)
+{
+    if (!memo)
+        memo = os_map(sizeof *memo);
+    if (memo) {
+        size_t i = key & (MEMO_SIZE - 1);
+        memo->key[i] = key;
+        memo->id[i] = id;
+    }
+}
+
+/* Interns the stack under key: returns its id, journaling the full stack
+ * (unwinding it completely first when full_unwind) the first time. */
+static uint32_t intern(uint64_t key, struct raw_stack *rs, bool full_unwind)
+{
     bool inserted;
     spin_lock(&cap_lock);
-    struct stack_entry *e = tbl_insert(&stacks, h, &inserted);
+    struct stack_entry *e = tbl_insert(&stacks, key, &inserted);
     uint32_t id = 0;
     if (e && inserted)
         e->id = next_stack_id++;
     if (e)
         id = e->id;
     spin_unlock(&cap_lock);
-    if (e && inserted)
-        journal_stack(id, &rs, nframes);
+    if (e && inserted) {
+        uint32_t nframes;
+        if (full_unwind)
+            take_native(rs, CAP_MAX_NATIVE);
+        hash_stack(rs, &nframes);
+        journal_stack(id, rs, nframes);
+    }
+    return id;
+}
+
+bool cap_exact_stacks; /* set once at start from the options */
+
+__attribute__((noinline)) uint32_t cap_stack(void)
+{
+    struct raw_stack rs;
+    uint32_t nframes;
+    uint64_t key;
+    bool short_key = false, complete = false;
+    rs.npy = pf_walk(rs.py, CAP_MAX_PYTHON);
+    if (!cap_exact_stacks && rs.npy > 0) {
+        take_native(&rs, CAP_SHORT_NATIVE);
+        complete = rs.npcs < CAP_SHORT_NATIVE;
+        int eval = innermost_eval(&rs);
+        if (eval < 0 && !complete) {
+            /* Deep C below the interpreter (a dealloc chain, an encoder):
+             * unwind further, but still key on the short prefix. */
+            take_native(&rs, CAP_MAX_NATIVE);
+            complete = true;
+            eval = innermost_eval(&rs);
+        }
+        if (eval >= 0) {
+            key = hash_short_key(&rs, eval);
+            short_key = true;
+        }
+    }
+    if (!short_key) {
+        if (!complete)
+            take_native(&rs, CAP_MAX_NATIVE);
+        complete = true;
+        key = hash_stack(&rs, &nframes);
+        if (!nframes)
+            return 0;
+    }
+    uint32_t id = memo_get(key);
+    if (!id) {
+        id = intern(key, &rs, !complete);
+        memo_put(key, id);
+    }
     return id;
 }

@@ -5,11 +5,22 @@
 #ifndef LL_CAPTURE_H
 #define LL_CAPTURE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Frames kept per stack, innermost first; deeper stacks are cut. */
 #define CAP_MAX_NATIVE 64
 #define CAP_MAX_PYTHON 64
+/* The native frames taken on the fast path: enough to reach the innermost
+ * evaluation loop from an allocator in the common case. */
+#define CAP_SHORT_NATIVE 12
+
+/* Stacks are interned by a key. By default the key is the native frames up
+ * to the innermost Python evaluation loop plus every Python frame, and the
+ * full stack is unwound only when a key is new; native frames between two
+ * Python activations are then those seen the first time that key occurred.
+ * With cap_exact_stacks every event unwinds the whole native stack. */
+extern bool cap_exact_stacks;
 
 /* Returns the id of the calling thread's current stack, without the agent's
  * own frames; 0 if no stack could be taken. Call inside guard_enter. */

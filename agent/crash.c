@@ -20,6 +20,7 @@
 #define MAX_PYTHON 32
 #define NAME_MAX_BYTES 100
 #define ALTSTACK_SIZE (64u << 10)
+#define RECORD_MAX (MAX_NATIVE * 10 + MAX_PYTHON * (12 + 2 * NAME_MAX_BYTES))
 
 static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
 #define NSIG_FATAL (sizeof fatal_signals / sizeof *fatal_signals)
@@ -93,32 +94,46 @@ static bool is_eval(uint64_t pc)
     return pf_layout && pf_is_eval_pc((uintptr_t)pc);
 }
 
-/* Builds the CRASH record in buf: frames innermost first, Python frames at
- * the evaluation loop activations that ran them. Returns its end. */
-static uint8_t *build_record(uint8_t *buf, int signo, siginfo_t *si, ucontext_t *uc)
+/* Appends the frames, innermost first, Python frames standing at the
+ * evaluation loop activations that ran them. Returns the end; *count
+ * receives the number of frames written. */
+static uint8_t *put_frames(uint8_t *p, const uint64_t *pcs, int npc, const struct pf_frame *py, int npy,
+                           uint32_t *count)
 {
-    uint64_t pcs[MAX_NATIVE];
-    struct pf_frame py[MAX_PYTHON];
-    int npc = native_frames(uc, pcs);
-    int npy = pf_layout ? python_frames(py) : 0;
-    uint32_t total = (uint32_t)(npc + npy);
-    uint64_t fault = (signo == SIGSEGV || signo == SIGBUS) ? (uintptr_t)si->si_addr : 0;
-    uint8_t *p = jn_put_crash_head(buf, jw_next_seq(), (uint32_t)os_gettid(), (uint32_t)signo,
-                                   si->si_code, fault, total);
     int k = 0;
+    uint32_t n = 0;
     for (int i = 0; i < npc; i++) {
         if (is_eval(pcs[i]) && k < npy) {
-            for (bool last = false; k < npy && !last; k++) {
+            for (bool last = false; k < npy && !last; k++, n++) {
                 last = py[k].entry;
                 p = put_python(p, &py[k]);
             }
         } else {
             p = jn_put_crash_native(p, pcs[i]);
+            n++;
         }
     }
-    for (; k < npy; k++)
+    for (; k < npy; k++, n++)
         p = put_python(p, &py[k]);
+    *count = n;
     return p;
+}
+
+/* Builds the CRASH record in buf (frames go to scratch first, since the
+ * head carries their count). Returns its end. */
+static uint8_t *build_record(uint8_t *buf, uint8_t *scratch, int signo, siginfo_t *si, ucontext_t *uc)
+{
+    uint64_t pcs[MAX_NATIVE];
+    struct pf_frame py[MAX_PYTHON];
+    int npc = native_frames(uc, pcs);
+    int npy = pf_layout ? python_frames(py) : 0;
+    uint32_t count;
+    uint8_t *frames_end = put_frames(scratch, pcs, npc, py, npy, &count);
+    uint64_t fault = (signo == SIGSEGV || signo == SIGBUS) ? (uintptr_t)si->si_addr : 0;
+    uint8_t *p = jn_put_crash_head(buf, jw_next_seq(), (uint32_t)os_gettid(), (uint32_t)signo,
+                                   si->si_code, fault, count);
+    memcpy(p, scratch, (size_t)(frames_end - scratch));
+    return p + (frames_end - scratch);
 }
 
 static void restore_and_reraise(int signo, siginfo_t *si)
@@ -136,9 +151,9 @@ static void on_fatal(int signo, siginfo_t *si, void *ucv)
     if (probe_jump)
         siglongjmp(*probe_jump, 1);
     if (__atomic_exchange_n(&crash_reporting, 1, __ATOMIC_ACQ_REL) == 0 && jw_active()) {
-        static uint8_t buf[MAX_NATIVE * 10 + MAX_PYTHON * (12 + 2 * NAME_MAX_BYTES) + 64];
+        static uint8_t buf[RECORD_MAX + 64], scratch[RECORD_MAX];
         guard_depth = 1; /* whatever the handler touches is not recorded */
-        uint8_t *end = build_record(buf, signo, si, ucv);
+        uint8_t *end = build_record(buf, scratch, signo, si, ucv);
         struct jn_delta *d;
         uint8_t *w = jw_reserve_nolock((size_t)(end - buf), &d);
         if (w) {

@@ -23,7 +23,9 @@ extern void *__libc_memalign(size_t, size_t);
 extern void *__libc_valloc(size_t);
 extern void *__libc_pvalloc(size_t);
 
-/* Enters the agent for recording if this call should be recorded. */
+/* Enters the agent if this call should be recorded. The agent is entered
+ * before the real call, so that glibc's own nested calls (realloc falling
+ * back to malloc) are not recorded twice. */
 static inline bool should_record(void)
 {
     if (!jw_active())
@@ -32,46 +34,52 @@ static inline bool should_record(void)
     return guard_enter();
 }
 
-static void *after_alloc(uint8_t api, void *p, size_t size)
-{
-    if (p && should_record()) {
-        rec_alloc(api, p, size);
-        guard_leave();
-    }
-    return p;
-}
-
 EXPORT void *malloc(size_t size)
 {
-    return after_alloc(JN_API_MALLOC, __libc_malloc(size), size);
+    if (!should_record())
+        return __libc_malloc(size);
+    void *p = __libc_malloc(size);
+    if (p)
+        rec_alloc(JN_API_MALLOC, p, size);
+    guard_leave();
+    return p;
 }
 
 EXPORT void *calloc(size_t n, size_t size)
 {
-    return after_alloc(JN_API_CALLOC, __libc_calloc(n, size), n * size);
+    if (!should_record())
+        return __libc_calloc(n, size);
+    void *p = __libc_calloc(n, size);
+    if (p)
+        rec_alloc(JN_API_CALLOC, p, n * size);
+    guard_leave();
+    return p;
 }
 
 EXPORT void free(void *p)
 {
-    if (p && should_record()) {
-        rec_free(JN_API_FREE, p);
-        guard_leave();
+    if (!p || !should_record()) {
+        __libc_free(p);
+        return;
     }
+    rec_free(JN_API_FREE, p);
     __libc_free(p);
+    guard_leave();
 }
 
 static void *realloc_as(uint8_t api, void *old, size_t size)
 {
+    if (!should_record())
+        return __libc_realloc(old, size);
     void *p = __libc_realloc(old, size);
     /* realloc(p, 0) frees p and returns NULL; a failed realloc changes nothing. */
-    bool freed = old && !p && size == 0;
-    if ((p || freed) && should_record()) {
-        if (!old)
-            rec_alloc(api, p, size);
-        else
-            rec_realloc(api, old, p, size);
-        guard_leave();
-    }
+    if (p && old)
+        rec_realloc(api, old, p, size);
+    else if (p)
+        rec_alloc(api, p, size);
+    else if (old && size == 0)
+        rec_realloc(api, old, NULL, 0);
+    guard_leave();
     return p;
 }
 
@@ -90,35 +98,59 @@ EXPORT void *reallocarray(void *old, size_t n, size_t size)
     return realloc_as(JN_API_REALLOCARRAY, old, total);
 }
 
+/* The aligned family: one shape, one recording. */
+static void *aligned_as(uint8_t api, size_t align, size_t size, void *(*get)(size_t, size_t))
+{
+    if (!should_record())
+        return get(align, size);
+    void *p = get(align, size);
+    if (p)
+        rec_alloc(api, p, size);
+    guard_leave();
+    return p;
+}
+
+static void *libc_valloc2(size_t align, size_t size)
+{
+    (void)align;
+    return __libc_valloc(size);
+}
+
+static void *libc_pvalloc2(size_t align, size_t size)
+{
+    (void)align;
+    return __libc_pvalloc(size);
+}
+
 EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
     if (align < sizeof(void *) || (align & (align - 1)))
         return EINVAL;
-    void *p = __libc_memalign(align, size);
+    void *p = aligned_as(JN_API_POSIX_MEMALIGN, align, size, __libc_memalign);
     if (!p)
         return ENOMEM;
-    *out = after_alloc(JN_API_POSIX_MEMALIGN, p, size);
+    *out = p;
     return 0;
 }
 
 EXPORT void *aligned_alloc(size_t align, size_t size)
 {
-    return after_alloc(JN_API_ALIGNED_ALLOC, __libc_memalign(align, size), size);
+    return aligned_as(JN_API_ALIGNED_ALLOC, align, size, __libc_memalign);
 }
 
 EXPORT void *memalign(size_t align, size_t size)
 {
-    return after_alloc(JN_API_MEMALIGN, __libc_memalign(align, size), size);
+    return aligned_as(JN_API_MEMALIGN, align, size, __libc_memalign);
 }
 
 EXPORT void *valloc(size_t size)
 {
-    return after_alloc(JN_API_VALLOC, __libc_valloc(size), size);
+    return aligned_as(JN_API_VALLOC, 0, size, libc_valloc2);
 }
 
 EXPORT void *pvalloc(size_t size)
 {
-    return after_alloc(JN_API_PVALLOC, __libc_pvalloc(size), size);
+    return aligned_as(JN_API_PVALLOC, 0, size, libc_pvalloc2);
 }
 
 /* protected by: set once by agent start, before threads exist */

@@ -36,50 +36,58 @@ static struct domain domains[PY_DOMAINS] = {
 static void (*get_allocator)(int domain, struct py_allocator *a);
 static void (*set_allocator)(int domain, struct py_allocator *a);
 
+/* Each wrapper enters the agent before calling the wrapped allocator, so
+ * that what the allocator does underneath (pymalloc taking a block from
+ * PyMem_RawMalloc, which takes it from malloc) is not recorded again: a block
+ * is recorded once, under the interface the program called. */
 static void *hp_malloc(void *ctx, size_t size)
 {
     struct domain *d = ctx;
+    if (!jw_active() || !guard_enter())
+        return d->orig.malloc(d->orig.ctx, size);
     void *p = d->orig.malloc(d->orig.ctx, size);
-    if (p && jw_active() && guard_enter()) {
+    if (p)
         rec_alloc(d->api_malloc, p, size);
-        guard_leave();
-    }
+    guard_leave();
     return p;
 }
 
 static void *hp_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     struct domain *d = ctx;
+    if (!jw_active() || !guard_enter())
+        return d->orig.calloc(d->orig.ctx, nelem, elsize);
     void *p = d->orig.calloc(d->orig.ctx, nelem, elsize);
-    if (p && jw_active() && guard_enter()) {
+    if (p)
         rec_alloc(d->api_calloc, p, (uint64_t)nelem * elsize);
-        guard_leave();
-    }
+    guard_leave();
     return p;
 }
 
 static void *hp_realloc(void *ctx, void *old, size_t size)
 {
     struct domain *d = ctx;
+    if (!jw_active() || !guard_enter())
+        return d->orig.realloc(d->orig.ctx, old, size);
     void *p = d->orig.realloc(d->orig.ctx, old, size);
-    if ((p || !old) && jw_active() && guard_enter()) {
-        if (old)
-            rec_realloc(d->api_realloc, old, p, size);
-        else
-            rec_alloc(d->api_realloc, p, size);
-        guard_leave();
-    }
+    if (p && old)
+        rec_realloc(d->api_realloc, old, p, size);
+    else if (p)
+        rec_alloc(d->api_realloc, p, size);
+    guard_leave();
     return p;
 }
 
 static void hp_free(void *ctx, void *p)
 {
     struct domain *d = ctx;
-    if (p && jw_active() && guard_enter()) {
-        rec_free(d->api_free, p);
-        guard_leave();
+    if (!p || !jw_active() || !guard_enter()) {
+        d->orig.free(d->orig.ctx, p);
+        return;
     }
+    rec_free(d->api_free, p);
     d->orig.free(d->orig.ctx, p);
+    guard_leave();
 }
 
 bool hp_install(void)

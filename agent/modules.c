@@ -20,17 +20,16 @@ struct range {
  * of the ranges do not lock: entries are written before the count that
  * publishes them, and never change afterwards. */
 static int mod_lock;
-static uintptr_t seen_bias[MAX_MODULES];
+static uintptr_t seen_start[MAX_MODULES]; /* the lowest mapped address names an object */
 static unsigned seen_count;
 static struct range data_ranges[MAX_RANGES];
 static unsigned data_count;
 static struct range agent_text;
 
-static bool already_seen_unlocked(uintptr_t bias, uintptr_t start)
+static bool already_seen_unlocked(uintptr_t start)
 {
-    uintptr_t key = bias ^ start;
     for (unsigned i = 0; i < seen_count; i++)
-        if (seen_bias[i] == key)
+        if (seen_start[i] == start)
             return true;
     return false;
 }
@@ -70,9 +69,9 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
         if (s + ph->p_memsz > end)
             end = s + ph->p_memsz;
     }
-    if (start >= end || already_seen_unlocked(info->dlpi_addr, start) || seen_count >= MAX_MODULES)
+    if (start >= end || already_seen_unlocked(start) || seen_count >= MAX_MODULES)
         return 0;
-    seen_bias[seen_count++] = info->dlpi_addr ^ start;
+    seen_start[seen_count++] = start;
     add_data_ranges_unlocked(info);
     const char *path = info->dlpi_name;
     char exe[4096];

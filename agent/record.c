@@ -40,8 +40,14 @@ void rec_realloc(uint8_t api, void *old, void *p, uint64_t size)
 {
     /* The old block was resized or moved: either way it is gone as it was. */
     bool known = live_remove((uintptr_t)old, NULL);
-    if (!p)
+    if (!p) {
+        /* realloc(old, 0) freed it. */
+        struct jn_delta *d;
+        uint8_t *w = known ? jw_reserve(JN_EVENT_MAX, &d) : NULL;
+        if (w)
+            jw_commit(jn_put_free(w, d, api, jw_next_seq(), os_tsc(), (uintptr_t)old, cap_stack(), 0));
         return;
+    }
     if (!live_add((uintptr_t)p, size, api))
         return;
     uint32_t stack = cap_stack();

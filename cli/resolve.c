@@ -32,6 +32,11 @@ void rs_close(struct rs_ctx *c)
     c->sym = NULL;
 }
 
+static const char *keep(struct rs_ctx *c, const char *s)
+{
+    return s ? arena_strndup(c->arena, s, strlen(s)) : NULL;
+}
+
 /* Appends the frames of one native pc. A return address points after the
  * call, so it is looked up one byte earlier; the faulting pc of a crash is
  * exact. */
@@ -40,12 +45,14 @@ static int add_native(struct rs_ctx *c, struct fd_frame *out, int room, uint64_t
     struct sym_frame sf[MAX_INLINE];
     const char *module = NULL;
     int n = sym_lookup(c->sym, exact ? pc : pc - 1, sf, room < MAX_INLINE ? room : MAX_INLINE, &module);
+    /* The symbolizer's strings die with it; the report outlives it. */
+    const char *mod = keep(c, module);
     for (int i = 0; i < n; i++) {
         out[i] = (struct fd_frame){
             .python = false,
-            .function = sf[i].function,
-            .file = sf[i].file,
-            .module = module,
+            .function = keep(c, sf[i].function),
+            .file = keep(c, sf[i].file),
+            .module = mod,
             .line = sf[i].line,
             .pc = pc,
         };

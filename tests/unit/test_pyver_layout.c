@@ -1,0 +1,58 @@
+/* Checks pyver's hand-kept layout table against the real headers of the
+ * interpreter this test is compiled for (built once per installed 3.11
+ * flavour: release and debug). A mismatch means the agent would read the
+ * wrong fields. */
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include <internal/pycore_code.h>
+#include <internal/pycore_frame.h>
+#include <internal/pycore_gc.h>
+#include <stddef.h>
+
+#include "../../pyver/pyver.h"
+#include "check.h"
+
+int main(void)
+{
+    const struct pyver_layout *L = pyver_lookup(PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    CHECK(L != NULL);
+    if (!L)
+        return check_summary("test_pyver_layout");
+    CHECK(L->tstate_cframe == offsetof(PyThreadState, cframe));
+    CHECK(L->cframe_current_frame == offsetof(_PyCFrame, current_frame));
+    CHECK(L->frame_code == offsetof(_PyInterpreterFrame, f_code));
+    CHECK(L->frame_previous == offsetof(_PyInterpreterFrame, previous));
+    CHECK(L->frame_prev_instr == offsetof(_PyInterpreterFrame, prev_instr));
+    CHECK(L->frame_is_entry == offsetof(_PyInterpreterFrame, is_entry));
+    CHECK(L->frame_owner == offsetof(_PyInterpreterFrame, owner));
+    CHECK(L->code_filename == offsetof(PyCodeObject, co_filename));
+    CHECK(L->code_name == offsetof(PyCodeObject, co_name));
+    CHECK(L->code_firstlineno == offsetof(PyCodeObject, co_firstlineno));
+    CHECK(L->code_bytecode == offsetof(PyCodeObject, co_code_adaptive));
+    CHECK(L->ob_refcnt == offsetof(PyObject, ob_refcnt));
+    CHECK(L->ob_type == offsetof(PyObject, ob_type));
+    CHECK(L->type_name == offsetof(PyTypeObject, tp_name));
+    CHECK(L->type_flags == offsetof(PyTypeObject, tp_flags));
+    CHECK(L->gc_head_size == sizeof(PyGC_Head));
+    CHECK(L->tpflags_have_gc == Py_TPFLAGS_HAVE_GC);
+    CHECK(L->tpflags_type_subclass == Py_TPFLAGS_TYPE_SUBCLASS);
+    CHECK(L->str_length == offsetof(PyASCIIObject, length));
+    CHECK(L->str_ascii_data == sizeof(PyASCIIObject));
+    CHECK(L->str_compact_data == sizeof(PyCompactUnicodeObject));
+    /* The state bit-field: set each field and see which bits move. */
+    PyASCIIObject s;
+    memset(&s, 0, sizeof s);
+    s.state.kind = 7;
+    uint32_t word;
+    memcpy(&word, (char *)&s + L->str_state, sizeof word);
+    CHECK(word == 7u << L->str_kind_shift);
+    memset(&s, 0, sizeof s);
+    s.state.compact = 1;
+    memcpy(&word, (char *)&s + L->str_state, sizeof word);
+    CHECK(word == 1u << L->str_compact_bit);
+    memset(&s, 0, sizeof s);
+    s.state.ascii = 1;
+    memcpy(&word, (char *)&s + L->str_state, sizeof word);
+    CHECK(word == 1u << L->str_ascii_bit);
+    return check_summary("test_pyver_layout");
+}

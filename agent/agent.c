@@ -15,6 +15,7 @@
 #include "../core/journal.h"
 #include "../core/os.h"
 #include "../pyver/pyver.h"
+#include "capture.h"
 #include "crash.h"
 #include "guard.h"
 #include "hooks_py.h"
@@ -122,8 +123,31 @@ static void after_fork_in_child(void)
     jw_disown();
 }
 
+/* True if the option text (a word of LIFELINE_OPTIONS) names key=1. */
+static bool option_on(const char *opt, size_t len, const char *key)
+{
+    size_t k = strlen(key);
+    return len == k + 2 && !strncmp(opt, key, k) && opt[k] == '=' && opt[k + 1] == '1';
+}
+
+/* Reads LIFELINE_OPTIONS: words separated by spaces, commas or colons. The
+ * agent's options are documented in the README; the cli checks them before
+ * the target starts, so an unknown word here is only said, not fatal. */
+static void read_options(void)
+{
+    const char *o = getenv("LIFELINE_OPTIONS");
+    while (o && *o) {
+        size_t len = strcspn(o, " ,:");
+        if (option_on(o, len, "exact_stacks"))
+            cap_exact_stacks = true;
+        o += len;
+        o += strspn(o, " ,:");
+    }
+}
+
 static void start_recording(const struct pyver_layout *layout)
 {
+    read_options();
     rec_name_types = pf_init(layout);
     if (!rec_name_types)
         log_msg("cannot find the interpreter's frame API; Python stacks are not recorded");

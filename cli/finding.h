@@ -99,6 +99,7 @@ struct fd_report {
     struct fd_finding *findings;
     int nfindings, cap;
     struct fd_stats stats;
+    bool journal_damaged;
     const char **notes; /* messages from the agent and the reader */
     int nnotes, notes_cap;
 };

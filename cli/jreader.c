@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -27,7 +28,8 @@ struct jr_journal {
     const uint8_t *map;
     size_t size;
     const struct jn_file_header *hdr;
-    bool damaged;
+    bool damaged;   /* records that do not decode */
+    bool truncated; /* the file ends inside a block */
     struct vec64 stacks, codes, types; /* id -> record offset (0 = none) */
     struct vec64 modules, notes;       /* record offsets */
     struct tbl threads;                /* tid -> record offset */
@@ -226,7 +228,7 @@ struct jr_journal *jr_open(const char *path, const char **why)
     for (uint64_t off = JN_FILE_HEADER_SIZE; off + bs <= j->size; off += bs)
         index_block(j, off);
     if ((j->size - JN_FILE_HEADER_SIZE) % bs)
-        j->damaged = true;
+        j->truncated = true;
     qsort(j->blocks, j->nblocks, sizeof *j->blocks, cmp_block);
     return j;
 }
@@ -250,6 +252,22 @@ void jr_close(struct jr_journal *j)
 bool jr_damaged(const struct jr_journal *j)
 {
     return j->damaged;
+}
+
+bool jr_truncated(const struct jr_journal *j)
+{
+    return j->truncated;
+}
+
+bool jr_claimed(const char *path)
+{
+    struct jn_file_header h;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t n = fread(&h, 1, sizeof h, f);
+    fclose(f);
+    return n == sizeof h && h.claimed_pid != 0;
 }
 
 /* Decodes the meta record at off; false if there is none or it is corrupt. */

@@ -21,8 +21,15 @@ struct jr_journal;
 struct jr_journal *jr_open(const char *path, const char **why);
 void jr_close(struct jr_journal *j);
 
-/* True if some block held bytes that did not decode (corruption). */
+/* True if some block held bytes that did not decode (corruption: the
+ * agent commits only whole records, so a crash never causes this). */
 bool jr_damaged(const struct jr_journal *j);
+/* True if the file ends inside a block (it was cut short after writing). */
+bool jr_truncated(const struct jr_journal *j);
+
+/* True if some process claimed the journal at path, i.e. the agent saw a
+ * Python interpreter start. */
+bool jr_claimed(const char *path);
 
 /* The PROCESS record, if the agent wrote one (it does when it claims the
  * journal). Returns false when no Python process claimed the journal. */

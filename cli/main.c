@@ -21,6 +21,7 @@
 #define DEFAULT_ERROR_EXITCODE 23
 
 struct options {
+    bool exact_stacks;
     const char *report_path;
     const char *keep_journal;
     int error_exitcode;
@@ -41,6 +42,13 @@ static const char usage_text[] =
     "  --keep-journal PATH   keep the journal at PATH for `lifeline report`\n"
     "                        (default: a temporary file, removed afterwards)\n"
     "  --error-exitcode N    exit status when an error is found (default 23)\n"
+    "  --exact-stacks        unwind the whole native stack at every event (slower;\n"
+    "                        by default native frames between two Python\n"
+    "                        activations are taken from the first event with the\n"
+    "                        same inner frames and Python stack)\n"
+    "\n"
+    "LIFELINE_OPTIONS: the same settings as words separated by spaces, commas or\n"
+    "colons, e.g. LIFELINE_OPTIONS='exact_stacks=1 error_exitcode=99'. Flags win.\n"
     "\n"
     "Exit status: the command's own status when nothing is found; N when an\n"
     "error is found (a crash is one); 2 for lifeline's own errors (bad usage,\n"
@@ -81,6 +89,8 @@ static int parse_options(int argc, char **argv, int i, struct options *o, bool a
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
             return i + 1;
+        } else if (allow_run_opts && !strcmp(a, "--exact-stacks")) {
+            o->exact_stacks = true;
         } else if (!strcmp(a, "--report") || !strcmp(a, "--error-exitcode") ||
                    (allow_run_opts && !strcmp(a, "--keep-journal"))) {
             if (i + 1 >= argc) {
@@ -104,6 +114,40 @@ static int parse_options(int argc, char **argv, int i, struct options *o, bool a
         }
     }
     return i;
+}
+
+/* Reads LIFELINE_OPTIONS into o (before the flags, which override it).
+ * Returns false after saying which word is not understood. */
+static bool parse_env_options(struct options *o)
+{
+    const char *env = getenv("LIFELINE_OPTIONS");
+    char word[256];
+    while (env && *env) {
+        size_t len = strcspn(env, " ,:");
+        if (len) {
+            snprintf(word, sizeof word, "%.*s", (int)len, env);
+            char *eq = strchr(word, '=');
+            if (eq)
+                *eq++ = 0;
+            if (eq && !strcmp(word, "exact_stacks") && (!strcmp(eq, "0") || !strcmp(eq, "1"))) {
+                o->exact_stacks = *eq == '1';
+            } else if (eq && !strcmp(word, "error_exitcode") && parse_exitcode(eq, &o->error_exitcode)) {
+            } else {
+                fprintf(stderr, "lifeline: error: LIFELINE_OPTIONS: cannot use '%.*s' "
+                                "(known: exact_stacks=0|1, error_exitcode=1..255)\n", (int)len, env);
+                return false;
+            }
+        }
+        env += len;
+        env += strspn(env, " ,:");
+    }
+    return true;
+}
+
+/* Passes the agent's settings to it through the environment. */
+static void export_agent_options(const struct options *o)
+{
+    setenv("LIFELINE_OPTIONS", o->exact_stacks ? "exact_stacks=1" : "exact_stacks=0", 1);
 }
 
 /* Opens the report file before anything runs, so that a bad path is said
@@ -214,8 +258,11 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
             rep->target.exit_status = status;
     }
     jr_each_note(j, note_from_agent, rep);
+    rep->journal_damaged = jr_damaged(j) || jr_truncated(j);
     if (jr_damaged(j))
-        fd_note(rep, "the journal holds damaged or cut-off records; they were skipped");
+        fd_note(rep, "the journal holds damaged records; they were skipped");
+    if (jr_truncated(j))
+        fd_note(rep, "the journal file is cut short; its last block was skipped");
     dt_crash(rep, j, &st, &rs);
     rs_close(&rs);
     rp_free(&st);
@@ -269,9 +316,12 @@ static void say_fate(struct fd_report *rep, const struct run_result *res)
 static int cmd_run(int argc, char **argv)
 {
     struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE};
+    if (!parse_env_options(&o))
+        return EXIT_USAGE;
     int first = parse_options(argc, argv, 2, &o, true);
     if (first < 0)
         return EXIT_USAGE;
+    export_agent_options(&o);
     if (first >= argc)
         return usage_error("%s", "missing the command to run: lifeline run -- COMMAND [ARGS...]");
     int rc = 0;
@@ -298,6 +348,14 @@ static int cmd_run(int argc, char **argv)
         unlink(journal);
         return fail("cannot run '%s': %s", argv[first], strerror(res.exec_errno));
     }
+    if (!jr_claimed(journal)) {
+        if (json)
+            fclose(json);
+        if (!o.keep_journal)
+            unlink(journal);
+        return fail("no Python interpreter was seen in '%s'%s", argv[first],
+                    " (lifeline traces CPython processes; the command ran without it)");
+    }
     append_exit_record(journal, &res);
     struct fd_report rep = {0};
     rep.target.argv = &argv[first];
@@ -313,13 +371,6 @@ static int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
     }
     say_fate(&rep, &res);
-    if (!rep.target.python_seen && !rep.target.py_version) {
-        if (json)
-            fclose(json);
-        fd_report_free(&rep);
-        return fail("no Python interpreter was seen in '%s'%s", argv[first],
-                    " (lifeline traces CPython processes only)");
-    }
     if (!rep.target.python_seen) {
         if (json)
             fclose(json);
@@ -337,6 +388,8 @@ static int cmd_report(int argc, char **argv)
 {
     struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE};
     const char *journal = NULL;
+    if (!parse_env_options(&o))
+        return EXIT_USAGE;
     for (int i = 2; i < argc;) {
         int next = parse_options(argc, argv, i, &o, false);
         if (next < 0)
@@ -363,6 +416,9 @@ static int cmd_report(int argc, char **argv)
     }
     rc = finish_report(&rep, json, o.report_path);
     int status = rc ? rc : fd_error_count(&rep) ? o.error_exitcode : 0;
+    if (!rc && rep.journal_damaged)
+        status = fail("the journal '%s' is damaged or truncated; the report above covers what could be read%s",
+                      journal, "");
     fd_report_free(&rep);
     return status;
 }

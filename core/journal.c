@@ -426,6 +426,10 @@ bool jn_header_valid(const struct jn_file_header *h, size_t file_size, const cha
         *why = "not a lifeline journal (bad magic)";
         return false;
     }
+    if (file_size < JN_FILE_HEADER_SIZE) {
+        *why = "the journal is truncated (shorter than its header)";
+        return false;
+    }
     if (h->version != JN_VERSION) {
         *why = "journal format version is not supported by this lifeline";
         return false;

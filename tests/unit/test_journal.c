@@ -147,12 +147,13 @@ static void test_header(void)
     h.version = JN_VERSION;
     h.header_size = JN_FILE_HEADER_SIZE;
     h.block_size = 16384;
-    CHECK(jn_header_valid(&h, sizeof h, &why));
+    CHECK(jn_header_valid(&h, JN_FILE_HEADER_SIZE, &why));
+    CHECK(!jn_header_valid(&h, sizeof h, &why)); /* cut inside the header page */
     h.block_size = 1000; /* not a power of two */
-    CHECK(!jn_header_valid(&h, sizeof h, &why));
+    CHECK(!jn_header_valid(&h, JN_FILE_HEADER_SIZE, &why));
     h.block_size = 16384;
     h.version = 99;
-    CHECK(!jn_header_valid(&h, sizeof h, &why));
+    CHECK(!jn_header_valid(&h, JN_FILE_HEADER_SIZE, &why));
     CHECK(!jn_header_valid(&h, 4, &why));
 }
 

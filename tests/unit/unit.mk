@@ -1,24 +1,25 @@
 # C unit tests of the core (and of pyver and the symbolizer). Each program
 # prints "N passed, M failed" and exits non-zero on a failure.
 UNIT_DIR := $(BUILD)/tests/unit
+UNIT_HDRS := tests/unit/check.h core/journal.h core/table.h core/varint.h
 UNIT_TESTS := $(UNIT_DIR)/test_journal $(UNIT_DIR)/test_table $(UNIT_DIR)/test_pyver_layout-release \
               $(UNIT_DIR)/test_pyver_layout-debug
 
 all: $(UNIT_TESTS)
 
-$(UNIT_DIR)/test_journal: tests/unit/test_journal.c $(CORE_OBJ)
+$(UNIT_DIR)/test_journal: tests/unit/test_journal.c $(CORE_OBJ) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $^
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $(filter %.c %.o,$^)
 
-$(UNIT_DIR)/test_table: tests/unit/test_table.c $(CORE_OBJ)
+$(UNIT_DIR)/test_table: tests/unit/test_table.c $(CORE_OBJ) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $^
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $(filter %.c %.o,$^)
 
 # The layout test is compiled against each installed 3.11 flavour's headers.
-$(UNIT_DIR)/test_pyver_layout-release: tests/unit/test_pyver_layout.c $(PYVER_OBJ)
+$(UNIT_DIR)/test_pyver_layout-release: tests/unit/test_pyver_layout.c $(PYVER_OBJ) $(UNIT_HDRS) pyver/pyver.h
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 $(CFLAGS) -w $$(python3.11-config --includes) -o $@ $^ -ldl
+	$(CC) -std=gnu11 $(CFLAGS) -w $$(python3.11-config --includes) -o $@ $(filter %.c %.o,$^) -ldl
 
-$(UNIT_DIR)/test_pyver_layout-debug: tests/unit/test_pyver_layout.c $(PYVER_OBJ)
+$(UNIT_DIR)/test_pyver_layout-debug: tests/unit/test_pyver_layout.c $(PYVER_OBJ) $(UNIT_HDRS) pyver/pyver.h
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 $(CFLAGS) -w $$(python3.11d-config --includes) -o $@ $^ -ldl
+	$(CC) -std=gnu11 $(CFLAGS) -w $$(python3.11d-config --includes) -o $@ $(filter %.c %.o,$^) -ldl

@@ -15,6 +15,9 @@ static void frame(FILE *o, int i, const struct fd_frame *f)
     fprintf(o, "  [%s]\n", f->module ? f->module : "??");
 }
 
+/* The text report stops a stack here; the JSON report has every frame. */
+#define TEXT_MAX_FRAMES 24
+
 static void stack(FILE *o, const char *title, const struct fd_stack *s)
 {
     if (!s->n) {
@@ -22,8 +25,10 @@ static void stack(FILE *o, const char *title, const struct fd_stack *s)
         return;
     }
     fprintf(o, "  %s:\n", title);
-    for (int i = 0; i < s->n; i++)
+    for (int i = 0; i < s->n && i < TEXT_MAX_FRAMES; i++)
         frame(o, i, &s->frames[i]);
+    if (s->n > TEXT_MAX_FRAMES)
+        fprintf(o, "    ... %d more frames (all of them are in the JSON report)\n", s->n - TEXT_MAX_FRAMES);
 }
 
 static const char *stack_title(const char *name)

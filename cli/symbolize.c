@@ -359,7 +359,8 @@ static void curanges_build(struct sym_module *m)
         }
     }
 done:
-    qsort(m->curanges, m->ncuranges, sizeof *m->curanges, curange_cmp);
+    if (m->ncuranges > 1)       /* qsort's base must not be NULL, even for 0 */
+        qsort(m->curanges, m->ncuranges, sizeof *m->curanges, curange_cmp);
 }
 
 /* Finds the CU holding pc when dwfl_module_addrdie cannot: elfutils 0.188
@@ -480,7 +481,8 @@ static struct sym_cu *cu_index(struct sym_module *m, Dwarf_Die *cudie)
         free(ci.fns);
         return NULL;
     }
-    qsort(ci.fns, ci.nfns, sizeof *ci.fns, fn_cmp);
+    if (ci.nfns > 1)
+        qsort(ci.fns, ci.nfns, sizeof *ci.fns, fn_cmp);
     memmove(&m->cus[lo + 1], &m->cus[lo], (m->ncus - lo) * sizeof *m->cus);
     m->cus[lo] = ci;
     m->ncus++;

@@ -1,0 +1,25 @@
+/* A program that looks like a CPython of another version to the agent: it
+ * exports the symbols the agent probes (Py_Version, PyMem_SetAllocator),
+ * with the version given at build time. Used to check that an unsupported
+ * interpreter is refused with a clear message, not crashed on. */
+#include <stdio.h>
+
+const unsigned long Py_Version = FAKE_PY_VERSION;
+
+void PyMem_SetAllocator(int domain, void *allocator)
+{
+    (void)domain;
+    (void)allocator;
+}
+
+void PyMem_GetAllocator(int domain, void *allocator)
+{
+    (void)domain;
+    (void)allocator;
+}
+
+int main(void)
+{
+    puts("fake python ran");
+    return 0;
+}

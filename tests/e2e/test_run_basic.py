@@ -1,0 +1,213 @@
+"""`lifeline run` on healthy programs, `lifeline report` on kept journals, and bad input.
+
+Healthy programs must come out with zero findings and lifeline must pass the target's exit status
+through. lifeline's own errors must be one line on stderr and exit status 2: never a crash of
+lifeline itself, never a hang.
+"""
+import json
+import os
+import random
+import re
+import shutil
+
+import pytest
+
+import lifeline_harness as H
+
+FINDING_LINE = re.compile(
+    r"^lifeline: (crash|use-after-free|double-free|invalid-free|leak|heap-buffer-overflow|"
+    r"heap-buffer-underflow|uninitialized-field|allocator-mismatch|gc-[a-z-]+|refcount-too-low)\b")
+
+SHORT = 60      # seconds: bad input must be rejected quickly
+
+
+def assert_clean(res, interp, status=0):
+    rc, stderr, report = res
+    assert rc == status, res.describe()
+    assert report is not None, res.describe()
+    assert report["schema"] == "lifeline-report/1"
+    assert report["findings"] == [], res.describe()
+    assert not [l for l in stderr.splitlines() if FINDING_LINE.match(l)], res.describe()
+    target = report["target"]
+    assert target["exit"] == {"status": status, "signal": None}, target["exit"]
+    assert target["python"]["version"] == interp.version
+    assert target["python"]["debug_build"] is interp.debug
+    assert os.path.realpath(target["python"]["executable"]) == os.path.realpath(interp.path)
+    stats = report["stats"]
+    assert stats["allocations"] > 0 and stats["frees"] > 0 and stats["peak_live_bytes"] > 0, stats
+    return report
+
+
+def test_pass(interp):
+    res = H.run_lifeline(interp, ["-c", "pass"])
+    report = assert_clean(res, interp)
+    assert report["target"]["argv"][1:] == ["-c", "pass"], report["target"]["argv"]
+    assert report["target"]["pid"] > 0
+
+
+def test_json_roundtrip(interp):
+    res = H.run_lifeline(interp, [H.script("json_roundtrip.py")])
+    report = assert_clean(res, interp)
+    assert res.stdout == "roundtrip ok 2000\n", res.describe()
+    # 5 round trips of a 2000-item document: tens of thousands of objects, about a megabyte live.
+    assert report["stats"]["allocations"] > 50_000, report["stats"]
+    assert report["stats"]["peak_live_bytes"] > 500_000, report["stats"]
+
+
+@pytest.mark.parametrize("code,status", [("raise SystemExit(3)", 3),
+                                         ("raise ValueError('boom')", 1),
+                                         ("import os; os._exit(7)", 7)])
+def test_exit_status_passthrough(interp, code, status):
+    res = H.run_lifeline(interp, ["-c", code])
+    assert_clean(res, interp, status)
+    if status == 1:
+        assert "ValueError: boom" in res.stderr, res.describe()
+
+
+def test_stdin_and_stdout_are_the_targets(release_interp):
+    """lifeline does not swallow the target's output or mix its own into stdout."""
+    res = H.run_lifeline(release_interp, ["-c", "import sys; print('out'); print('err', file=sys.stderr)"])
+    assert res.returncode == 0, res.describe()
+    assert res.stdout == "out\n", res.describe()
+    assert "err" in res.stderr.splitlines(), res.describe()
+
+
+def comparable(finding):
+    """What must survive a journal round trip unchanged."""
+    return {k: finding.get(k) for k in ("kind", "severity", "summary", "thread", "block", "stacks",
+                                        "details")}
+
+
+def test_keep_journal_then_report(interp, tmp_path):
+    journal = tmp_path / "crash.journal"
+    res = H.run_lifeline(interp, [H.script("crash_null.py")], extensions=["zoo_crash"],
+                         keep_journal=journal)
+    assert res.returncode == H.ERROR_EXIT, res.describe()
+    assert journal.exists(), f"--keep-journal {journal} kept nothing\n{res.describe()}"
+    out_json = tmp_path / "again.json"
+    rc, out, err = H.run_lifeline_cmd(["report", journal, "--report", out_json])
+    H.assert_not_crashed(rc, "lifeline report")
+    assert out_json.exists(), f"no report written (exit {rc}):\n{err}"
+    again = json.loads(out_json.read_text())
+    assert again["schema"] == "lifeline-report/1"
+    assert [comparable(f) for f in again["findings"]] == [comparable(f) for f in res.report["findings"]]
+    assert again["stats"] == res.report["stats"]
+    assert again["target"]["exit"] == res.report["target"]["exit"]
+    assert any(l.startswith("lifeline: crash") for l in err.splitlines()), err
+
+
+def test_keep_journal_clean_run(release_interp, tmp_path):
+    journal = tmp_path / "clean.journal"
+    res = H.run_lifeline(release_interp, ["-c", "pass"], keep_journal=journal)
+    assert res.returncode == 0, res.describe()
+    out_json = tmp_path / "again.json"
+    rc, out, err = H.run_lifeline_cmd(["report", journal, "--report", out_json])
+    assert rc == 0, err
+    again = json.loads(out_json.read_text())
+    assert again["findings"] == [] and again["stats"] == res.report["stats"]
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+def expect_usage_error(rc, err, what, prefix="lifeline: error:"):
+    H.assert_not_crashed(rc, what)
+    H.assert_one_line(err, prefix)
+    assert rc == H.USAGE_EXIT, f"{what}: exit {rc}, expected {H.USAGE_EXIT}\n{err}"
+
+
+@pytest.mark.parametrize("args", [
+    ["run"],
+    ["run", "--"],
+    ["run", "--report", "r.json", "--"],
+    ["run", "--no-such-option", "--", "/usr/bin/python3.11", "-c", "pass"],
+    ["no-such-command"],
+    ["report"],
+], ids=["run", "run-dashdash", "run-report-only", "bad-option", "bad-subcommand", "report-no-journal"])
+def test_usage_errors(lifeline, tmp_path, args):
+    rc, out, err = H.run_lifeline_cmd(args, timeout=SHORT, cwd=tmp_path)
+    expect_usage_error(rc, err, " ".join(args))
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_command_not_found(lifeline, tmp_path):
+    rc, out, err = H.run_lifeline_cmd(["run", "--", str(tmp_path / "no-such-python"), "-c", "pass"],
+                                      timeout=SHORT)
+    expect_usage_error(rc, err, "command not found")
+    assert "no-such-python" in err
+
+
+def test_no_python_seen(lifeline):
+    rc, out, err = H.run_lifeline_cmd(["run", "--", "/bin/true"], timeout=SHORT)
+    H.assert_not_crashed(rc, "/bin/true")
+    line = H.assert_one_line(err, "lifeline: ")
+    # With or without the "error: " of the other usage errors; the message itself is the contract.
+    assert line.split("lifeline: ", 1)[1].removeprefix("error: ").startswith(
+        "no Python interpreter was seen in"), line
+    assert "/bin/true" in line, line
+    assert rc == H.USAGE_EXIT, f"exit {rc}\n{err}"
+
+
+def test_unwritable_report_path(release_interp):
+    rc, out, err = H.run_lifeline_cmd(
+        ["run", "--report", "/nonexistent/dir/r.json", "--", release_interp.path, "-c", "pass"],
+        timeout=SHORT)
+    expect_usage_error(rc, err, "unwritable report path")
+    assert "/nonexistent/dir/r.json" in err
+
+
+def test_report_missing_journal(lifeline, tmp_path):
+    rc, out, err = H.run_lifeline_cmd(["report", tmp_path / "nothing-here"], timeout=SHORT)
+    expect_usage_error(rc, err, "missing journal")
+
+
+@pytest.fixture(scope="module")
+def good_journal(tmp_path_factory):
+    """A real journal of a short clean run, kept once for all the damaged-journal tests."""
+    interp = H.require(H.interpreter("release"))
+    path = tmp_path_factory.mktemp("journal") / "good.journal"
+    res = H.run_lifeline(interp, [H.script("json_roundtrip.py")], keep_journal=path)
+    assert res.returncode == 0, res.describe()
+    assert path.exists(), res.describe()
+    return path
+
+
+def damaged_copy(src, dst, damage):
+    """Copy the journal (a file, or a directory of files) and damage its biggest file."""
+    if src.is_dir():
+        shutil.copytree(src, dst)
+        target = max((p for p in dst.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    else:
+        shutil.copyfile(src, dst)
+        target = dst
+    data = target.read_bytes()
+    target.write_bytes(damage(data))
+    return dst
+
+
+def _random(n, seed):
+    return random.Random(seed).randbytes(n)
+
+
+DAMAGES = {
+    "truncated-half": lambda d: d[: len(d) // 2],
+    "truncated-to-16-bytes": lambda d: d[:16],
+    "truncated-to-nothing": lambda d: b"",
+    "random-bytes": lambda d: _random(64 * 1024, 1),
+    "random-after-header": lambda d: d[:64] + _random(max(len(d) - 64, 4096), 2),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_report_damaged_journal(good_journal, tmp_path, damage):
+    bad = damaged_copy(good_journal, tmp_path / ("bad-" + good_journal.name), DAMAGES[damage])
+    out_json = tmp_path / "r.json"
+    rc, out, err = H.run_lifeline_cmd(["report", bad, "--report", out_json], timeout=SHORT)
+    expect_usage_error(rc, err, f"{damage} journal")
+
+
+def test_report_random_file_names_it(lifeline, tmp_path):
+    bad = tmp_path / "garbage.bin"
+    bad.write_bytes(_random(4096, 3))
+    rc, out, err = H.run_lifeline_cmd(["report", bad], timeout=SHORT)
+    expect_usage_error(rc, err, "garbage journal")
+    assert "garbage.bin" in err

@@ -18,6 +18,7 @@
 #include "capture.h"
 #include "crash.h"
 #include "guard.h"
+#include "heap.h"
 #include "hooks_py.h"
 #include "jwriter.h"
 #include "log.h"
@@ -130,16 +131,37 @@ static bool option_on(const char *opt, size_t len, const char *key)
     return len == k + 2 && !strncmp(opt, key, k) && opt[k] == '=' && opt[k + 1] == '1';
 }
 
+/* The number in a word key=N of LIFELINE_OPTIONS, or fallback. */
+static size_t option_number(const char *opt, size_t len, const char *key, size_t fallback)
+{
+    size_t k = strlen(key);
+    if (len <= k + 1 || strncmp(opt, key, k) != 0 || opt[k] != '=')
+        return fallback;
+    size_t v = 0;
+    for (size_t i = k + 1; i < len; i++) {
+        if (opt[i] < '0' || opt[i] > '9')
+            return fallback;
+        v = v * 10 + (size_t)(opt[i] - '0');
+    }
+    return v;
+}
+
 /* Reads LIFELINE_OPTIONS: words separated by spaces, commas or colons. The
- * agent's options are documented in the README; the cli checks them before
- * the target starts, so an unknown word here is only said, not fatal. */
-static void read_options(void)
+ * options are documented in the README; the cli checks them before the
+ * target starts, so the agent only picks out the words it uses. */
+static void read_options(struct heap_options *h)
 {
     const char *o = getenv("LIFELINE_OPTIONS");
+    h->check = true;
+    h->keep_going = false;
+    h->quarantine_bytes = 16u << 20;
     while (o && *o) {
         size_t len = strcspn(o, " ,:");
         if (option_on(o, len, "exact_stacks"))
             cap_exact_stacks = true;
+        h->check = option_number(o, len, "check", h->check) != 0;
+        h->keep_going = option_number(o, len, "keep_going", h->keep_going) != 0;
+        h->quarantine_bytes = option_number(o, len, "quarantine_mb", h->quarantine_bytes >> 20) << 20;
         o += len;
         o += strspn(o, " ,:");
     }
@@ -147,7 +169,8 @@ static void read_options(void)
 
 static void start_recording(const struct pyver_layout *layout)
 {
-    read_options();
+    struct heap_options hopt;
+    read_options(&hopt);
     rec_name_types = pf_init(layout);
     if (!rec_name_types)
         log_msg("cannot find the interpreter's frame API; Python stacks are not recorded");
@@ -156,12 +179,26 @@ static void start_recording(const struct pyver_layout *layout)
     hl_init();
     crash_install();
     pthread_atfork(NULL, NULL, after_fork_in_child);
-    if (interpreter_sets_allocators()) {
+    bool deferred = interpreter_sets_allocators();
+    /* Frees of unknown Python blocks are errors only when every block was
+     * seen: not when the hooks come after the interpreter's own start. */
+    hopt.invalid_free = !deferred;
+    heap_configure(&hopt);
+    hl_activate();
+    if (deferred) {
         initial_obj_malloc = current_obj_malloc();
         agent_pending = true;
     } else if (!hp_install()) {
         log_msg("cannot install Python allocator hooks");
     }
+}
+
+__attribute__((destructor)) static void agent_stop(void)
+{
+    if (!jw_active() || !guard_enter())
+        return;
+    heap_verify_all();
+    guard_leave();
 }
 
 __attribute__((constructor)) static void agent_start(void)

@@ -19,5 +19,7 @@ static inline void agent_poll(void)
 }
 
 void hl_init(void);
+/* Routes the libc family through the heap layer in this process. */
+void hl_activate(void);
 
 #endif

@@ -164,6 +164,11 @@ static void on_fatal(int signo, siginfo_t *si, void *ucv)
     restore_and_reraise(signo, si);
 }
 
+void crash_disarm(void)
+{
+    __atomic_store_n(&crash_reporting, 1, __ATOMIC_RELEASE);
+}
+
 void crash_install(void)
 {
     stack_t ss = {.ss_sp = os_map(ALTSTACK_SIZE), .ss_size = ALTSTACK_SIZE, .ss_flags = 0};

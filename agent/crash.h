@@ -7,4 +7,7 @@
 /* Installs handlers for SIGSEGV, SIGBUS, SIGABRT, SIGFPE and SIGILL. */
 void crash_install(void);
 
+/* Makes the handlers step aside: lifeline itself is ending the target. */
+void crash_disarm(void);
+
 #endif

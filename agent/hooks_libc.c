@@ -11,7 +11,7 @@
 #include "guard.h"
 #include "jwriter.h"
 #include "modules.h"
-#include "record.h"
+#include "heap.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -23,12 +23,14 @@ extern void *__libc_memalign(size_t, size_t);
 extern void *__libc_valloc(size_t);
 extern void *__libc_pvalloc(size_t);
 
-/* Enters the agent if this call should be recorded. The agent is entered
- * before the real call, so that glibc's own nested calls (realloc falling
- * back to malloc) are not recorded twice. */
-static inline bool should_record(void)
+/* Set once by hl_activate, in the traced process only; every other process
+ * that loads the agent passes all calls straight to glibc. */
+static volatile bool hl_on;
+
+/* Enters the agent if this call should go through the heap layer. */
+static inline bool enter(void)
 {
-    if (!jw_active())
+    if (!hl_on)
         return false;
     agent_poll();
     return guard_enter();
@@ -36,49 +38,39 @@ static inline bool should_record(void)
 
 EXPORT void *malloc(size_t size)
 {
-    if (!should_record())
+    if (!enter())
         return __libc_malloc(size);
-    void *p = __libc_malloc(size);
-    if (p)
-        rec_alloc(JN_API_MALLOC, p, size);
+    void *p = heap_malloc(JN_API_MALLOC, size);
     guard_leave();
     return p;
 }
 
 EXPORT void *calloc(size_t n, size_t size)
 {
-    if (!should_record())
+    if (!enter())
         return __libc_calloc(n, size);
-    void *p = __libc_calloc(n, size);
-    if (p)
-        rec_alloc(JN_API_CALLOC, p, n * size);
+    void *p = heap_calloc(JN_API_CALLOC, n, size);
     guard_leave();
     return p;
 }
 
 EXPORT void free(void *p)
 {
-    if (!p || !should_record()) {
+    if (!p)
+        return;
+    if (!enter()) {
         __libc_free(p);
         return;
     }
-    rec_free(JN_API_FREE, p);
-    __libc_free(p);
+    heap_free(JN_API_FREE, p);
     guard_leave();
 }
 
 static void *realloc_as(uint8_t api, void *old, size_t size)
 {
-    if (!should_record())
+    if (!enter())
         return __libc_realloc(old, size);
-    void *p = __libc_realloc(old, size);
-    /* realloc(p, 0) frees p and returns NULL; a failed realloc changes nothing. */
-    if (p && old)
-        rec_realloc(api, old, p, size);
-    else if (p)
-        rec_alloc(api, p, size);
-    else if (old && size == 0)
-        rec_realloc(api, old, NULL, 0);
+    void *p = heap_realloc(api, old, size);
     guard_leave();
     return p;
 }
@@ -98,14 +90,14 @@ EXPORT void *reallocarray(void *old, size_t n, size_t size)
     return realloc_as(JN_API_REALLOCARRAY, old, total);
 }
 
-/* The aligned family: one shape, one recording. */
+/* The aligned family is recorded without redzones: its alignment promise
+ * would not survive a left redzone of 16 bytes. */
 static void *aligned_as(uint8_t api, size_t align, size_t size, void *(*get)(size_t, size_t))
 {
-    if (!should_record())
-        return get(align, size);
     void *p = get(align, size);
-    if (p)
-        rec_alloc(api, p, size);
+    if (!p || !enter())
+        return p;
+    heap_adopt(api, p, size);
     guard_leave();
     return p;
 }
@@ -151,6 +143,53 @@ EXPORT void *valloc(size_t size)
 EXPORT void *pvalloc(size_t size)
 {
     return aligned_as(JN_API_PVALLOC, 0, size, libc_pvalloc2);
+}
+
+/* protected by: set once by hl_init, before hl_on */
+static size_t (*real_usable_size)(void *);
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+    if (p && enter()) {
+        size_t n = heap_usable_size(p);
+        guard_leave();
+        if (n != (size_t)-1)
+            return n;
+    }
+    return real_usable_size ? real_usable_size(p) : 0;
+}
+
+/* libc as a heap family. */
+static void *lc_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return __libc_malloc(n);
+}
+
+static void *lc_calloc(void *ctx, size_t n, size_t size)
+{
+    (void)ctx;
+    return __libc_calloc(n, size);
+}
+
+static void *lc_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    return __libc_realloc(p, n);
+}
+
+static void lc_free(void *ctx, void *p)
+{
+    (void)ctx;
+    __libc_free(p);
+}
+
+void hl_activate(void)
+{
+    struct heap_family f = {NULL, lc_malloc, lc_calloc, lc_realloc, lc_free};
+    heap_set_family(JN_DOMAIN_LIBC, &f);
+    real_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+    hl_on = true;
 }
 
 /* protected by: set once by agent start, before threads exist */

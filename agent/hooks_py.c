@@ -5,8 +5,7 @@
 
 #include "../core/journal.h"
 #include "guard.h"
-#include "jwriter.h"
-#include "record.h"
+#include "heap.h"
 
 /* PyMemAllocatorEx and PyMemAllocatorDomain: part of the stable C API since
  * 3.4, so they are spelled here rather than taken from a version's headers. */
@@ -36,18 +35,17 @@ static struct domain domains[PY_DOMAINS] = {
 static void (*get_allocator)(int domain, struct py_allocator *a);
 static void (*set_allocator)(int domain, struct py_allocator *a);
 
-/* Each wrapper enters the agent before calling the wrapped allocator, so
- * that what the allocator does underneath (pymalloc taking a block from
- * PyMem_RawMalloc, which takes it from malloc) is not recorded again: a block
- * is recorded once, under the interface the program called. */
+/* Each wrapper hands the call to the heap layer unless this thread is
+ * already inside the agent: then the call comes from an allocator
+ * underneath (pymalloc taking a big block from PyMem_RawMalloc), and goes
+ * straight to the wrapped allocator. A block is thus recorded once, under
+ * the interface the program called. */
 static void *hp_malloc(void *ctx, size_t size)
 {
     struct domain *d = ctx;
-    if (!jw_active() || !guard_enter())
+    if (!guard_enter())
         return d->orig.malloc(d->orig.ctx, size);
-    void *p = d->orig.malloc(d->orig.ctx, size);
-    if (p)
-        rec_alloc(d->api_malloc, p, size);
+    void *p = heap_malloc(d->api_malloc, size);
     guard_leave();
     return p;
 }
@@ -55,11 +53,9 @@ static void *hp_malloc(void *ctx, size_t size)
 static void *hp_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     struct domain *d = ctx;
-    if (!jw_active() || !guard_enter())
+    if (!guard_enter())
         return d->orig.calloc(d->orig.ctx, nelem, elsize);
-    void *p = d->orig.calloc(d->orig.ctx, nelem, elsize);
-    if (p)
-        rec_alloc(d->api_calloc, p, (uint64_t)nelem * elsize);
+    void *p = heap_calloc(d->api_calloc, nelem, elsize);
     guard_leave();
     return p;
 }
@@ -67,13 +63,9 @@ static void *hp_calloc(void *ctx, size_t nelem, size_t elsize)
 static void *hp_realloc(void *ctx, void *old, size_t size)
 {
     struct domain *d = ctx;
-    if (!jw_active() || !guard_enter())
+    if (!guard_enter())
         return d->orig.realloc(d->orig.ctx, old, size);
-    void *p = d->orig.realloc(d->orig.ctx, old, size);
-    if (p && old)
-        rec_realloc(d->api_realloc, old, p, size);
-    else if (p)
-        rec_alloc(d->api_realloc, p, size);
+    void *p = heap_realloc(d->api_realloc, old, size);
     guard_leave();
     return p;
 }
@@ -81,12 +73,13 @@ static void *hp_realloc(void *ctx, void *old, size_t size)
 static void hp_free(void *ctx, void *p)
 {
     struct domain *d = ctx;
-    if (!p || !jw_active() || !guard_enter()) {
+    if (!p)
+        return;
+    if (!guard_enter()) {
         d->orig.free(d->orig.ctx, p);
         return;
     }
-    rec_free(d->api_free, p);
-    d->orig.free(d->orig.ctx, p);
+    heap_free(d->api_free, p);
     guard_leave();
 }
 
@@ -96,8 +89,12 @@ bool hp_install(void)
     set_allocator = (void (*)(int, struct py_allocator *))dlsym(RTLD_DEFAULT, "PyMem_SetAllocator");
     if (!get_allocator || !set_allocator)
         return false;
+    static const enum jn_domain heap_domain[PY_DOMAINS] = {JN_DOMAIN_RAW, JN_DOMAIN_MEM, JN_DOMAIN_OBJ};
     for (int i = 0; i < PY_DOMAINS; i++) {
         get_allocator(i, &domains[i].orig);
+        struct heap_family f = {domains[i].orig.ctx, domains[i].orig.malloc, domains[i].orig.calloc,
+                                domains[i].orig.realloc, domains[i].orig.free};
+        heap_set_family(heap_domain[i], &f);
         struct py_allocator ours = {&domains[i], hp_malloc, hp_calloc, hp_realloc, hp_free};
         set_allocator(i, &ours);
     }

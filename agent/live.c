@@ -8,7 +8,7 @@
 
 struct live_entry {
     uint64_t addr;
-    uint64_t meta; /* size << 8 | api */
+    uint64_t meta; /* size << 16 | guarded << 8 | api */
 };
 
 struct stripe {
@@ -37,7 +37,7 @@ static void ensure_ready(void)
     spin_unlock(&stripes[0].lock);
 }
 
-bool live_add(uintptr_t addr, uint64_t size, uint8_t api)
+bool live_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded)
 {
     ensure_ready();
     struct stripe *s = stripe_of(addr);
@@ -45,7 +45,7 @@ bool live_add(uintptr_t addr, uint64_t size, uint8_t api)
     spin_lock(&s->lock);
     struct live_entry *e = tbl_insert(&s->table, addr, &inserted);
     if (e)
-        e->meta = size << 8 | api;
+        e->meta = size << 16 | (uint64_t)guarded << 8 | api;
     spin_unlock(&s->lock);
     return e != NULL;
 }
@@ -53,8 +53,9 @@ bool live_add(uintptr_t addr, uint64_t size, uint8_t api)
 static void unpack(const struct live_entry *e, struct live_info *out)
 {
     if (out) {
-        out->size = e->meta >> 8;
+        out->size = e->meta >> 16;
         out->api = (uint8_t)e->meta;
+        out->guarded = (e->meta >> 8) & 1;
     }
 }
 

@@ -13,11 +13,12 @@
 struct live_info {
     uint64_t size;
     uint8_t api;
+    bool guarded; /* surrounded by redzones (see heap.c) */
 };
 
 /* Records a block. Returns false if the table could not grow (the block is
  * then treated as unknown). */
-bool live_add(uintptr_t addr, uint64_t size, uint8_t api);
+bool live_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded);
 /* Forgets a block, returning what was known; false if it was not known. */
 bool live_remove(uintptr_t addr, struct live_info *out);
 /* Looks a block up without changing the table. */

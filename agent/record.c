@@ -1,17 +1,16 @@
 #include "record.h"
 
-#include "../core/journal.h"
+#include <string.h>
+
 #include "../core/os.h"
 #include "capture.h"
 #include "jwriter.h"
-#include "live.h"
-#include "types.h"
 
 bool rec_name_types; /* set once at start */
 
 void rec_alloc(uint8_t api, void *p, uint64_t size)
 {
-    if (!live_add((uintptr_t)p, size, api))
+    if (!jw_active())
         return;
     uint32_t stack = cap_stack();
     struct jn_delta *d;
@@ -20,15 +19,10 @@ void rec_alloc(uint8_t api, void *p, uint64_t size)
         jw_commit(jn_put_alloc(w, d, api, jw_next_seq(), os_tsc(), (uintptr_t)p, size, stack));
 }
 
-void rec_free(uint8_t api, void *p)
+void rec_free(uint8_t api, void *p, uint32_t type)
 {
-    struct live_info li;
-    if (!live_find((uintptr_t)p, &li))
+    if (!jw_active())
         return;
-    uint32_t type = 0;
-    if (rec_name_types && jn_api_domain(li.api) == JN_DOMAIN_OBJ)
-        type = ty_of_freed_block((uintptr_t)p, li.size);
-    live_remove((uintptr_t)p, NULL);
     uint32_t stack = cap_stack();
     struct jn_delta *d;
     uint8_t *w = jw_reserve(JN_EVENT_MAX, &d);
@@ -38,25 +32,31 @@ void rec_free(uint8_t api, void *p)
 
 void rec_realloc(uint8_t api, void *old, void *p, uint64_t size)
 {
-    /* The old block was resized or moved: either way it is gone as it was. */
-    bool known = live_remove((uintptr_t)old, NULL);
-    if (!p) {
-        /* realloc(old, 0) freed it. */
-        struct jn_delta *d;
-        uint8_t *w = known ? jw_reserve(JN_EVENT_MAX, &d) : NULL;
-        if (w)
-            jw_commit(jn_put_free(w, d, api, jw_next_seq(), os_tsc(), (uintptr_t)old, cap_stack(), 0));
-        return;
-    }
-    if (!live_add((uintptr_t)p, size, api))
+    if (!jw_active())
         return;
     uint32_t stack = cap_stack();
     struct jn_delta *d;
     uint8_t *w = jw_reserve(JN_EVENT_MAX, &d);
-    if (!w)
-        return;
-    if (known)
+    if (w)
         jw_commit(jn_put_realloc(w, d, api, jw_next_seq(), os_tsc(), (uintptr_t)old, (uintptr_t)p, size, stack));
-    else
-        jw_commit(jn_put_alloc(w, d, api, jw_next_seq(), os_tsc(), (uintptr_t)p, size, stack));
+}
+
+void rec_error(enum jn_error error, uint8_t api, void *block, int64_t offset, enum jn_access access,
+               enum jn_caught caught, uint8_t other_api)
+{
+    if (!jw_active())
+        return;
+    uint8_t rec[128];
+    uint8_t *p = jn_put_error(rec, jw_next_seq(), (uint32_t)os_gettid(), error, api, (uintptr_t)block, offset,
+                              access, caught, other_api, cap_stack());
+    jw_write_record(rec, (size_t)(p - rec));
+}
+
+void rec_note(const char *text)
+{
+    uint8_t rec[600];
+    size_t len = strnlen(text, 512);
+    uint8_t *p = jn_put_note_head(rec, 0);
+    p = jn_put_str(p, text, (uint32_t)len);
+    jw_write_record(rec, (size_t)(p - rec));
 }

@@ -1,16 +1,24 @@
-/* Turns allocator events into journal records: the one path every hook
- * takes once it has decided to record. Callers hold guard_enter. Prefix: rec_. */
+/* Turns heap events into journal records: the one path every hook takes
+ * once it has decided to record. Callers hold guard_enter and keep the live
+ * table (heap.c) themselves. Prefix: rec_. */
 #ifndef LL_RECORD_H
 #define LL_RECORD_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../core/journal.h"
+
 void rec_alloc(uint8_t api, void *p, uint64_t size);
-/* Records a free before it happens (the block's header is still readable).
- * Frees of blocks the agent never recorded are not journaled. */
-void rec_free(uint8_t api, void *p);
+/* Records a free before it happens; type is the freed object's type id (0
+ * for none). */
+void rec_free(uint8_t api, void *p, uint32_t type);
 void rec_realloc(uint8_t api, void *old, void *p, uint64_t size);
+/* Records a heap error found at this point, with the current stack. */
+void rec_error(enum jn_error error, uint8_t api, void *block, int64_t offset, enum jn_access access,
+               enum jn_caught caught, uint8_t other_api);
+/* Records a message for the report. */
+void rec_note(const char *text);
 
 /* Whether object blocks get their type named at free (needs pyframes). */
 extern bool rec_name_types;

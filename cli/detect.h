@@ -16,6 +16,10 @@ void dt_block(struct rs_ctx *rs, const struct rp_block *b, bool freed, uint64_t 
  * saw: the faulting stack and the heap block the fault address falls in. */
 void dt_crash(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs);
 
+/* Adds a finding for each heap error the agent journaled (use after free,
+ * double and invalid free, overflow, underflow, allocator mismatch). */
+void dt_heap(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs);
+
 /* The conventional name of a signal ("SIGSEGV"), or "signal N". */
 const char *dt_signal_name(struct arena *a, int signo);
 

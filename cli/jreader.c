@@ -163,7 +163,7 @@ static void index_block(struct jr_journal *j, uint64_t off)
             j->damaged = true;
         if (rc <= 0)
             break;
-        if (r.kind <= JN_K_REALLOC)
+        if (r.kind <= JN_K_REALLOC || r.kind == JN_K_ERROR)
             has_events = true;
         else
             index_record(j, &r, (uint64_t)(start - j->map));
@@ -372,7 +372,7 @@ static bool cursor_next(struct cursor *c)
         int rc = jn_decode(&c->p, c->end, &c->d, &c->r);
         if (rc <= 0)
             return false;
-        if (c->r.kind <= JN_K_REALLOC)
+        if (c->r.kind <= JN_K_REALLOC || c->r.kind == JN_K_ERROR)
             return true;
     }
 }

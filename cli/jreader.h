@@ -54,8 +54,8 @@ void jr_each_module(const struct jr_journal *j, void (*fn)(void *arg, const stru
 void jr_each_note(const struct jr_journal *j, void (*fn)(void *arg, const struct jn_record *r),
                   void *arg);
 
-/* Delivers every event (ALLOC, FREE, FREE_TYPED, REALLOC) in seq order,
- * with the thread that made it. Returns the number delivered; stops early
+/* Delivers every event (ALLOC, FREE, FREE_TYPED, REALLOC, and the agent's
+ * ERROR records) in seq order, with the thread that made it. Returns the number delivered; stops early
  * if fn returns false. */
 uint64_t jr_replay(struct jr_journal *j, bool (*fn)(void *arg, const struct jn_record *r, uint32_t tid),
                    void *arg);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "../core/journal.h"
@@ -263,6 +264,7 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
         fd_note(rep, "the journal holds damaged records; they were skipped");
     if (jr_truncated(j))
         fd_note(rep, "the journal file is cut short; its last block was skipped");
+    dt_heap(rep, j, &st, &rs);
     dt_crash(rep, j, &st, &rs);
     rs_close(&rs);
     rp_free(&st);
@@ -439,8 +441,22 @@ static int cmd_check(int argc, char **argv)
     return fail("cannot run '%s': %s", path, strerror(errno));
 }
 
+/* The symbolizer keeps a few descriptors open per module; a target that
+ * loaded hundreds of libraries needs more than the usual soft limit. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    /* Symbolization is offline: never let libdw ask debuginfod servers. */
+    unsetenv("DEBUGINFOD_URLS");
+    raise_fd_limit();
     if (argc < 2)
         return usage_error("%s", "missing command (run, report, check, dump)");
     const char *cmd = argv[1];

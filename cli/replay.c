@@ -52,9 +52,26 @@ static void drop_live(struct rp_state *s, uint64_t addr, const struct jn_record 
     remember_free(s, &l, r, tid);
 }
 
+/* Keeps an error with a snapshot of its block: live (an overflow found at
+ * free, a mismatched free) or recently freed (a double free, a write into
+ * a quarantined block). */
+static void keep_error(struct rp_state *s, const struct jn_record *r)
+{
+    if (s->nerrors >= RP_MAX_ERRORS)
+        return;
+    struct rp_error *e = &s->errors[s->nerrors++];
+    memset(e, 0, sizeof *e);
+    e->rec = *r;
+    e->known = rp_find(s, r->addr, 0, &e->block, &e->freed);
+}
+
 static bool on_event(void *arg, const struct jn_record *r, uint32_t tid)
 {
     struct rp_state *s = arg;
+    if (r->kind == JN_K_ERROR) {
+        keep_error(s, r);
+        return true;
+    }
     s->events++;
     switch (r->kind) {
     case JN_K_ALLOC:

@@ -20,7 +20,19 @@ struct rp_block {
     uint32_t alloc_tid, free_tid;
 };
 
+/* A heap error the agent journaled, with the block as it stood then. */
+struct rp_error {
+    struct jn_record rec;
+    struct rp_block block;
+    bool known, freed; /* block found; and whether it was already freed */
+};
+
+/* Errors kept for the report; the agent stops at the first by default. */
+#define RP_MAX_ERRORS 64
+
 struct rp_state {
+    struct rp_error errors[RP_MAX_ERRORS];
+    int nerrors;
     struct tbl live;              /* addr -> struct rp_live */
     struct rp_block *freed;       /* ring of RP_FREED_WINDOW */
     uint64_t freed_next;

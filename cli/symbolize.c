@@ -16,7 +16,9 @@
  *    frame.  The scopes are found through a per-CU function index instead of
  *    dwarf_getscopes, which rescans the whole CU for every pc.
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* asprintf */
+#endif
 #include "symbolize.h"
 
 #include <dwarf.h>
@@ -43,6 +45,15 @@ struct sym_cu {
     size_t nfns;
 };
 
+/* One ELF code symbol at its run-time address (see elfsyms_build). */
+struct sym_elfsym {
+    uint64_t lo, end;       /* [lo,end): its size, or its section's end if sizeless */
+    bool sized;
+    const char *name;
+    int rank;               /* binding preference among aliases */
+    int index;              /* symbol table order, the last tie-break */
+};
+
 /* One CU's pc range, for files without .debug_aranges (see cu_fallback). */
 struct sym_curange {
     Dwarf_Addr lo, hi;
@@ -60,6 +71,9 @@ struct sym_module {
     size_t ncuranges;
     Dwarf_Addr dwbias;
     bool cu_scanned;
+    struct sym_elfsym *syms;        /* sorted by lo, then rank; built on first need */
+    size_t nsyms;
+    bool syms_built;
 };
 
 /* Absolute form of a relative DWARF path, keyed by libdw's own string
@@ -325,6 +339,7 @@ static void module_free(struct sym_module *m)
         free(m->cus[i].fns);
     free(m->cus);
     free(m->curanges);
+    free(m->syms);
     if (m->dwfl != NULL)
         dwfl_end(m->dwfl);
     free(m->path);
@@ -648,12 +663,121 @@ static void line_info(struct sym_table *t, struct sym_module *m, uint64_t pc,
     }
 }
 
-/* ELF symbol fallback (.symtab, else .dynsym) for code without DWARF. */
-static const char *elf_symbol(Dwfl_Module *mod, uint64_t pc)
+/* ------------------------------------------------------------ ELF symbols */
+
+/* ELF symbols name code without DWARF.  dwfl_module_addrinfo scans the
+   whole symbol table per call (~300us on libpython's 40k symbols), which a
+   stripped module would pay for every pc; the same table (.symtab, else
+   .dynsym plus .gnu_debugdata) is therefore read once through
+   dwfl_module_getsym_info and binary-searched. */
+
+/* Alias preference, as dwfl_module_addrinfo: global, then weak, then local. */
+static int elfsym_rank(const GElf_Sym *s)
 {
-    GElf_Off off;
-    GElf_Sym sym;
-    return dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
+    switch (GELF_ST_BIND(s->st_info)) {
+    case STB_GLOBAL: return 2;
+    case STB_WEAK: return 1;
+    default: return 0;
+    }
+}
+
+static int elfsym_cmp(const void *a, const void *b)
+{
+    const struct sym_elfsym *x = a, *y = b;
+    if (x->lo != y->lo)
+        return x->lo < y->lo ? -1 : 1;
+    if (x->rank != y->rank)
+        return y->rank - x->rank;
+    return x->index - y->index;
+}
+
+/* True for symbols that can name a pc: defined code or untyped labels
+   (assembler functions are often STT_NOTYPE). */
+static bool elfsym_is_code(const GElf_Sym *s, GElf_Word shndx, const char *name)
+{
+    int type = GELF_ST_TYPE(s->st_info);
+    return name != NULL && name[0] != '\0' && shndx != SHN_UNDEF && shndx != SHN_ABS &&
+           (type == STT_FUNC || type == STT_GNU_IFUNC || type == STT_NOTYPE);
+}
+
+/* Returns the run-time end of the section holding a symbol (the limit of a
+   sizeless symbol, so _init does not name the .plt after it), or 0 if the
+   header is unavailable.  *exec is cleared for non-code sections: a pc is
+   never in data or notes, so their symbols must not name one. */
+static uint64_t section_end(Elf *elf, GElf_Word shndx, Dwarf_Addr bias, bool *exec)
+{
+    GElf_Shdr mem;
+    GElf_Shdr *sh = elf ? gelf_getshdr(elf_getscn(elf, shndx), &mem) : NULL;
+    if (sh == NULL)
+        return 0;
+    *exec = (sh->sh_flags & SHF_EXECINSTR) != 0;
+    return bias + sh->sh_addr + sh->sh_size;
+}
+
+/* Fills m->syms.  Best effort: on allocation failure it keeps what it has. */
+static void elfsyms_build(struct sym_module *m)
+{
+    size_t cap = 0;
+    int n = dwfl_module_getsymtab(m->mod);
+    m->syms_built = true;
+    for (int i = 1; i < n; i++) {
+        GElf_Sym s;
+        GElf_Addr addr;
+        GElf_Word shndx;
+        Elf *elf = NULL;
+        Dwarf_Addr bias = 0;
+        const char *name = dwfl_module_getsym_info(m->mod, i, &s, &addr, &shndx, &elf, &bias);
+        if (!elfsym_is_code(&s, shndx, name))
+            continue;
+        bool exec = true;
+        uint64_t send = section_end(elf, shndx, bias, &exec);
+        uint64_t end = s.st_size ? addr + s.st_size : send;
+        if (!exec || end <= addr)
+            continue;
+        if (grow((void **)&m->syms, &cap, m->nsyms + 1, sizeof *m->syms) != 0)
+            break;
+        m->syms[m->nsyms++] = (struct sym_elfsym){ addr, end, s.st_size != 0, name,
+                                                   elfsym_rank(&s), i };
+    }
+    if (m->nsyms > 1)
+        qsort(m->syms, m->nsyms, sizeof *m->syms, elfsym_cmp);
+}
+
+/* Does symbol s name pc?  It must span pc, and a sizeless one (spanning
+   to its section's end) also has to be the closest symbol at or below pc. */
+static bool elfsym_covers(const struct sym_elfsym *s, uint64_t pc, uint64_t closest)
+{
+    return pc < s->end && (s->sized || s->lo == closest);
+}
+
+/* Name of the ELF symbol covering pc, or NULL.  Looks back a few entries
+   past the closest one because sized symbols can nest (a local label
+   symbol inside a larger function). */
+static const char *elf_symbol(struct sym_module *m, uint64_t pc)
+{
+    if (!m->syms_built)
+        elfsyms_build(m);
+    size_t lo = 0, hi = m->nsyms;
+    while (lo < hi) {                   /* first entry with lo > pc */
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->syms[mid].lo <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    uint64_t closest = m->syms[lo - 1].lo;
+    for (size_t i = lo, k = 0; i-- > 0 && k < 16; k++) {
+        if (!elfsym_covers(&m->syms[i], pc, closest))
+            continue;
+        /* The best-ranked alias at this address sorts first. */
+        while (i > 0 && m->syms[i - 1].lo == m->syms[i].lo &&
+               elfsym_covers(&m->syms[i - 1], pc, closest))
+            i--;
+        return m->syms[i].name;
+    }
+    return NULL;
 }
 
 /* Resolves pc inside module m into fr[0..cap) (cap >= 1).  Always returns
@@ -676,7 +800,7 @@ static int resolve_in(struct sym_table *t, struct sym_module *m, uint64_t pc,
     /* The outermost frame is the real function, so its ELF symbol is a
        valid stand-in when DWARF gave no name. */
     if (fr[n - 1].function == NULL)
-        fr[n - 1].function = elf_symbol(m->mod, pc);
+        fr[n - 1].function = elf_symbol(m, pc);
     line_info(t, m, pc, cudie, bias, &fr[0]);
     return n;
 }

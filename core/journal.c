@@ -160,6 +160,23 @@ uint8_t *jn_put_exit(uint8_t *p, int32_t status)
     return varint_put(p, zigzag(status));
 }
 
+uint8_t *jn_put_error(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_error error, uint8_t api, uint64_t addr,
+                      int64_t offset, enum jn_access access, enum jn_caught caught, uint8_t other_api,
+                      uint32_t stack)
+{
+    *p++ = JN_K_ERROR;
+    p = varint_put(p, seq);
+    p = varint_put(p, tid);
+    p = varint_put(p, error);
+    p = varint_put(p, api);
+    p = varint_put(p, addr);
+    p = varint_put(p, zigzag(offset));
+    p = varint_put(p, access);
+    p = varint_put(p, caught);
+    p = varint_put(p, other_api);
+    return varint_put(p, stack);
+}
+
 /* ---- decoding ---- */
 
 /* A bounds-checked cursor: once it fails, every later read fails too, so the
@@ -307,6 +324,21 @@ static void decode_meta(struct cursor *c, struct jn_record *r)
         break;
     case JN_K_EXIT:
         r->u.exit.status = (int32_t)cur_s(c);
+        break;
+    case JN_K_ERROR:
+        r->seq = cur_u(c);
+        r->u.error.tid = cur_u32(c);
+        r->u.error.error = cur_u32(c);
+        r->api = (uint8_t)cur_u32(c);
+        r->addr = cur_u(c);
+        r->u.error.offset = cur_s(c);
+        r->u.error.access = cur_u32(c);
+        r->u.error.caught = cur_u32(c);
+        r->u.error.other_api = cur_u32(c);
+        r->stack = cur_u32(c);
+        if (r->api >= JN_API_COUNT || r->u.error.other_api >= JN_API_COUNT || !r->u.error.error ||
+            r->u.error.error > JN_ERR_MISMATCH)
+            c->ok = false;
         break;
     default:
         c->ok = false;

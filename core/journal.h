@@ -78,7 +78,22 @@ enum jn_kind {
     JN_K_NOTE,
     JN_K_CRASH,
     JN_K_EXIT,
+    JN_K_ERROR, /* a heap error the agent detected; ordered with the events */
 };
+
+/* What an ERROR record says went wrong. */
+enum jn_error {
+    JN_ERR_USE_AFTER_FREE = 1,
+    JN_ERR_DOUBLE_FREE,
+    JN_ERR_INVALID_FREE,
+    JN_ERR_OVERFLOW,
+    JN_ERR_UNDERFLOW,
+    JN_ERR_MISMATCH,
+};
+
+/* How the access behind an error was made, and when it was caught. */
+enum jn_access { JN_ACCESS_UNKNOWN, JN_ACCESS_READ, JN_ACCESS_WRITE };
+enum jn_caught { JN_CAUGHT_AT_ACCESS, JN_CAUGHT_LATER };
 
 #define JN_EVENT_TAG(kind, api) ((uint8_t)(((kind) << 5) | (api)))
 
@@ -121,6 +136,7 @@ struct jn_record {
         struct { uint32_t tid, signo; int32_t code; uint64_t fault_addr; uint32_t nframes;
                  const uint8_t *frames, *end; } crash;
         struct { int32_t status; } exit;
+        struct { uint32_t tid, error, access, caught, other_api; int64_t offset; } error;
     } u;
 };
 
@@ -175,6 +191,12 @@ uint8_t *jn_put_crash_head(uint8_t *p, uint64_t seq, uint32_t tid, uint32_t sign
 uint8_t *jn_put_crash_native(uint8_t *p, uint64_t pc);
 uint8_t *jn_put_crash_python(uint8_t *p, uint32_t line); /* then filename, function */
 uint8_t *jn_put_exit(uint8_t *p, int32_t status);
+/* An ERROR record: addr is the block (its user address), api the call that
+ * met the error, other_api the block's allocating api (for mismatches),
+ * stack where it was detected. */
+uint8_t *jn_put_error(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_error error, uint8_t api, uint64_t addr,
+                      int64_t offset, enum jn_access access, enum jn_caught caught, uint8_t other_api,
+                      uint32_t stack);
 
 /* Names and families of the allocation interfaces. */
 const char *jn_api_name(unsigned api);

@@ -3,7 +3,8 @@
 UNIT_DIR := $(BUILD)/tests/unit
 UNIT_HDRS := tests/unit/check.h core/journal.h core/table.h core/varint.h
 UNIT_TESTS := $(UNIT_DIR)/test_journal $(UNIT_DIR)/test_table $(UNIT_DIR)/test_pyver_layout-release \
-              $(UNIT_DIR)/test_pyver_layout-debug
+              $(UNIT_DIR)/test_pyver_layout-debug $(UNIT_DIR)/test_symbolize $(UNIT_DIR)/libsymfix.so \
+              $(UNIT_DIR)/libsymfix_nz.so
 
 all: $(UNIT_TESTS)
 
@@ -23,3 +24,17 @@ $(UNIT_DIR)/test_pyver_layout-release: tests/unit/test_pyver_layout.c $(PYVER_OB
 $(UNIT_DIR)/test_pyver_layout-debug: tests/unit/test_pyver_layout.c $(PYVER_OBJ) $(UNIT_HDRS) pyver/pyver.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(CFLAGS) -w $$(python3.11d-config --includes) -o $@ $(filter %.c %.o,$^) -ldl
+
+# The symbolizer's fixture: fixed -O2 -g (the test expects inlining), and a
+# second build whose first segment is not at address 0.
+$(UNIT_DIR)/libsymfix.so: tests/unit/symbolize_fixture.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O2 -g -fPIC -shared -o $@ $<
+
+$(UNIT_DIR)/libsymfix_nz.so: tests/unit/symbolize_fixture.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O2 -g -fPIC -shared -Wl,-Ttext-segment=0x400000 -o $@ $<
+
+$(UNIT_DIR)/test_symbolize: tests/unit/test_symbolize.c cli/symbolize.c cli/symbolize.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -Icli -o $@ tests/unit/test_symbolize.c cli/symbolize.c $(CLI_LIBS) -ldl

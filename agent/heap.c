@@ -1,0 +1,441 @@
+#include "heap.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/os.h"
+#include "../core/table.h"
+#include "crash.h"
+#include "jwriter.h"
+#include "live.h"
+#include "log.h"
+#include "record.h"
+#include "spin.h"
+#include "types.h"
+
+/* Redzones. The left one keeps the 16-byte alignment that malloc and
+ * pymalloc promise; the right one pads the block to a multiple of 16 and
+ * adds at least 16 bytes. */
+#define RZ_LEFT 16
+#define RZ_RIGHT_MIN 16
+#define PAT_REDZONE 0xfb
+#define PAT_NEW 0xbe
+#define PAT_FREED 0xdd
+
+/* Set once before any hook is installed. */
+static struct heap_family families[JN_DOMAIN_COUNT];
+static struct heap_options opt;
+
+void heap_set_family(enum jn_domain d, const struct heap_family *f)
+{
+    families[d] = *f;
+}
+
+void heap_configure(const struct heap_options *o)
+{
+    opt = *o;
+}
+
+static size_t right_rz(size_t size)
+{
+    return RZ_RIGHT_MIN + ((16 - (size & 15)) & 15);
+}
+
+static bool padded_size(size_t size, size_t *out)
+{
+    if (size > SIZE_MAX - RZ_LEFT - RZ_RIGHT_MIN - 16)
+        return false;
+    *out = RZ_LEFT + size + right_rz(size);
+    return true;
+}
+
+static const struct heap_family *family_of(uint8_t api)
+{
+    return &families[jn_api_domain(api)];
+}
+
+static void *base_of(void *p, bool guarded)
+{
+    return guarded ? (char *)p - RZ_LEFT : p;
+}
+
+/* Fills the redzones (and the block, unless it is already zeroed) and
+ * returns the address the program gets. */
+static void *arm(void *base, size_t size, bool fill)
+{
+    char *p = (char *)base + RZ_LEFT;
+    memset(base, PAT_REDZONE, RZ_LEFT);
+    if (fill)
+        memset(p, PAT_NEW, size);
+    memset(p + size, PAT_REDZONE, right_rz(size));
+    return p;
+}
+
+/* The offset of the first byte in [from, from+n) that is not pat, or -1. */
+static int64_t first_changed(const char *from, size_t n, unsigned char pat)
+{
+    uint64_t word = 0x0101010101010101ull * pat;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, from + i, 8);
+        if (w != word)
+            break;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)from[i] != pat)
+            return (int64_t)i;
+    return -1;
+}
+
+/* ---- stopping ---- */
+
+/* Ends the target after its first error, as ASan does, unless keep_going. */
+static void stop_unless_keep_going(void)
+{
+    if (opt.keep_going)
+        return;
+    rec_note("lifeline stopped the target at its first memory error (--keep-going goes on past errors)");
+    crash_disarm();
+    _exit(1);
+}
+
+/* Reports an error. A process that is not recording (a forked child) has
+ * nowhere to journal it, so it says it on stderr. */
+static void report(enum jn_error e, uint8_t api, void *p, int64_t offset, enum jn_access access,
+                   enum jn_caught caught, uint8_t other_api)
+{
+    if (jw_active())
+        rec_error(e, api, p, offset, access, caught, other_api);
+    else
+        log_msg("heap error %d at %p in a process that is not recorded (pid %d)", (int)e, p, (int)getpid());
+    stop_unless_keep_going();
+}
+
+/* Checks a guarded block's redzones; reports the first damaged byte. */
+static bool redzones_intact(uint8_t api, void *p, const struct live_info *li, enum jn_caught caught)
+{
+    char *user = p;
+    int64_t bad = first_changed(user - RZ_LEFT, RZ_LEFT, PAT_REDZONE);
+    if (bad >= 0) {
+        report(JN_ERR_UNDERFLOW, api, p, bad - RZ_LEFT, JN_ACCESS_WRITE, caught, li->api);
+        return false;
+    }
+    bad = first_changed(user + li->size, right_rz(li->size), PAT_REDZONE);
+    if (bad >= 0) {
+        report(JN_ERR_OVERFLOW, api, p, (int64_t)li->size + bad, JN_ACCESS_WRITE, caught, li->api);
+        return false;
+    }
+    return true;
+}
+
+/* ---- quarantine ---- */
+
+#define QUARANTINE_ENTRIES 32768
+
+struct qent {
+    uintptr_t p;
+    uint64_t size;
+    uint8_t api; /* of the allocation */
+    uint8_t free_api;
+    bool guarded;
+};
+
+struct qmember {
+    uint64_t p;
+    uint64_t free_api;
+};
+
+/* protected by q_lock */
+static int q_lock;
+static struct qent *q_ring;
+static size_t q_head, q_count, q_bytes;
+static struct tbl q_members = {NULL, 0, 0, sizeof(struct qmember)};
+
+static void release(uintptr_t p, uint8_t api, bool guarded)
+{
+    const struct heap_family *f = family_of(api);
+    f->free(f->ctx, base_of((void *)p, guarded));
+}
+
+/* Verifies that a quarantined block was not written since its free. */
+static void verify_freed(const struct qent *e)
+{
+    int64_t bad = first_changed((const char *)e->p, e->size, PAT_FREED);
+    if (bad >= 0) {
+        report(JN_ERR_USE_AFTER_FREE, e->free_api, (void *)e->p, bad, JN_ACCESS_WRITE, JN_CAUGHT_LATER, e->api);
+        return;
+    }
+    if (e->guarded) {
+        struct live_info li = {e->size, e->api, true};
+        redzones_intact(e->free_api, (void *)e->p, &li, JN_CAUGHT_LATER);
+    }
+}
+
+/* Takes the oldest entry out. Called with q_lock held. */
+static struct qent pop_oldest_unlocked(void)
+{
+    struct qent e = q_ring[(q_head + QUARANTINE_ENTRIES - q_count) % QUARANTINE_ENTRIES];
+    q_count--;
+    q_bytes -= e.size;
+    tbl_remove(&q_members, e.p, NULL);
+    return e;
+}
+
+static void evict(struct qent *out, int *n)
+{
+    spin_lock(&q_lock);
+    while (*n < 8 && q_count && (q_count == QUARANTINE_ENTRIES || q_bytes > opt.quarantine_bytes))
+        out[(*n)++] = pop_oldest_unlocked();
+    spin_unlock(&q_lock);
+}
+
+/* Puts a freed, poisoned block into quarantine, releasing the oldest blocks
+ * when it is full. Blocks too big for it are verified and released at once. */
+static void quarantine(uintptr_t p, const struct live_info *li, uint8_t free_api)
+{
+    struct qent e = {p, li->size, li->api, free_api, li->guarded};
+    bool kept = false;
+    if (li->size <= opt.quarantine_bytes / 4) {
+        bool inserted;
+        spin_lock(&q_lock);
+        if (!q_ring)
+            q_ring = os_map(QUARANTINE_ENTRIES * sizeof *q_ring);
+        struct qmember *m = q_ring ? tbl_insert(&q_members, p, &inserted) : NULL;
+        if (m && q_count < QUARANTINE_ENTRIES) {
+            m->free_api = free_api;
+            q_ring[q_head] = e;
+            q_head = (q_head + 1) % QUARANTINE_ENTRIES;
+            q_count++;
+            q_bytes += e.size;
+            kept = true;
+        } else if (m) {
+            tbl_remove(&q_members, p, NULL);
+        }
+        spin_unlock(&q_lock);
+    }
+    if (!kept) {
+        verify_freed(&e);
+        release(p, e.api, e.guarded);
+    }
+    struct qent old[8];
+    int n = 0;
+    evict(old, &n);
+    for (int i = 0; i < n; i++) {
+        verify_freed(&old[i]);
+        release(old[i].p, old[i].api, old[i].guarded);
+    }
+}
+
+static bool in_quarantine(uintptr_t p, uint8_t *free_api)
+{
+    spin_lock(&q_lock);
+    struct qmember *m = tbl_find(&q_members, p);
+    if (m)
+        *free_api = (uint8_t)m->free_api;
+    spin_unlock(&q_lock);
+    return m != NULL;
+}
+
+/* ---- the calls ---- */
+
+/* Records a new block; false if it could not be tracked. */
+static bool track(uint8_t api, void *p, size_t size, bool guarded)
+{
+    if (!live_add((uintptr_t)p, size, api, guarded))
+        return false;
+    rec_alloc(api, p, size);
+    return true;
+}
+
+/* Allocates a guarded block of the family of api; NULL when out of memory. */
+static void *alloc_guarded(uint8_t api, size_t size, bool zero)
+{
+    const struct heap_family *f = family_of(api);
+    size_t total;
+    if (!padded_size(size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *base = zero ? f->calloc(f->ctx, 1, total) : f->malloc(f->ctx, total);
+    return base ? arm(base, size, !zero) : NULL;
+}
+
+void *heap_malloc(uint8_t api, size_t size)
+{
+    const struct heap_family *f = family_of(api);
+    if (!opt.check) {
+        void *p = f->malloc(f->ctx, size);
+        if (p)
+            track(api, p, size, false);
+        return p;
+    }
+    void *p = alloc_guarded(api, size, false);
+    if (p && !track(api, p, size, true)) {
+        /* Untracked blocks must look like plain ones when they are freed. */
+        f->free(f->ctx, base_of(p, true));
+        p = f->malloc(f->ctx, size);
+    }
+    return p;
+}
+
+void *heap_calloc(uint8_t api, size_t nelem, size_t elsize)
+{
+    const struct heap_family *f = family_of(api);
+    size_t size;
+    if (__builtin_mul_overflow(nelem, elsize, &size)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (!opt.check) {
+        void *p = f->calloc(f->ctx, nelem, elsize);
+        if (p)
+            track(api, p, size, false);
+        return p;
+    }
+    void *p = alloc_guarded(api, size, true);
+    if (p && !track(api, p, size, true)) {
+        f->free(f->ctx, base_of(p, true));
+        p = f->calloc(f->ctx, nelem, elsize);
+    }
+    return p;
+}
+
+void heap_adopt(uint8_t api, void *p, size_t size)
+{
+    track(api, p, size, false);
+}
+
+/* A free of an address that is not a live block. */
+static void free_unknown(uint8_t api, void *p)
+{
+    uint8_t first_free_api;
+    if (opt.check && in_quarantine((uintptr_t)p, &first_free_api)) {
+        report(JN_ERR_DOUBLE_FREE, api, p, 0, JN_ACCESS_UNKNOWN, JN_CAUGHT_AT_ACCESS, first_free_api);
+        return; /* freeing it again would corrupt the allocator */
+    }
+    if (opt.check && opt.invalid_free && jn_api_domain(api) != JN_DOMAIN_LIBC) {
+        report(JN_ERR_INVALID_FREE, api, p, 0, JN_ACCESS_UNKNOWN, JN_CAUGHT_AT_ACCESS, api);
+        return;
+    }
+    /* A block from before the hooks were installed. */
+    const struct heap_family *f = family_of(api);
+    f->free(f->ctx, p);
+}
+
+/* Checks that a free (or realloc) goes to the family that allocated the block. */
+static void check_family(uint8_t api, void *p, const struct live_info *li)
+{
+    if (opt.check && jn_api_domain(api) != jn_api_domain(li->api))
+        report(JN_ERR_MISMATCH, api, p, 0, JN_ACCESS_UNKNOWN, JN_CAUGHT_AT_ACCESS, li->api);
+}
+
+static uint32_t type_of(void *p, const struct live_info *li)
+{
+    if (!rec_name_types || jn_api_domain(li->api) != JN_DOMAIN_OBJ)
+        return 0;
+    return ty_of_freed_block((uintptr_t)p, li->size);
+}
+
+void heap_free(uint8_t api, void *p)
+{
+    struct live_info li;
+    if (!live_find((uintptr_t)p, &li)) {
+        free_unknown(api, p);
+        return;
+    }
+    check_family(api, p, &li);
+    if (li.guarded)
+        redzones_intact(api, p, &li, JN_CAUGHT_LATER);
+    uint32_t type = type_of(p, &li);
+    live_remove((uintptr_t)p, NULL);
+    rec_free(api, p, type);
+    if (!opt.check) {
+        release((uintptr_t)p, li.api, false);
+        return;
+    }
+    memset(p, PAT_FREED, li.size);
+    quarantine((uintptr_t)p, &li, api);
+}
+
+/* realloc of a live, guarded block: a new block, a copy, the old one to
+ * quarantine — a moving realloc, so stale pointers to the old block are
+ * caught like any use after free. */
+static void *realloc_guarded(uint8_t api, void *p, const struct live_info *li, size_t size)
+{
+    void *q = alloc_guarded(li->api, size, false);
+    if (!q)
+        return NULL;
+    memcpy(q, p, li->size < size ? li->size : size);
+    redzones_intact(api, p, li, JN_CAUGHT_LATER);
+    live_remove((uintptr_t)p, NULL);
+    if (!live_add((uintptr_t)q, size, li->api, true)) {
+        /* Cannot track the new block: give the old one back unchanged. */
+        release((uintptr_t)q, li->api, true);
+        live_add((uintptr_t)p, li->size, li->api, true);
+        return NULL;
+    }
+    rec_realloc(api, p, q, size);
+    memset(p, PAT_FREED, li->size);
+    quarantine((uintptr_t)p, li, api);
+    return q;
+}
+
+void *heap_realloc(uint8_t api, void *p, size_t size)
+{
+    const struct heap_family *f = family_of(api);
+    if (!p)
+        return heap_malloc(api, size);
+    struct live_info li;
+    if (!live_find((uintptr_t)p, &li)) {
+        uint8_t free_api;
+        if (opt.check && in_quarantine((uintptr_t)p, &free_api)) {
+            report(JN_ERR_USE_AFTER_FREE, api, p, 0, JN_ACCESS_READ, JN_CAUGHT_AT_ACCESS, free_api);
+            return NULL;
+        }
+        return f->realloc(f->ctx, p, size);
+    }
+    check_family(api, p, &li);
+    bool libc = jn_api_domain(api) == JN_DOMAIN_LIBC;
+    if (size == 0 && libc) {
+        heap_free(api, p); /* realloc(p, 0) frees p */
+        return NULL;
+    }
+    if (li.guarded)
+        return realloc_guarded(api, p, &li, size);
+    const struct heap_family *owner = family_of(li.api);
+    void *q = owner->realloc(owner->ctx, p, size);
+    if (!q)
+        return NULL;
+    live_remove((uintptr_t)p, NULL);
+    live_add((uintptr_t)q, size, li.api, false);
+    rec_realloc(api, p, q, size);
+    return q;
+}
+
+size_t heap_usable_size(void *p)
+{
+    struct live_info li;
+    return live_find((uintptr_t)p, &li) ? li.size : (size_t)-1;
+}
+
+void heap_verify_all(void)
+{
+    if (!opt.check)
+        return;
+    struct qent e;
+    for (;;) {
+        spin_lock(&q_lock);
+        bool any = q_count > 0;
+        if (any)
+            e = pop_oldest_unlocked();
+        spin_unlock(&q_lock);
+        if (!any)
+            break;
+        verify_freed(&e);
+        /* Not released: the process is ending, and the allocator may
+         * already be gone. */
+    }
+}

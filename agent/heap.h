@@ -1,0 +1,53 @@
+/* The agent's allocation layer: every hooked allocator call comes through
+ * here. It keeps the live-block table, journals events, and — when checking
+ * is on — surrounds blocks with redzones, fills new and freed memory with
+ * patterns, delays reuse through a quarantine, and reports the heap errors
+ * it meets (overflow, underflow, use-after-free, double free, invalid free,
+ * allocator mismatch). Prefix: heap_.
+ *
+ * Callers hold guard_enter: nothing here is reentered. */
+#ifndef LL_HEAP_H
+#define LL_HEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/journal.h"
+
+/* An underlying allocator: a CPython domain's previous allocator, or libc. */
+struct heap_family {
+    void *ctx;
+    void *(*malloc)(void *ctx, size_t size);
+    void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+    void *(*realloc)(void *ctx, void *ptr, size_t size);
+    void (*free)(void *ctx, void *ptr);
+};
+
+/* The allocator of each domain; set before any hook is installed. */
+void heap_set_family(enum jn_domain d, const struct heap_family *f);
+
+struct heap_options {
+    bool check;             /* redzones, patterns, quarantine, error detection */
+    bool keep_going;        /* go on after an error instead of stopping the target */
+    bool invalid_free;      /* every Python-domain block has been seen (hooks installed before any allocation) */
+    size_t quarantine_bytes;
+};
+void heap_configure(const struct heap_options *o);
+
+/* The hooked calls. api names the interface the program called. */
+void *heap_malloc(uint8_t api, size_t size);
+void *heap_calloc(uint8_t api, size_t nelem, size_t elsize);
+void *heap_realloc(uint8_t api, void *p, size_t size);
+void heap_free(uint8_t api, void *p);
+/* A block from an aligned interface (posix_memalign and friends), already
+ * allocated by libc: it is recorded, without redzones. */
+void heap_adopt(uint8_t api, void *p, size_t size);
+/* The usable size of a block (malloc_usable_size), or (size_t)-1 if unknown. */
+size_t heap_usable_size(void *p);
+
+/* Verifies every block still in quarantine and every live block's redzones;
+ * called at exit. */
+void heap_verify_all(void);
+
+#endif

@@ -1,0 +1,161 @@
+/* Heap errors: the agent finds them (agent/heap.c) and journals an ERROR
+ * record at the point of detection; this turns each into a finding with the
+ * block's history from the replay. */
+#include "detect.h"
+
+#include <string.h>
+
+static enum fd_kind kind_of(uint32_t error)
+{
+    switch (error) {
+    case JN_ERR_USE_AFTER_FREE: return FD_USE_AFTER_FREE;
+    case JN_ERR_DOUBLE_FREE: return FD_DOUBLE_FREE;
+    case JN_ERR_INVALID_FREE: return FD_INVALID_FREE;
+    case JN_ERR_OVERFLOW: return FD_HEAP_BUFFER_OVERFLOW;
+    case JN_ERR_UNDERFLOW: return FD_HEAP_BUFFER_UNDERFLOW;
+    default: return FD_ALLOCATOR_MISMATCH;
+    }
+}
+
+static const char *access_name(uint32_t a)
+{
+    return a == JN_ACCESS_READ ? "read" : a == JN_ACCESS_WRITE ? "write" : "unknown";
+}
+
+/* "a freed 'Widget' object of 56 bytes" / "a live block of 100 bytes" */
+static const char *what(struct arena *a, const struct fd_block *b)
+{
+    if (!b->present)
+        return "memory lifeline never saw allocated";
+    const char *thing = b->type ? arena_printf(a, "'%s' object", b->type) : "block";
+    return arena_printf(a, "a %s %s of %llu bytes (%s domain)", b->state, thing, (unsigned long long)b->size,
+                        b->domain);
+}
+
+static void add_stack(struct rs_ctx *rs, struct fd_finding *f, uint32_t id, const char *name)
+{
+    if (f->nstacks < FD_MAX_STACKS)
+        rs_stack(rs, id, name, &f->stacks[f->nstacks++]);
+}
+
+static void set_thread(struct fd_finding *f, struct jr_journal *j, struct arena *a, uint32_t tid)
+{
+    struct jn_str name;
+    bool main = false;
+    f->tid = tid;
+    if (jr_thread(j, tid, &name, &main)) {
+        f->thread_name = arena_strndup(a, name.ptr, name.len);
+        f->thread_main = main;
+    }
+}
+
+static void summarize(struct arena *a, struct fd_finding *f, const struct jn_record *r)
+{
+    const struct fd_block *b = &f->block;
+    bool later = r->u.error.caught == JN_CAUGHT_LATER;
+    const char *api = jn_api_name(r->api), *other = jn_api_name(r->u.error.other_api);
+    long long off = (long long)r->u.error.offset;
+    switch (r->u.error.error) {
+    case JN_ERR_USE_AFTER_FREE:
+        f->summary = later ? arena_printf(a, "write at offset %lld of %s, found later (when the block left "
+                                             "quarantine or at exit)", off, what(a, b))
+                           : arena_printf(a, "%s of %s by %s()", access_name(r->u.error.access), what(a, b), api);
+        break;
+    case JN_ERR_DOUBLE_FREE:
+        f->summary = arena_printf(a, "%s() of %s, already freed by %s()", api, what(a, b), other);
+        break;
+    case JN_ERR_INVALID_FREE:
+        f->summary = b->present ? arena_printf(a, "%s() of an address %lld bytes inside %s", api,
+                                               (long long)b->offset, what(a, b))
+                                : arena_printf(a, "%s() of 0x%llx, which no allocator of lifeline's handed out", api,
+                                               (unsigned long long)r->addr);
+        break;
+    case JN_ERR_OVERFLOW:
+        f->summary = arena_printf(a, "write at offset %lld, %lld bytes past the end of %s, found at %s()", off,
+                                  off - (long long)b->size, what(a, b), api);
+        break;
+    case JN_ERR_UNDERFLOW:
+        f->summary = arena_printf(a, "write at offset %lld, %lld bytes before the start of %s, found at %s()", off,
+                                  -off, what(a, b), api);
+        break;
+    default:
+        f->summary = arena_printf(a, "%s() of %s that %s() allocated", api, what(a, b), other);
+        break;
+    }
+}
+
+static void add_details(struct fd_finding *f, const struct jn_record *r)
+{
+    const char *caught = r->u.error.caught == JN_CAUGHT_LATER ? "later" : "at-access";
+    switch (r->u.error.error) {
+    case JN_ERR_USE_AFTER_FREE:
+        fd_detail_str(f, "access", access_name(r->u.error.access));
+        fd_detail_str(f, "caught", caught);
+        fd_detail_int(f, "offset", r->u.error.offset);
+        break;
+    case JN_ERR_OVERFLOW:
+        fd_detail_int(f, "offset", r->u.error.offset - (int64_t)f->block.size);
+        fd_detail_str(f, "caught", caught);
+        break;
+    case JN_ERR_UNDERFLOW:
+        fd_detail_int(f, "offset", -r->u.error.offset);
+        fd_detail_str(f, "caught", caught);
+        break;
+    case JN_ERR_MISMATCH:
+        fd_detail_str(f, "alloc_api", jn_api_name(r->u.error.other_api));
+        fd_detail_str(f, "free_api", jn_api_name(r->api));
+        break;
+    case JN_ERR_DOUBLE_FREE:
+        fd_detail_str(f, "free_api", jn_api_name(r->api));
+        fd_detail_str(f, "first_free_api", jn_api_name(r->u.error.other_api));
+        break;
+    default:
+        fd_detail_str(f, "free_api", jn_api_name(r->api));
+        break;
+    }
+}
+
+/* The stacks each kind carries (report-v1.md, "Kinds"). */
+static void add_stacks(struct rs_ctx *rs, struct fd_finding *f, const struct rp_error *e)
+{
+    const struct jn_record *r = &e->rec;
+    bool later = r->u.error.caught == JN_CAUGHT_LATER;
+    switch (r->u.error.error) {
+    case JN_ERR_USE_AFTER_FREE:
+        add_stack(rs, f, r->stack, later ? "detected" : "access");
+        break;
+    case JN_ERR_OVERFLOW:
+    case JN_ERR_UNDERFLOW:
+        break;
+    default:
+        add_stack(rs, f, r->stack, "free");
+        break;
+    }
+    if (e->known && e->freed)
+        add_stack(rs, f, e->block.free_stack, r->u.error.error == JN_ERR_DOUBLE_FREE ? "first_free" : "free");
+    if (e->known)
+        add_stack(rs, f, e->block.alloc_stack, "alloc");
+    if (r->u.error.error == JN_ERR_OVERFLOW || r->u.error.error == JN_ERR_UNDERFLOW)
+        add_stack(rs, f, r->stack, "detected");
+}
+
+static void one_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs, const struct rp_error *e)
+{
+    struct fd_finding *f = fd_add(rep, kind_of(e->rec.u.error.error));
+    set_thread(f, j, &rep->arena, e->rec.u.error.tid);
+    if (e->known) {
+        dt_block(rs, &e->block, e->freed, e->rec.addr, &f->block);
+        f->block.alloc.name = f->block.free.name = NULL; /* the stacks go in `stacks` */
+        f->block.offset = e->rec.u.error.error == JN_ERR_INVALID_FREE ? (int64_t)(e->rec.addr - e->block.addr)
+                                                                       : e->rec.u.error.offset;
+    }
+    summarize(&rep->arena, f, &e->rec);
+    add_details(f, &e->rec);
+    add_stacks(rs, f, e);
+}
+
+void dt_heap(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs)
+{
+    for (int i = 0; i < s->nerrors; i++)
+        one_error(rep, j, rs, &s->errors[i]);
+}

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define UNW_LOCAL_ONLY
@@ -20,7 +21,8 @@
 #define MAX_PYTHON 32
 #define NAME_MAX_BYTES 100
 #define ALTSTACK_SIZE (64u << 10)
-#define RECORD_MAX (MAX_NATIVE * 10 + MAX_PYTHON * (12 + 2 * NAME_MAX_BYTES))
+#define RECORD_MAX \
+    (MAX_NATIVE * 10 + MAX_PYTHON * (12 + 2 * NAME_MAX_BYTES) + (JN_MAX_REGS + 3 * JN_MAX_SAVED_REGS) * 10)
 
 static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
 #define NSIG_FATAL (sizeof fatal_signals / sizeof *fatal_signals)
@@ -42,16 +44,41 @@ static int fatal_index(int signo)
     return -1;
 }
 
-static int native_frames(ucontext_t *uc, uint64_t *pcs)
+/* Frames whose callee-saved registers are kept for the report. */
+#define SAVED_FRAMES 5
+
+/* Keeps the callee-saved registers of the callers of the faulting frame, as
+ * the unwinder restores them for frame `frame`. */
+static void keep_saved(unw_cursor_t *c, int frame, struct jn_saved_reg *saved, uint32_t *nsaved)
+{
+#if defined(__x86_64__)
+    static const struct { int unw; uint32_t reg; } callee_saved[] = {
+        {UNW_X86_64_RBX, 1}, {UNW_X86_64_RBP, 6}, {UNW_X86_64_R12, 12},
+        {UNW_X86_64_R13, 13}, {UNW_X86_64_R14, 14}, {UNW_X86_64_R15, 15},
+    };
+    for (unsigned i = 0; i < sizeof callee_saved / sizeof *callee_saved && *nsaved < JN_MAX_SAVED_REGS; i++) {
+        unw_word_t v;
+        if (unw_get_reg(c, callee_saved[i].unw, &v) == 0)
+            saved[(*nsaved)++] = (struct jn_saved_reg){(uint32_t)frame, callee_saved[i].reg, v};
+    }
+#else
+    (void)c, (void)frame, (void)saved, (void)nsaved;
+#endif
+}
+
+static int native_frames(ucontext_t *uc, uint64_t *pcs, struct jn_saved_reg *saved, uint32_t *nsaved)
 {
     unw_cursor_t cursor;
     int n = 0;
+    *nsaved = 0;
     if (unw_init_local2(&cursor, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) < 0)
         return 0;
     do {
         unw_word_t ip;
         if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || !ip)
             break;
+        if (n > 0 && n < SAVED_FRAMES)
+            keep_saved(&cursor, n, saved, nsaved);
         pcs[n++] = ip;
     } while (n < MAX_NATIVE && unw_step(&cursor) > 0);
     return n;
@@ -94,6 +121,26 @@ static bool is_eval(uint64_t pc)
     return pf_layout && pf_is_eval_pc((uintptr_t)pc);
 }
 
+/* The faulting thread's general registers, in the journal's order: the cli
+ * looks for values that point into freed blocks (a dangling pointer that a
+ * fault address alone does not show, say when it was dereferenced through
+ * a poisoned field). */
+static uint32_t general_registers(const ucontext_t *uc, uint64_t *regs)
+{
+#if defined(__x86_64__)
+    static const int order[JN_MAX_REGS] = {REG_RAX, REG_RBX, REG_RCX, REG_RDX, REG_RSI, REG_RDI,
+                                           REG_RBP, REG_RSP, REG_R8,  REG_R9,  REG_R10, REG_R11,
+                                           REG_R12, REG_R13, REG_R14, REG_R15};
+    for (int i = 0; i < JN_MAX_REGS; i++)
+        regs[i] = (uint64_t)uc->uc_mcontext.gregs[order[i]];
+    return JN_MAX_REGS;
+#else
+    (void)uc;
+    (void)regs;
+    return 0;
+#endif
+}
+
 /* Appends the frames, innermost first, Python frames standing at the
  * evaluation loop activations that ran them. Returns the end; *count
  * receives the number of frames written. */
@@ -125,13 +172,17 @@ static uint8_t *build_record(uint8_t *buf, uint8_t *scratch, int signo, siginfo_
 {
     uint64_t pcs[MAX_NATIVE];
     struct pf_frame py[MAX_PYTHON];
-    int npc = native_frames(uc, pcs);
+    struct jn_saved_reg saved[JN_MAX_SAVED_REGS];
+    uint32_t nsaved;
+    int npc = native_frames(uc, pcs, saved, &nsaved);
     int npy = pf_layout ? python_frames(py) : 0;
     uint32_t count;
     uint8_t *frames_end = put_frames(scratch, pcs, npc, py, npy, &count);
     uint64_t fault = (signo == SIGSEGV || signo == SIGBUS) ? (uintptr_t)si->si_addr : 0;
+    uint64_t regs[JN_MAX_REGS];
+    uint32_t nregs = general_registers(uc, regs);
     uint8_t *p = jn_put_crash_head(buf, jw_next_seq(), (uint32_t)os_gettid(), (uint32_t)signo,
-                                   si->si_code, fault, count);
+                                   si->si_code, fault, nregs, regs, nsaved, saved, count);
     memcpy(p, scratch, (size_t)(frames_end - scratch));
     return p + (frames_end - scratch);
 }
@@ -153,6 +204,7 @@ static void on_fatal(int signo, siginfo_t *si, void *ucv)
     if (__atomic_exchange_n(&crash_reporting, 1, __ATOMIC_ACQ_REL) == 0 && jw_active()) {
         static uint8_t buf[RECORD_MAX + 64], scratch[RECORD_MAX];
         guard_depth = 1; /* whatever the handler touches is not recorded */
+        jw_name_thread(false);
         uint8_t *end = build_record(buf, scratch, signo, si, ucv);
         struct jn_delta *d;
         uint8_t *w = jw_reserve_nolock((size_t)(end - buf), &d);

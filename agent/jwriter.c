@@ -116,7 +116,8 @@ static void start_block(struct jw_thread *t, struct jn_block_header *b)
     jn_delta_reset(&t->delta, b);
 }
 
-/* Names the thread once, in its first block. */
+/* Names the thread in its block: once in its first block, and again when a
+ * finding is about to name it (it may have been renamed since). */
 static void write_thread_record(struct jw_thread *t)
 {
     char path[64], name[32];
@@ -161,6 +162,13 @@ uint8_t *jw_reserve(size_t need, struct jn_delta **delta)
 uint8_t *jw_reserve_nolock(size_t need, struct jn_delta **delta)
 {
     return reserve(need, delta, false);
+}
+
+void jw_name_thread(bool may_block)
+{
+    struct jn_delta *d;
+    if (reserve(128, &d, may_block))
+        write_thread_record(&jw_self);
 }
 
 void jw_commit(uint8_t *end)

@@ -31,6 +31,10 @@ void jw_commit(uint8_t *end);
 /* Like jw_reserve for the crash path: never blocks on a lock. */
 uint8_t *jw_reserve_nolock(size_t need, struct jn_delta **delta);
 
+/* Journals the calling thread's current name (it may have changed since
+ * its first record). Without may_block it takes no lock (crash path). */
+void jw_name_thread(bool may_block);
+
 /* The next position in the global order of events. */
 uint64_t jw_next_seq(void);
 

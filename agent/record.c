@@ -47,6 +47,7 @@ void rec_error(enum jn_error error, uint8_t api, void *block, int64_t offset, en
     if (!jw_active())
         return;
     uint8_t rec[128];
+    jw_name_thread(true);
     uint8_t *p = jn_put_error(rec, jw_next_seq(), (uint32_t)os_gettid(), error, api, (uintptr_t)block, offset,
                               access, caught, other_api, cap_stack());
     jw_write_record(rec, (size_t)(p - rec));

@@ -69,6 +69,48 @@ static const char *describe_block(struct arena *a, const struct fd_block *b)
                         (unsigned long long)b->size, b->domain);
 }
 
+/* What agent/heap.c writes over freed blocks, as a machine word. */
+#define POISON_WORD 0xddddddddddddddddull
+
+/* The first register that points into a block freed recently, or -1. A
+ * fault through a dangling pointer often has the pointer in a register even
+ * when the faulting address (read from the freed, poisoned block) is not
+ * near any block. rsp and rbp are skipped: they point at the stack. */
+static int register_into_freed(const struct rp_state *s, const struct jn_record *cr, struct rp_block *out)
+{
+    for (unsigned i = 0; i < cr->u.crash.nregs; i++) {
+        const char *name = jn_reg_name(i);
+        bool freed = false;
+        if (!strcmp(name, "rsp") || !strcmp(name, "rbp") || cr->u.crash.regs[i] < 4096)
+            continue;
+        if (rp_find(s, cr->u.crash.regs[i], 0, out, &freed) && freed)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Same for the callee-saved registers of the faulting frame's callers, as
+ * the unwinder restored them: where a caller keeps the object it is working
+ * on while it calls further. Innermost caller first. */
+static int saved_into_freed(const struct rp_state *s, const struct jn_record *cr, struct rp_block *out)
+{
+    for (uint32_t i = 0; i < cr->u.crash.nsaved; i++) {
+        bool freed = false;
+        uint64_t v = cr->u.crash.saved[i].value;
+        if (v >= 4096 && rp_find(s, v, 0, out, &freed) && freed)
+            return (int)i;
+    }
+    return -1;
+}
+
+static int register_holding(const struct jn_record *cr, uint64_t value)
+{
+    for (unsigned i = 0; i < cr->u.crash.nregs; i++)
+        if (cr->u.crash.regs[i] == value)
+            return (int)i;
+    return -1;
+}
+
 static void set_thread(struct fd_finding *f, struct jr_journal *j, struct arena *a, uint32_t tid)
 {
     struct jn_str name;
@@ -98,14 +140,34 @@ void dt_crash(struct fd_report *rep, struct jr_journal *j, const struct rp_state
     struct rp_block b;
     bool freed = false;
     const char *where = "";
+    int reg = -1;
     if (has_addr && rp_find(s, fault, NEAR_BYTES, &b, &freed)) {
         dt_block(rs, &b, freed, fault, &f->block);
         where = arena_printf(a, ": the address is %s", describe_block(a, &f->block));
+    } else if ((reg = register_into_freed(s, &cr, &b)) >= 0) {
+        uint64_t v = cr.u.crash.regs[reg];
+        dt_block(rs, &b, true, v, &f->block);
+        fd_detail_str(f, "register", jn_reg_name((unsigned)reg));
+        where = arena_printf(a, ": register %s (0x%llx) points %s", jn_reg_name((unsigned)reg),
+                             (unsigned long long)v, describe_block(a, &f->block));
+    } else if ((reg = saved_into_freed(s, &cr, &b)) >= 0) {
+        const struct jn_saved_reg *sr = &cr.u.crash.saved[reg];
+        dt_block(rs, &b, true, sr->value, &f->block);
+        fd_detail_str(f, "register", jn_reg_name(sr->reg));
+        fd_detail_int(f, "frame", sr->frame);
+        where = arena_printf(a, ": register %s of frame #%u (0x%llx) points %s", jn_reg_name(sr->reg),
+                             sr->frame, (unsigned long long)sr->value, describe_block(a, &f->block));
     }
+    int poisoned = register_holding(&cr, POISON_WORD);
+    if (poisoned >= 0)
+        fd_detail_str(f, "freed_pattern_in", jn_reg_name((unsigned)poisoned));
     fd_detail_block(f, "nearest_block", &f->block);
+    const char *pattern = poisoned < 0 ? "" : arena_printf(a, "; %s holds 0xdddd..., the pattern of freed memory: "
+                                                           "a value was read from a freed block",
+                                                           jn_reg_name((unsigned)poisoned));
     if (has_addr)
-        f->summary = arena_printf(a, "%s (%s) at address 0x%llx%s", dt_signal_name(a, signo),
-                                  signal_what(signo), (unsigned long long)fault, where);
+        f->summary = arena_printf(a, "%s (%s) at address 0x%llx%s%s", dt_signal_name(a, signo),
+                                  signal_what(signo), (unsigned long long)fault, where, pattern);
     else
-        f->summary = arena_printf(a, "%s (%s)", dt_signal_name(a, signo), signal_what(signo));
+        f->summary = arena_printf(a, "%s (%s)%s%s", dt_signal_name(a, signo), signal_what(signo), where, pattern);
 }

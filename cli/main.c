@@ -23,6 +23,9 @@
 
 struct options {
     bool exact_stacks;
+    bool check;        /* heap checking: redzones, patterns, quarantine */
+    bool keep_going;
+    long quarantine_mb;
     const char *report_path;
     const char *keep_journal;
     int error_exitcode;
@@ -47,9 +50,15 @@ static const char usage_text[] =
     "                        by default native frames between two Python\n"
     "                        activations are taken from the first event with the\n"
     "                        same inner frames and Python stack)\n"
+    "  --no-check            record only: no redzones, fill patterns or quarantine,\n"
+    "                        so no heap-error findings (crashes are still explained)\n"
+    "  --keep-going          go on after a heap error instead of stopping the target\n"
+    "  --quarantine-mb N     how much freed memory is held back from reuse (default 16)\n"
     "\n"
     "LIFELINE_OPTIONS: the same settings as words separated by spaces, commas or\n"
-    "colons, e.g. LIFELINE_OPTIONS='exact_stacks=1 error_exitcode=99'. Flags win.\n"
+    "colons: exact_stacks=0|1 check=0|1 keep_going=0|1 quarantine_mb=N\n"
+    "error_exitcode=N, e.g. LIFELINE_OPTIONS='keep_going=1 error_exitcode=99'.\n"
+    "Flags win.\n"
     "\n"
     "Exit status: the command's own status when nothing is found; N when an\n"
     "error is found (a crash is one); 2 for lifeline's own errors (bad usage,\n"
@@ -82,6 +91,25 @@ static bool parse_exitcode(const char *s, int *out)
     return true;
 }
 
+static bool parse_mb(const char *s, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > 65536)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* A boolean word of LIFELINE_OPTIONS. */
+static bool parse_bool(const char *s, bool *out)
+{
+    if (strcmp(s, "0") && strcmp(s, "1"))
+        return false;
+    *out = *s == '1';
+    return true;
+}
+
 /* Parses options shared by run and report. Returns the index of the first
  * non-option argument, or -1 after printing an error. */
 static int parse_options(int argc, char **argv, int i, struct options *o, bool allow_run_opts)
@@ -92,6 +120,17 @@ static int parse_options(int argc, char **argv, int i, struct options *o, bool a
             return i + 1;
         } else if (allow_run_opts && !strcmp(a, "--exact-stacks")) {
             o->exact_stacks = true;
+        } else if (allow_run_opts && !strcmp(a, "--no-check")) {
+            o->check = false;
+        } else if (allow_run_opts && !strcmp(a, "--keep-going")) {
+            o->keep_going = true;
+        } else if (allow_run_opts && !strcmp(a, "--quarantine-mb")) {
+            if (i + 1 >= argc || !parse_mb(argv[i + 1], &o->quarantine_mb)) {
+                usage_error("--quarantine-mb takes a number of MiB from 0 to 65536, not '%s'",
+                            i + 1 < argc ? argv[i + 1] : "");
+                return -1;
+            }
+            i++;
         } else if (!strcmp(a, "--report") || !strcmp(a, "--error-exitcode") ||
                    (allow_run_opts && !strcmp(a, "--keep-journal"))) {
             if (i + 1 >= argc) {
@@ -130,12 +169,15 @@ static bool parse_env_options(struct options *o)
             char *eq = strchr(word, '=');
             if (eq)
                 *eq++ = 0;
-            if (eq && !strcmp(word, "exact_stacks") && (!strcmp(eq, "0") || !strcmp(eq, "1"))) {
-                o->exact_stacks = *eq == '1';
-            } else if (eq && !strcmp(word, "error_exitcode") && parse_exitcode(eq, &o->error_exitcode)) {
-            } else {
-                fprintf(stderr, "lifeline: error: LIFELINE_OPTIONS: cannot use '%.*s' "
-                                "(known: exact_stacks=0|1, error_exitcode=1..255)\n", (int)len, env);
+            bool ok = eq && ((!strcmp(word, "exact_stacks") && parse_bool(eq, &o->exact_stacks)) ||
+                             (!strcmp(word, "check") && parse_bool(eq, &o->check)) ||
+                             (!strcmp(word, "keep_going") && parse_bool(eq, &o->keep_going)) ||
+                             (!strcmp(word, "quarantine_mb") && parse_mb(eq, &o->quarantine_mb)) ||
+                             (!strcmp(word, "error_exitcode") && parse_exitcode(eq, &o->error_exitcode)));
+            if (!ok) {
+                fprintf(stderr, "lifeline: error: LIFELINE_OPTIONS: cannot use '%.*s' (known: exact_stacks=0|1, "
+                                "check=0|1, keep_going=0|1, quarantine_mb=N, error_exitcode=1..255)\n",
+                        (int)len, env);
                 return false;
             }
         }
@@ -148,7 +190,10 @@ static bool parse_env_options(struct options *o)
 /* Passes the agent's settings to it through the environment. */
 static void export_agent_options(const struct options *o)
 {
-    setenv("LIFELINE_OPTIONS", o->exact_stacks ? "exact_stacks=1" : "exact_stacks=0", 1);
+    char v[160];
+    snprintf(v, sizeof v, "exact_stacks=%d check=%d keep_going=%d quarantine_mb=%ld", o->exact_stacks, o->check,
+             o->keep_going, o->quarantine_mb);
+    setenv("LIFELINE_OPTIONS", v, 1);
 }
 
 /* Opens the report file before anything runs, so that a bad path is said
@@ -317,7 +362,7 @@ static void say_fate(struct fd_report *rep, const struct run_result *res)
 
 static int cmd_run(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE};
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 16};
     if (!parse_env_options(&o))
         return EXIT_USAGE;
     int first = parse_options(argc, argv, 2, &o, true);
@@ -388,7 +433,7 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_report(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE};
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 16};
     const char *journal = NULL;
     if (!parse_env_options(&o))
         return EXIT_USAGE;
@@ -416,11 +461,17 @@ static int cmd_report(int argc, char **argv)
         fd_report_free(&rep);
         return EXIT_USAGE;
     }
+    if (rep.journal_damaged) {
+        /* A report from part of a journal could mislead (a free that is
+         * missing makes a leak); say what is wrong and nothing else. */
+        if (json)
+            fclose(json);
+        fd_report_free(&rep);
+        return fail("the journal '%s' is damaged or truncated%s (lifeline dump shows what is readable)", journal,
+                    "");
+    }
     rc = finish_report(&rep, json, o.report_path);
     int status = rc ? rc : fd_error_count(&rep) ? o.error_exitcode : 0;
-    if (!rc && rep.journal_damaged)
-        status = fail("the journal '%s' is damaged or truncated; the report above covers what could be read%s",
-                      journal, "");
     fd_report_free(&rep);
     return status;
 }

@@ -133,7 +133,8 @@ uint8_t *jn_put_note_head(uint8_t *p, uint32_t level)
 }
 
 uint8_t *jn_put_crash_head(uint8_t *p, uint64_t seq, uint32_t tid, uint32_t signo, int32_t code,
-                           uint64_t fault_addr, uint32_t nframes)
+                           uint64_t fault_addr, uint32_t nregs, const uint64_t *regs, uint32_t nsaved,
+                           const struct jn_saved_reg *saved, uint32_t nframes)
 {
     *p++ = JN_K_CRASH;
     p = varint_put(p, seq);
@@ -141,7 +142,23 @@ uint8_t *jn_put_crash_head(uint8_t *p, uint64_t seq, uint32_t tid, uint32_t sign
     p = varint_put(p, signo);
     p = varint_put(p, zigzag(code));
     p = varint_put(p, fault_addr);
+    p = varint_put(p, nregs);
+    for (uint32_t i = 0; i < nregs; i++)
+        p = varint_put(p, regs[i]);
+    p = varint_put(p, nsaved);
+    for (uint32_t i = 0; i < nsaved; i++) {
+        p = varint_put(p, saved[i].frame);
+        p = varint_put(p, saved[i].reg);
+        p = varint_put(p, saved[i].value);
+    }
     return varint_put(p, nframes);
+}
+
+const char *jn_reg_name(unsigned i)
+{
+    static const char *const names[JN_MAX_REGS] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
+                                                   "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+    return i < JN_MAX_REGS ? names[i] : "?";
 }
 
 uint8_t *jn_put_crash_native(uint8_t *p, uint64_t pc)
@@ -317,6 +334,19 @@ static void decode_meta(struct cursor *c, struct jn_record *r)
         r->u.crash.signo = cur_u32(c);
         r->u.crash.code = (int32_t)cur_s(c);
         r->u.crash.fault_addr = cur_u(c);
+        r->u.crash.nregs = cur_u32(c);
+        if (r->u.crash.nregs > JN_MAX_REGS)
+            c->ok = false;
+        for (uint32_t i = 0; i < r->u.crash.nregs && c->ok; i++)
+            r->u.crash.regs[i] = cur_u(c);
+        r->u.crash.nsaved = cur_u32(c);
+        if (r->u.crash.nsaved > JN_MAX_SAVED_REGS)
+            c->ok = false;
+        for (uint32_t i = 0; i < r->u.crash.nsaved && c->ok; i++) {
+            r->u.crash.saved[i].frame = cur_u32(c);
+            r->u.crash.saved[i].reg = cur_u32(c);
+            r->u.crash.saved[i].value = cur_u(c);
+        }
         r->u.crash.nframes = cur_u32(c);
         r->u.crash.frames = c->p;
         skip_crash_frames(c, r->u.crash.nframes);

@@ -95,6 +95,20 @@ enum jn_error {
 enum jn_access { JN_ACCESS_UNKNOWN, JN_ACCESS_READ, JN_ACCESS_WRITE };
 enum jn_caught { JN_CAUGHT_AT_ACCESS, JN_CAUGHT_LATER };
 
+/* General registers in a CRASH record (x86-64: rax rbx rcx rdx rsi rdi rbp
+ * rsp r8-r15, in that order). */
+#define JN_MAX_REGS 16
+/* Registers of the faulting thread's callers, as the unwinder restores
+ * them (the callee-saved ones): where callers keep the pointers they are
+ * working on. At most this many in a CRASH record. */
+#define JN_MAX_SAVED_REGS 32
+
+struct jn_saved_reg {
+    uint32_t frame; /* native frame index, 0 = the faulting frame */
+    uint32_t reg;   /* index for jn_reg_name */
+    uint64_t value;
+};
+
 #define JN_EVENT_TAG(kind, api) ((uint8_t)(((kind) << 5) | (api)))
 
 /* Bits of a PROCESS record's flags. */
@@ -133,7 +147,9 @@ struct jn_record {
         struct { uint32_t pid, flags; struct jn_str version, executable; uint32_t argc;
                  const uint8_t *argv, *end; } process;
         struct { uint32_t level; struct jn_str text; } note;
-        struct { uint32_t tid, signo; int32_t code; uint64_t fault_addr; uint32_t nframes;
+        struct { uint32_t tid, signo; int32_t code; uint64_t fault_addr; uint32_t nregs;
+                 uint64_t regs[JN_MAX_REGS]; uint32_t nsaved;
+                 struct jn_saved_reg saved[JN_MAX_SAVED_REGS]; uint32_t nframes;
                  const uint8_t *frames, *end; } crash;
         struct { int32_t status; } exit;
         struct { uint32_t tid, error, access, caught, other_api; int64_t offset; } error;
@@ -187,7 +203,10 @@ uint8_t *jn_put_process_head(uint8_t *p, uint32_t pid, uint32_t flags); /* then 
 uint8_t *jn_put_varint(uint8_t *p, uint64_t v);
 uint8_t *jn_put_note_head(uint8_t *p, uint32_t level);     /* then text */
 uint8_t *jn_put_crash_head(uint8_t *p, uint64_t seq, uint32_t tid, uint32_t signo, int32_t code,
-                           uint64_t fault_addr, uint32_t nframes);
+                           uint64_t fault_addr, uint32_t nregs, const uint64_t *regs, uint32_t nsaved,
+                           const struct jn_saved_reg *saved, uint32_t nframes);
+/* The name of register i of a CRASH record. */
+const char *jn_reg_name(unsigned i);
 uint8_t *jn_put_crash_native(uint8_t *p, uint64_t pc);
 uint8_t *jn_put_crash_python(uint8_t *p, uint32_t line); /* then filename, function */
 uint8_t *jn_put_exit(uint8_t *p, int32_t status);

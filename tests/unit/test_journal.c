@@ -75,7 +75,9 @@ static void test_meta_round_trip(void)
     p = jn_put_code_head(p, 5);
     p = jn_put_str(p, "repro.py", 8);
     p = jn_put_str(p, "<module>", 8);
-    p = jn_put_crash_head(p, 77, 1234, 11, 1, 0x10, 2);
+    const uint64_t regs[3] = {1, 0xdddddddddddddddd, 3};
+    const struct jn_saved_reg saved[2] = {{1, 1, 0x7fff0000}, {2, 12, 42}};
+    p = jn_put_crash_head(p, 77, 1234, 11, 1, 0x10, 3, regs, 2, saved, 2);
     p = jn_put_crash_native(p, 0x401234);
     p = jn_put_crash_python(p, 3);
     p = jn_put_str(p, "a.py", 4);
@@ -97,6 +99,9 @@ static void test_meta_round_trip(void)
     CHECK(r.u.code.filename.len == 8 && !memcmp(r.u.code.filename.ptr, "repro.py", 8));
     CHECK(jn_decode(&q, p, &d, &r) == 1 && r.kind == JN_K_CRASH && r.u.crash.signo == 11);
     CHECK(r.u.crash.fault_addr == 0x10 && r.u.crash.tid == 1234 && r.seq == 77 && r.u.crash.nframes == 2);
+    CHECK(r.u.crash.nregs == 3 && r.u.crash.regs[1] == 0xdddddddddddddddd);
+    CHECK(r.u.crash.nsaved == 2 && r.u.crash.saved[0].value == 0x7fff0000 && r.u.crash.saved[1].reg == 12);
+    CHECK(r.u.crash.saved[1].frame == 2 && r.u.crash.saved[1].value == 42);
     fp = r.u.crash.frames;
     CHECK(jn_crash_next(&fp, r.u.crash.end, &f) == 1 && f.pc == 0x401234);
     CHECK(jn_crash_next(&fp, r.u.crash.end, &f) == 1 && f.python && f.line == 3 && f.function.len == 1);

@@ -155,6 +155,9 @@ static void read_options(struct heap_options *h)
     h->check = true;
     h->keep_going = false;
     h->quarantine_bytes = 16u << 20;
+    h->pool_rate = 256;
+    h->pool_slots = 4096;
+    h->sample_only = false;
     while (o && *o) {
         size_t len = strcspn(o, " ,:");
         if (option_on(o, len, "exact_stacks"))
@@ -162,6 +165,13 @@ static void read_options(struct heap_options *h)
         h->check = option_number(o, len, "check", h->check) != 0;
         h->keep_going = option_number(o, len, "keep_going", h->keep_going) != 0;
         h->quarantine_bytes = option_number(o, len, "quarantine_mb", h->quarantine_bytes >> 20) << 20;
+        h->pool_rate = (unsigned)option_number(o, len, "pool_rate", h->pool_rate);
+        h->pool_slots = option_number(o, len, "pool_slots", h->pool_slots);
+        size_t sample = option_number(o, len, "sample", 0);
+        if (sample) {
+            h->sample_only = true;
+            h->pool_rate = (unsigned)sample;
+        }
         o += len;
         o += strspn(o, " ,:");
     }

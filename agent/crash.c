@@ -13,6 +13,7 @@
 #include "../core/journal.h"
 #include "../core/os.h"
 #include "guard.h"
+#include "heap.h"
 #include "jwriter.h"
 #include "modules.h"
 #include "pyframes.h"
@@ -197,10 +198,25 @@ static void restore_and_reraise(int signo, siginfo_t *si)
         raise(signo);
 }
 
+/* True if the fault was a write (x86-64 page-fault error code, bit 1). */
+static bool fault_was_write(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+    return (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+#else
+    (void)uc;
+    return false;
+#endif
+}
+
 static void on_fatal(int signo, siginfo_t *si, void *ucv)
 {
     if (probe_jump)
         siglongjmp(*probe_jump, 1);
+    /* An access to the guarded pool is a heap error caught at the access. */
+    if (signo == SIGSEGV && si->si_code > 0 &&
+        heap_pool_fault((uintptr_t)si->si_addr, fault_was_write(ucv)))
+        return;
     if (__atomic_exchange_n(&crash_reporting, 1, __ATOMIC_ACQ_REL) == 0 && jw_active()) {
         static uint8_t buf[RECORD_MAX + 64], scratch[RECORD_MAX];
         guard_depth = 1; /* whatever the handler touches is not recorded */

@@ -8,6 +8,8 @@
 #include "../core/os.h"
 #include "../core/table.h"
 #include "crash.h"
+#include "guard.h"
+#include "guardpool.h"
 #include "jwriter.h"
 #include "live.h"
 #include "log.h"
@@ -36,6 +38,37 @@ void heap_set_family(enum jn_domain d, const struct heap_family *f)
 void heap_configure(const struct heap_options *o)
 {
     opt = *o;
+    if (opt.pool_rate && !gp_init(opt.pool_slots))
+        opt.pool_rate = 0;
+    if (!opt.pool_rate)
+        opt.sample_only = false;
+}
+
+/* Per-thread sampling: a countdown to the next pooled block, drawn around
+ * pool_rate so that periodic allocation patterns are not missed. */
+static AGENT_TLS uint32_t sample_countdown, sample_rng;
+
+static bool sample_now(void)
+{
+    if (sample_countdown > 1) {
+        sample_countdown--;
+        return false;
+    }
+    uint32_t x = sample_rng ? sample_rng : (uint32_t)os_tsc() | 1;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    sample_rng = x;
+    sample_countdown = 1 + x % (2 * opt.pool_rate - 1); /* mean pool_rate; 1 means every block */
+    return true;
+}
+
+/* Puts a new block in the guarded pool when it is sampled; NULL otherwise. */
+static void *pool_alloc(uint8_t api, size_t size, bool zero)
+{
+    if (!opt.pool_rate || size > 4096 || !sample_now())
+        return NULL;
+    return gp_alloc(size, zero, api);
 }
 
 static size_t right_rz(size_t size)
@@ -266,6 +299,14 @@ static void *alloc_guarded(uint8_t api, size_t size, bool zero)
 void *heap_malloc(uint8_t api, size_t size)
 {
     const struct heap_family *f = family_of(api);
+    void *pooled = pool_alloc(api, size, false);
+    if (pooled) {
+        if (track(api, pooled, size, false))
+            return pooled;
+        gp_free(pooled, size);
+    }
+    if (opt.sample_only)
+        return f->malloc(f->ctx, size);
     if (!opt.check) {
         void *p = f->malloc(f->ctx, size);
         if (p)
@@ -289,6 +330,14 @@ void *heap_calloc(uint8_t api, size_t nelem, size_t elsize)
         errno = ENOMEM;
         return NULL;
     }
+    void *pooled = pool_alloc(api, size, true);
+    if (pooled) {
+        if (track(api, pooled, size, false))
+            return pooled;
+        gp_free(pooled, size);
+    }
+    if (opt.sample_only)
+        return f->calloc(f->ctx, nelem, elsize);
     if (!opt.check) {
         void *p = f->calloc(f->ctx, nelem, elsize);
         if (p)
@@ -339,9 +388,35 @@ static uint32_t type_of(void *p, const struct live_info *li)
     return ty_of_freed_block((uintptr_t)p, li->size);
 }
 
+/* Frees a block of the guarded pool: its page becomes inaccessible. */
+static void pool_free(uint8_t api, void *p)
+{
+    struct live_info li;
+    if (!live_find((uintptr_t)p, &li)) {
+        report(JN_ERR_DOUBLE_FREE, api, p, 0, JN_ACCESS_UNKNOWN, JN_CAUGHT_AT_ACCESS, api);
+        return;
+    }
+    check_family(api, p, &li);
+    uint32_t type = type_of(p, &li);
+    live_remove((uintptr_t)p, NULL);
+    int64_t bad = gp_free(p, li.size);
+    if (bad != INT64_MIN)
+        report(bad < 0 ? JN_ERR_UNDERFLOW : JN_ERR_OVERFLOW, api, p, bad, JN_ACCESS_WRITE, JN_CAUGHT_LATER, li.api);
+    rec_free(api, p, type);
+}
+
 void heap_free(uint8_t api, void *p)
 {
     struct live_info li;
+    if (gp_contains(p)) {
+        pool_free(api, p);
+        return;
+    }
+    if (opt.sample_only) {
+        const struct heap_family *f = family_of(api);
+        f->free(f->ctx, p);
+        return;
+    }
     if (!live_find((uintptr_t)p, &li)) {
         free_unknown(api, p);
         return;
@@ -383,11 +458,31 @@ static void *realloc_guarded(uint8_t api, void *p, const struct live_info *li, s
     return q;
 }
 
+/* realloc of a pooled block: it moves out (or to another slot). */
+static void *realloc_pooled(uint8_t api, void *p, size_t size)
+{
+    struct live_info li;
+    if (!live_find((uintptr_t)p, &li)) {
+        report(JN_ERR_USE_AFTER_FREE, api, p, 0, JN_ACCESS_READ, JN_CAUGHT_AT_ACCESS, api);
+        return NULL;
+    }
+    void *q = heap_malloc(li.api, size);
+    if (!q)
+        return NULL;
+    memcpy(q, p, li.size < size ? li.size : size);
+    pool_free(api, p);
+    return q;
+}
+
 void *heap_realloc(uint8_t api, void *p, size_t size)
 {
     const struct heap_family *f = family_of(api);
     if (!p)
         return heap_malloc(api, size);
+    if (gp_contains(p))
+        return realloc_pooled(api, p, size);
+    if (opt.sample_only)
+        return f->realloc(f->ctx, p, size);
     struct live_info li;
     if (!live_find((uintptr_t)p, &li)) {
         uint8_t free_api;
@@ -421,8 +516,51 @@ size_t heap_usable_size(void *p)
     return live_find((uintptr_t)p, &li) ? li.size : (size_t)-1;
 }
 
+/* The first live block found damaged at exit. */
+struct damaged {
+    bool found;
+    uintptr_t p;
+    struct live_info li;
+    int64_t offset;
+};
+
+/* Checks a live block's redzones (or its page slack, in the pool) without
+ * reporting: reporting may stop the process, and this runs under a stripe
+ * lock. */
+static void check_live(uintptr_t p, const struct live_info *li, void *arg)
+{
+    struct damaged *d = arg;
+    int64_t bad = -1;
+    if (d->found)
+        return;
+    if (gp_contains((void *)p)) {
+        bad = gp_damaged((void *)p, li->size);
+        if (bad == INT64_MIN)
+            return;
+    } else if (li->guarded) {
+        int64_t left = first_changed((const char *)p - RZ_LEFT, RZ_LEFT, PAT_REDZONE);
+        int64_t right = first_changed((const char *)p + li->size, right_rz(li->size), PAT_REDZONE);
+        if (left >= 0)
+            bad = left - RZ_LEFT;
+        else if (right >= 0)
+            bad = (int64_t)li->size + right;
+        else
+            return;
+    } else {
+        return;
+    }
+    *d = (struct damaged){true, p, *li, bad};
+}
+
 void heap_verify_all(void)
 {
+    if (!opt.check && !opt.pool_rate)
+        return;
+    struct damaged d = {false, 0, {0, 0, false}, 0};
+    live_each(check_live, &d);
+    if (d.found)
+        report(d.offset < 0 ? JN_ERR_UNDERFLOW : JN_ERR_OVERFLOW, d.li.api, (void *)d.p, d.offset, JN_ACCESS_WRITE,
+               JN_CAUGHT_LATER, d.li.api);
     if (!opt.check)
         return;
     struct qent e;
@@ -438,4 +576,20 @@ void heap_verify_all(void)
         /* Not released: the process is ending, and the allocator may
          * already be gone. */
     }
+}
+
+bool heap_pool_fault(uintptr_t addr, bool write)
+{
+    struct gp_fault gf;
+    /* A fault while this thread is inside the agent cannot take a stack
+     * safely; it is left to the crash path. */
+    if (guard_depth || !gp_explain(addr, &gf))
+        return false;
+    guard_depth = 1;
+    enum jn_error e = gf.freed ? JN_ERR_USE_AFTER_FREE : gf.offset < 0 ? JN_ERR_UNDERFLOW : JN_ERR_OVERFLOW;
+    report(e, gf.api, gf.block, gf.offset, write ? JN_ACCESS_WRITE : JN_ACCESS_READ, JN_CAUGHT_AT_ACCESS, gf.api);
+    /* keep_going: let the access happen and go on. */
+    gp_open(addr);
+    guard_depth = 0;
+    return true;
 }

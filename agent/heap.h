@@ -32,6 +32,9 @@ struct heap_options {
     bool keep_going;        /* go on after an error instead of stopping the target */
     bool invalid_free;      /* every Python-domain block has been seen (hooks installed before any allocation) */
     size_t quarantine_bytes;
+    unsigned pool_rate;     /* put about 1 in pool_rate small blocks in the guarded pool (0: none) */
+    size_t pool_slots;
+    bool sample_only;       /* track only the pooled sample; everything else passes through */
 };
 void heap_configure(const struct heap_options *o);
 
@@ -45,6 +48,12 @@ void heap_free(uint8_t api, void *p);
 void heap_adopt(uint8_t api, void *p, size_t size);
 /* The usable size of a block (malloc_usable_size), or (size_t)-1 if unknown. */
 size_t heap_usable_size(void *p);
+
+/* A fault on the guarded pool: reports the error it means with the faulting
+ * access's stack. Returns true if the access may be retried (keep_going:
+ * the page was opened); false if the fault is not the pool's. Does not
+ * return when the target is stopped. Called from the SIGSEGV handler. */
+bool heap_pool_fault(uintptr_t addr, bool write);
 
 /* Verifies every block still in quarantine and every live block's redzones;
  * called at exit. */

@@ -91,3 +91,20 @@ size_t live_count(void)
         n += __atomic_load_n(&stripes[i].table.count, __ATOMIC_RELAXED);
     return n;
 }
+
+void live_each(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg)
+{
+    ensure_ready();
+    for (int i = 0; i < STRIPES; i++) {
+        struct stripe *s = &stripes[i];
+        size_t pos = 0;
+        struct live_entry *e;
+        spin_lock(&s->lock);
+        while ((e = tbl_next(&s->table, &pos)) != NULL) {
+            struct live_info li;
+            unpack(e, &li);
+            fn(e->addr, &li, arg);
+        }
+        spin_unlock(&s->lock);
+    }
+}

@@ -23,6 +23,10 @@ bool live_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded);
 bool live_remove(uintptr_t addr, struct live_info *out);
 /* Looks a block up without changing the table. */
 bool live_find(uintptr_t addr, struct live_info *out);
+/* Calls fn for each live block, stripe by stripe, with that stripe locked:
+ * fn must not call back into this module. */
+void live_each(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg);
+
 /* Number of blocks known; approximate while other threads change it. */
 size_t live_count(void);
 

@@ -57,9 +57,14 @@ static void summarize(struct arena *a, struct fd_finding *f, const struct jn_rec
     long long off = (long long)r->u.error.offset;
     switch (r->u.error.error) {
     case JN_ERR_USE_AFTER_FREE:
-        f->summary = later ? arena_printf(a, "write at offset %lld of %s, found later (when the block left "
-                                             "quarantine or at exit)", off, what(a, b))
-                           : arena_printf(a, "%s of %s by %s()", access_name(r->u.error.access), what(a, b), api);
+        if (later)
+            f->summary = arena_printf(a, "write at offset %lld of %s, found later (when the block left quarantine "
+                                         "or at exit)", off, what(a, b));
+        else if (r->api == r->u.error.other_api && r->u.error.access != JN_ACCESS_UNKNOWN)
+            f->summary = arena_printf(a, "%s at offset %lld of %s, caught at the access",
+                                      access_name(r->u.error.access), off, what(a, b));
+        else
+            f->summary = arena_printf(a, "%s() of %s", api, what(a, b));
         break;
     case JN_ERR_DOUBLE_FREE:
         f->summary = arena_printf(a, "%s() of %s, already freed by %s()", api, what(a, b), other);
@@ -71,12 +76,14 @@ static void summarize(struct arena *a, struct fd_finding *f, const struct jn_rec
                                                (unsigned long long)r->addr);
         break;
     case JN_ERR_OVERFLOW:
-        f->summary = arena_printf(a, "write at offset %lld, %lld bytes past the end of %s, found at %s()", off,
-                                  off - (long long)b->size, what(a, b), api);
+        f->summary = arena_printf(a, "%s at offset %lld, %lld bytes past the end of %s, %s%s%s",
+                                  access_name(r->u.error.access), off, off - (long long)b->size, what(a, b),
+                                  later ? "found at " : "caught at the access", later ? api : "", later ? "()" : "");
         break;
     case JN_ERR_UNDERFLOW:
-        f->summary = arena_printf(a, "write at offset %lld, %lld bytes before the start of %s, found at %s()", off,
-                                  -off, what(a, b), api);
+        f->summary = arena_printf(a, "%s at offset %lld, %lld bytes before the start of %s, %s%s%s",
+                                  access_name(r->u.error.access), off, -off, what(a, b),
+                                  later ? "found at " : "caught at the access", later ? api : "", later ? "()" : "");
         break;
     default:
         f->summary = arena_printf(a, "%s() of %s that %s() allocated", api, what(a, b), other);
@@ -95,10 +102,12 @@ static void add_details(struct fd_finding *f, const struct jn_record *r)
         break;
     case JN_ERR_OVERFLOW:
         fd_detail_int(f, "offset", r->u.error.offset - (int64_t)f->block.size);
+        fd_detail_str(f, "access", access_name(r->u.error.access));
         fd_detail_str(f, "caught", caught);
         break;
     case JN_ERR_UNDERFLOW:
         fd_detail_int(f, "offset", -r->u.error.offset);
+        fd_detail_str(f, "access", access_name(r->u.error.access));
         fd_detail_str(f, "caught", caught);
         break;
     case JN_ERR_MISMATCH:
@@ -120,12 +129,15 @@ static void add_stacks(struct rs_ctx *rs, struct fd_finding *f, const struct rp_
 {
     const struct jn_record *r = &e->rec;
     bool later = r->u.error.caught == JN_CAUGHT_LATER;
+    bool bounds = r->u.error.error == JN_ERR_OVERFLOW || r->u.error.error == JN_ERR_UNDERFLOW;
     switch (r->u.error.error) {
     case JN_ERR_USE_AFTER_FREE:
         add_stack(rs, f, r->stack, later ? "detected" : "access");
         break;
     case JN_ERR_OVERFLOW:
     case JN_ERR_UNDERFLOW:
+        if (!later)
+            add_stack(rs, f, r->stack, "access");
         break;
     default:
         add_stack(rs, f, r->stack, "free");
@@ -135,7 +147,7 @@ static void add_stacks(struct rs_ctx *rs, struct fd_finding *f, const struct rp_
         add_stack(rs, f, e->block.free_stack, r->u.error.error == JN_ERR_DOUBLE_FREE ? "first_free" : "free");
     if (e->known)
         add_stack(rs, f, e->block.alloc_stack, "alloc");
-    if (r->u.error.error == JN_ERR_OVERFLOW || r->u.error.error == JN_ERR_UNDERFLOW)
+    if (bounds && later)
         add_stack(rs, f, r->stack, "detected");
 }
 

@@ -26,6 +26,7 @@ struct options {
     bool check;        /* heap checking: redzones, patterns, quarantine */
     bool keep_going;
     long quarantine_mb;
+    long pool_rate, pool_slots, sample;
     const char *report_path;
     const char *keep_journal;
     int error_exitcode;
@@ -54,11 +55,18 @@ static const char usage_text[] =
     "                        so no heap-error findings (crashes are still explained)\n"
     "  --keep-going          go on after a heap error instead of stopping the target\n"
     "  --quarantine-mb N     how much freed memory is held back from reuse (default 16)\n"
+    "  --pool-rate N         put about 1 in N small blocks on a guarded page of their\n"
+    "                        own, so that touching them past their end or after their\n"
+    "                        free is caught at the access (default 256; 0 = off)\n"
+    "  --pool-slots N        guarded pages available at once (default 4096; bounded\n"
+    "                        by vm.max_map_count)\n"
+    "  --sample N            sampling mode for big programs: guard and record only\n"
+    "                        about 1 in N blocks; everything else runs untouched\n"
     "\n"
     "LIFELINE_OPTIONS: the same settings as words separated by spaces, commas or\n"
     "colons: exact_stacks=0|1 check=0|1 keep_going=0|1 quarantine_mb=N\n"
-    "error_exitcode=N, e.g. LIFELINE_OPTIONS='keep_going=1 error_exitcode=99'.\n"
-    "Flags win.\n"
+    "pool_rate=N pool_slots=N sample=N error_exitcode=N, e.g.\n"
+    "LIFELINE_OPTIONS='keep_going=1 error_exitcode=99'. Flags win.\n"
     "\n"
     "Exit status: the command's own status when nothing is found; N when an\n"
     "error is found (a crash is one); 2 for lifeline's own errors (bad usage,\n"
@@ -91,14 +99,28 @@ static bool parse_exitcode(const char *s, int *out)
     return true;
 }
 
-static bool parse_mb(const char *s, long *out)
+static bool parse_count(const char *s, long *out)
 {
     char *end;
     long v = strtol(s, &end, 10);
-    if (!*s || *end || v < 0 || v > 65536)
+    if (!*s || *end || v < 0 || v > 1000000)
         return false;
     *out = v;
     return true;
+}
+
+/* The numeric flags of `run`, and where each goes. */
+static long *number_option(const char *flag, struct options *o)
+{
+    if (!strcmp(flag, "--quarantine-mb"))
+        return &o->quarantine_mb;
+    if (!strcmp(flag, "--pool-rate"))
+        return &o->pool_rate;
+    if (!strcmp(flag, "--pool-slots"))
+        return &o->pool_slots;
+    if (!strcmp(flag, "--sample"))
+        return &o->sample;
+    return NULL;
 }
 
 /* A boolean word of LIFELINE_OPTIONS. */
@@ -124,10 +146,11 @@ static int parse_options(int argc, char **argv, int i, struct options *o, bool a
             o->check = false;
         } else if (allow_run_opts && !strcmp(a, "--keep-going")) {
             o->keep_going = true;
-        } else if (allow_run_opts && !strcmp(a, "--quarantine-mb")) {
-            if (i + 1 >= argc || !parse_mb(argv[i + 1], &o->quarantine_mb)) {
-                usage_error("--quarantine-mb takes a number of MiB from 0 to 65536, not '%s'",
-                            i + 1 < argc ? argv[i + 1] : "");
+        } else if (allow_run_opts && number_option(a, o)) {
+            long *dst = number_option(a, o);
+            if (i + 1 >= argc || !parse_count(argv[i + 1], dst)) {
+                fprintf(stderr, "lifeline: error: %s takes a whole number from 0 to 1000000, not '%s' "
+                                "(see 'lifeline --help')\n", a, i + 1 < argc ? argv[i + 1] : "");
                 return -1;
             }
             i++;
@@ -172,11 +195,15 @@ static bool parse_env_options(struct options *o)
             bool ok = eq && ((!strcmp(word, "exact_stacks") && parse_bool(eq, &o->exact_stacks)) ||
                              (!strcmp(word, "check") && parse_bool(eq, &o->check)) ||
                              (!strcmp(word, "keep_going") && parse_bool(eq, &o->keep_going)) ||
-                             (!strcmp(word, "quarantine_mb") && parse_mb(eq, &o->quarantine_mb)) ||
+                             (!strcmp(word, "quarantine_mb") && parse_count(eq, &o->quarantine_mb)) ||
+                             (!strcmp(word, "pool_rate") && parse_count(eq, &o->pool_rate)) ||
+                             (!strcmp(word, "pool_slots") && parse_count(eq, &o->pool_slots)) ||
+                             (!strcmp(word, "sample") && parse_count(eq, &o->sample)) ||
                              (!strcmp(word, "error_exitcode") && parse_exitcode(eq, &o->error_exitcode)));
             if (!ok) {
                 fprintf(stderr, "lifeline: error: LIFELINE_OPTIONS: cannot use '%.*s' (known: exact_stacks=0|1, "
-                                "check=0|1, keep_going=0|1, quarantine_mb=N, error_exitcode=1..255)\n",
+                                "check=0|1, keep_going=0|1, quarantine_mb=N, pool_rate=N, pool_slots=N, sample=N, "
+                                "error_exitcode=1..255)\n",
                         (int)len, env);
                 return false;
             }
@@ -190,9 +217,10 @@ static bool parse_env_options(struct options *o)
 /* Passes the agent's settings to it through the environment. */
 static void export_agent_options(const struct options *o)
 {
-    char v[160];
-    snprintf(v, sizeof v, "exact_stacks=%d check=%d keep_going=%d quarantine_mb=%ld", o->exact_stacks, o->check,
-             o->keep_going, o->quarantine_mb);
+    char v[256];
+    snprintf(v, sizeof v, "exact_stacks=%d check=%d keep_going=%d quarantine_mb=%ld pool_rate=%ld pool_slots=%ld "
+             "sample=%ld", o->exact_stacks, o->check, o->keep_going, o->quarantine_mb, o->pool_rate, o->pool_slots,
+             o->sample);
     setenv("LIFELINE_OPTIONS", v, 1);
 }
 
@@ -362,7 +390,8 @@ static void say_fate(struct fd_report *rep, const struct run_result *res)
 
 static int cmd_run(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 16};
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 16,
+                         .pool_rate = 256, .pool_slots = 4096};
     if (!parse_env_options(&o))
         return EXIT_USAGE;
     int first = parse_options(argc, argv, 2, &o, true);
@@ -433,7 +462,8 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_report(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 16};
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 16,
+                         .pool_rate = 256, .pool_slots = 4096};
     const char *journal = NULL;
     if (!parse_env_options(&o))
         return EXIT_USAGE;

@@ -1,0 +1,251 @@
+#include "guardpool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../core/os.h"
+#include "log.h"
+#include "spin.h"
+
+#define PAGE 4096u
+#define PAT_SLACK 0xfb
+#define PAT_NEW 0xbe
+
+enum slot_state { SLOT_UNUSED, SLOT_LIVE, SLOT_FREED, SLOT_RETIRED };
+
+struct slot {
+    uintptr_t user;
+    uint64_t size;
+    uint8_t api;
+    uint8_t state;
+    bool right; /* the block ends at its page's end, so an overflow hits the guard page */
+};
+
+/* Set once by gp_init. */
+static uint8_t *gp_base;
+static size_t gp_slots;
+
+/* protected by gp_lock: slot states and the queue of reusable slots. A
+ * freed slot is reused only after a quarter of the pool has been freed
+ * after it, so that recently freed blocks stay inaccessible. */
+static int gp_lock;
+static struct slot *slots;
+static uint32_t *queue;
+static size_t q_head, q_count;
+static bool told_map_limit;
+
+static uint8_t *data_page(size_t i)
+{
+    return gp_base + (1 + 2 * i) * PAGE;
+}
+
+/* The number of lines of a /proc file, read without stdio. */
+static size_t count_lines(const char *path)
+{
+    char buf[4096];
+    size_t lines = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    }
+    close(fd);
+    return lines;
+}
+
+/* How many more mappings vm.max_map_count lets this process make, keeping
+ * a margin for the program's own. */
+static size_t mappings_left(void)
+{
+    char buf[32];
+    size_t max = 0;
+    if (os_read_small_file("/proc/sys/vm/max_map_count", buf, sizeof buf) <= 0)
+        return 0;
+    for (const char *c = buf; *c >= '0' && *c <= '9'; c++)
+        max = max * 10 + (size_t)(*c - '0');
+    size_t have = count_lines("/proc/self/maps");
+    return max > have + 8192 ? max - have - 8192 : 0;
+}
+
+bool gp_init(size_t want)
+{
+    /* A live slot splits the pool's mapping in two more pieces. */
+    size_t allowed = mappings_left() / 2;
+    if (want > allowed) {
+        log_msg("vm.max_map_count allows %zu guarded blocks, not %zu; raise it with "
+                "'sysctl -w vm.max_map_count=262144' for more", allowed, want);
+        want = allowed;
+    }
+    if (!want)
+        return false;
+    size_t bytes = (2 * want + 1) * PAGE;
+    void *p = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    slots = os_map(want * sizeof *slots);
+    queue = os_map(want * sizeof *queue);
+    if (p == MAP_FAILED || !slots || !queue)
+        return false;
+    for (size_t i = 0; i < want; i++)
+        queue[i] = (uint32_t)i;
+    q_count = want;
+    gp_slots = want;
+    __atomic_store_n(&gp_base, (uint8_t *)p, __ATOMIC_RELEASE);
+    return true;
+}
+
+bool gp_contains(const void *p)
+{
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)gp_base;
+    return b && a >= b && a < b + (2 * gp_slots + 1) * PAGE;
+}
+
+/* Takes a reusable slot, or returns -1. Called with gp_lock held. */
+static long take_slot_unlocked(void)
+{
+    while (q_count > gp_slots / 4) {
+        size_t i = queue[(q_head + gp_slots - q_count) % gp_slots];
+        q_count--;
+        if (slots[i].state != SLOT_RETIRED)
+            return (long)i;
+    }
+    return -1;
+}
+
+static void give_back_unlocked(size_t i)
+{
+    queue[q_head] = (uint32_t)i;
+    q_head = (q_head + 1) % gp_slots;
+    q_count++;
+}
+
+void *gp_alloc(size_t size, bool zero, uint8_t api)
+{
+    if (!gp_base || size > PAGE)
+        return NULL;
+    spin_lock(&gp_lock);
+    long i = take_slot_unlocked();
+    spin_unlock(&gp_lock);
+    if (i < 0)
+        return NULL;
+    uint8_t *page = data_page((size_t)i);
+    if (mprotect(page, PAGE, PROT_READ | PROT_WRITE) != 0) {
+        if (!told_map_limit) {
+            told_map_limit = true;
+            log_msg("the guarded pool hit vm.max_map_count; blocks go unguarded for now "
+                    "(raise it with 'sysctl -w vm.max_map_count=262144')");
+        }
+        spin_lock(&gp_lock);
+        give_back_unlocked((size_t)i);
+        spin_unlock(&gp_lock);
+        return NULL;
+    }
+    /* At least 16 bytes, so that even an empty block starts inside its page. */
+    size_t rounded = size ? (size + 15) & ~(size_t)15 : 16;
+    /* Alternate sides: right-aligned blocks catch overflows at the access,
+     * left-aligned ones underflows. */
+    bool right = (i & 1) == 0;
+    uint8_t *user = right ? page + PAGE - rounded : page;
+    memset(page, PAT_SLACK, PAGE);
+    memset(user, zero ? 0 : PAT_NEW, size);
+    spin_lock(&gp_lock);
+    slots[i] = (struct slot){(uintptr_t)user, size, api, SLOT_LIVE, right};
+    spin_unlock(&gp_lock);
+    return user;
+}
+
+/* The first byte of the page outside [user, user+size) that lost its
+ * pattern, as an offset from user, or INT64_MIN. */
+static int64_t damaged_slack(const uint8_t *page, const uint8_t *user, size_t size)
+{
+    for (const uint8_t *b = page; b < user; b++)
+        if (*b != PAT_SLACK)
+            return (int64_t)(b - user);
+    for (const uint8_t *b = user + size; b < page + PAGE; b++)
+        if (*b != PAT_SLACK)
+            return (int64_t)(b - user);
+    return INT64_MIN;
+}
+
+int64_t gp_damaged(const void *p, size_t size)
+{
+    size_t i = (size_t)((const uint8_t *)p - gp_base) / (2 * PAGE);
+    return damaged_slack(data_page(i), p, size);
+}
+
+int64_t gp_free(void *p, size_t size)
+{
+    size_t i = (size_t)((uint8_t *)p - gp_base) / (2 * PAGE);
+    uint8_t *page = data_page(i);
+    int64_t bad = damaged_slack(page, p, size);
+    mprotect(page, PAGE, PROT_NONE);
+    spin_lock(&gp_lock);
+    if (slots[i].state == SLOT_LIVE) {
+        slots[i].state = SLOT_FREED;
+        give_back_unlocked(i);
+    }
+    spin_unlock(&gp_lock);
+    return bad;
+}
+
+/* The slot whose data page holds addr, or -1 when addr is on a guard page. */
+static long slot_of_data(uintptr_t addr)
+{
+    size_t page = (addr - (uintptr_t)gp_base) / PAGE;
+    return page % 2 == 1 ? (long)(page - 1) / 2 : -1;
+}
+
+static void fill(struct gp_fault *out, const struct slot *s, uintptr_t addr, bool freed)
+{
+    out->block = (void *)s->user;
+    out->api = s->api;
+    out->size = s->size;
+    out->offset = (int64_t)(addr - s->user);
+    out->freed = freed;
+}
+
+bool gp_explain(uintptr_t addr, struct gp_fault *out)
+{
+    if (!gp_contains((void *)addr))
+        return false;
+    long i = slot_of_data(addr);
+    if (i >= 0) {
+        /* A fault on a data page: its block was freed (live pages are open). */
+        fill(out, &slots[i], addr, slots[i].state != SLOT_LIVE);
+        return slots[i].state != SLOT_UNUSED;
+    }
+    /* A guard page: past the end of the block before it, or before the start
+     * of the block after it; the nearer one that is placed against it. */
+    size_t guard = (addr - (uintptr_t)gp_base) / PAGE; /* even */
+    long before = guard >= 2 ? (long)(guard - 2) / 2 : -1;
+    long after = guard / 2 < gp_slots ? (long)guard / 2 : -1;
+    if (before >= 0 && slots[before].state != SLOT_UNUSED && slots[before].right) {
+        fill(out, &slots[before], addr, slots[before].state != SLOT_LIVE);
+        return true;
+    }
+    if (after >= 0 && slots[after].state != SLOT_UNUSED && !slots[after].right) {
+        fill(out, &slots[after], addr, slots[after].state != SLOT_LIVE);
+        return true;
+    }
+    return false;
+}
+
+void gp_open(uintptr_t addr)
+{
+    uintptr_t page = addr & ~(uintptr_t)(PAGE - 1);
+    mprotect((void *)page, PAGE, PROT_READ | PROT_WRITE);
+    long i = slot_of_data(addr);
+    if (i >= 0) {
+        spin_lock(&gp_lock);
+        slots[i].state = SLOT_RETIRED; /* never reused: its page stays open */
+        spin_unlock(&gp_lock);
+    }
+}

@@ -166,6 +166,10 @@ static bool redzones_intact(uint8_t api, void *p, const struct live_info *li, en
 
 /* ---- quarantine ---- */
 
+/* One quarantine per family: a block is released through its family's free,
+ * and that must happen in a call of the same family. The debug hooks of a
+ * --with-pydebug build insist that PyMem_Free and PyObject_Free run with the
+ * GIL held, which a libc free() elsewhere in the process need not. */
 #define QUARANTINE_ENTRIES 32768
 
 struct qent {
@@ -176,16 +180,13 @@ struct qent {
     bool guarded;
 };
 
-struct qmember {
-    uint64_t p;
-    uint64_t free_api;
-};
+struct quarantine {
+    int lock;
+    struct qent *ring;            /* protected by lock, as are the counters */
+    size_t head, count, bytes;
+} __attribute__((aligned(64)));
 
-/* protected by q_lock */
-static int q_lock;
-static struct qent *q_ring;
-static size_t q_head, q_count, q_bytes;
-static struct tbl q_members = {NULL, 0, 0, sizeof(struct qmember)};
+static struct quarantine quarantines[JN_DOMAIN_COUNT];
 
 static void release(uintptr_t p, uint8_t api, bool guarded)
 {
@@ -193,10 +194,15 @@ static void release(uintptr_t p, uint8_t api, bool guarded)
     f->free(f->ctx, base_of((void *)p, guarded));
 }
 
+/* Bytes of a freed block checked when it leaves quarantine: where stale
+ * pointers write (reference counts, object headers and fields); the rest
+ * would cost a full read of every freed block. */
+#define VERIFY_BYTES 64
+
 /* Verifies that a quarantined block was not written since its free. */
 static void verify_freed(const struct qent *e)
 {
-    int64_t bad = first_changed((const char *)e->p, e->size, PAT_FREED);
+    int64_t bad = first_changed((const char *)e->p, e->size < VERIFY_BYTES ? e->size : VERIFY_BYTES, PAT_FREED);
     if (bad >= 0) {
         report(JN_ERR_USE_AFTER_FREE, e->free_api, (void *)e->p, bad, JN_ACCESS_WRITE, JN_CAUGHT_LATER, e->api);
         return;
@@ -207,47 +213,43 @@ static void verify_freed(const struct qent *e)
     }
 }
 
-/* Takes the oldest entry out. Called with q_lock held. */
-static struct qent pop_oldest_unlocked(void)
+/* Takes the oldest entry out. Called with q->lock held. */
+static struct qent pop_oldest_unlocked(struct quarantine *q)
 {
-    struct qent e = q_ring[(q_head + QUARANTINE_ENTRIES - q_count) % QUARANTINE_ENTRIES];
-    q_count--;
-    q_bytes -= e.size;
-    tbl_remove(&q_members, e.p, NULL);
+    struct qent e = q->ring[(q->head + QUARANTINE_ENTRIES - q->count) % QUARANTINE_ENTRIES];
+    q->count--;
+    q->bytes -= e.size;
     return e;
 }
 
-static void evict(struct qent *out, int *n)
+static void evict(struct quarantine *q, struct qent *out, int *n)
 {
-    spin_lock(&q_lock);
-    while (*n < 8 && q_count && (q_count == QUARANTINE_ENTRIES || q_bytes > opt.quarantine_bytes))
-        out[(*n)++] = pop_oldest_unlocked();
-    spin_unlock(&q_lock);
+    spin_lock(&q->lock);
+    while (*n < 8 && q->count && (q->count == QUARANTINE_ENTRIES || q->bytes > opt.quarantine_bytes))
+        out[(*n)++] = pop_oldest_unlocked(q);
+    spin_unlock(&q->lock);
 }
 
-/* Puts a freed, poisoned block into quarantine, releasing the oldest blocks
- * when it is full. Blocks too big for it are verified and released at once. */
+/* Puts a freed, poisoned block into its family's quarantine, releasing the
+ * oldest blocks when it is full. Blocks too big for it are verified and
+ * released at once. */
 static void quarantine(uintptr_t p, const struct live_info *li, uint8_t free_api)
 {
+    struct quarantine *q = &quarantines[jn_api_domain(li->api)];
     struct qent e = {p, li->size, li->api, free_api, li->guarded};
     bool kept = false;
     if (li->size <= opt.quarantine_bytes / 4) {
-        bool inserted;
-        spin_lock(&q_lock);
-        if (!q_ring)
-            q_ring = os_map(QUARANTINE_ENTRIES * sizeof *q_ring);
-        struct qmember *m = q_ring ? tbl_insert(&q_members, p, &inserted) : NULL;
-        if (m && q_count < QUARANTINE_ENTRIES) {
-            m->free_api = free_api;
-            q_ring[q_head] = e;
-            q_head = (q_head + 1) % QUARANTINE_ENTRIES;
-            q_count++;
-            q_bytes += e.size;
+        spin_lock(&q->lock);
+        if (!q->ring)
+            q->ring = os_map(QUARANTINE_ENTRIES * sizeof *q->ring);
+        if (q->ring && q->count < QUARANTINE_ENTRIES) {
+            q->ring[q->head] = e;
+            q->head = (q->head + 1) % QUARANTINE_ENTRIES;
+            q->count++;
+            q->bytes += e.size;
             kept = true;
-        } else if (m) {
-            tbl_remove(&q_members, p, NULL);
         }
-        spin_unlock(&q_lock);
+        spin_unlock(&q->lock);
     }
     if (!kept) {
         verify_freed(&e);
@@ -255,21 +257,32 @@ static void quarantine(uintptr_t p, const struct live_info *li, uint8_t free_api
     }
     struct qent old[8];
     int n = 0;
-    evict(old, &n);
+    evict(q, old, &n);
     for (int i = 0; i < n; i++) {
         verify_freed(&old[i]);
         release(old[i].p, old[i].api, old[i].guarded);
     }
 }
 
+/* True if p is a block in some quarantine (freed, not yet reused). A linear
+ * scan: it only runs for frees of addresses that are not live, which a
+ * correct program makes only for blocks from before the hooks. */
 static bool in_quarantine(uintptr_t p, uint8_t *free_api)
 {
-    spin_lock(&q_lock);
-    struct qmember *m = tbl_find(&q_members, p);
-    if (m)
-        *free_api = (uint8_t)m->free_api;
-    spin_unlock(&q_lock);
-    return m != NULL;
+    bool found = false;
+    for (int d = 0; d < JN_DOMAIN_COUNT && !found; d++) {
+        struct quarantine *q = &quarantines[d];
+        spin_lock(&q->lock);
+        for (size_t k = 0; k < q->count && !found; k++) {
+            const struct qent *e = &q->ring[(q->head + QUARANTINE_ENTRIES - 1 - k) % QUARANTINE_ENTRIES];
+            if (e->p == p) {
+                *free_api = e->free_api;
+                found = true;
+            }
+        }
+        spin_unlock(&q->lock);
+    }
+    return found;
 }
 
 /* ---- the calls ---- */
@@ -417,7 +430,7 @@ void heap_free(uint8_t api, void *p)
         f->free(f->ctx, p);
         return;
     }
-    if (!live_find((uintptr_t)p, &li)) {
+    if (!live_remove((uintptr_t)p, &li)) {
         free_unknown(api, p);
         return;
     }
@@ -425,7 +438,6 @@ void heap_free(uint8_t api, void *p)
     if (li.guarded)
         redzones_intact(api, p, &li, JN_CAUGHT_LATER);
     uint32_t type = type_of(p, &li);
-    live_remove((uintptr_t)p, NULL);
     rec_free(api, p, type);
     if (!opt.check) {
         release((uintptr_t)p, li.api, false);
@@ -556,25 +568,28 @@ void heap_verify_all(void)
 {
     if (!opt.check && !opt.pool_rate)
         return;
-    struct damaged d = {false, 0, {0, 0, false}, 0};
-    live_each(check_live, &d);
-    if (d.found)
-        report(d.offset < 0 ? JN_ERR_UNDERFLOW : JN_ERR_OVERFLOW, d.li.api, (void *)d.p, d.offset, JN_ACCESS_WRITE,
-               JN_CAUGHT_LATER, d.li.api);
+    struct damaged dm = {false, 0, {0, 0, false}, 0};
+    live_each(check_live, &dm);
+    if (dm.found)
+        report(dm.offset < 0 ? JN_ERR_UNDERFLOW : JN_ERR_OVERFLOW, dm.li.api, (void *)dm.p, dm.offset,
+               JN_ACCESS_WRITE, JN_CAUGHT_LATER, dm.li.api);
     if (!opt.check)
         return;
-    struct qent e;
-    for (;;) {
-        spin_lock(&q_lock);
-        bool any = q_count > 0;
-        if (any)
-            e = pop_oldest_unlocked();
-        spin_unlock(&q_lock);
-        if (!any)
-            break;
-        verify_freed(&e);
-        /* Not released: the process is ending, and the allocator may
-         * already be gone. */
+    for (int d = 0; d < JN_DOMAIN_COUNT; d++) {
+        struct quarantine *q = &quarantines[d];
+        struct qent e;
+        for (;;) {
+            spin_lock(&q->lock);
+            bool any = q->count > 0;
+            if (any)
+                e = pop_oldest_unlocked(q);
+            spin_unlock(&q->lock);
+            if (!any)
+                break;
+            verify_freed(&e);
+            /* Not released: the process is ending, and the allocator may
+             * already be gone. */
+        }
     }
 }
 

@@ -9,6 +9,8 @@
 #include "live.h"
 #include "modules.h"
 #include "pyframes.h"
+#include "../core/os.h"
+#include "guard.h"
 #include "spin.h"
 
 struct known_type {
@@ -90,6 +92,22 @@ static uint32_t type_id(uintptr_t t)
     return id;
 }
 
+/* A per-thread memo of the types seen last: most frees are of a handful
+ * of types, and the shared table is behind a lock. An entry is trusted
+ * only while the type's name pointer is unchanged. */
+#define TYPE_MEMO 64
+struct type_memo {
+    uintptr_t addr[TYPE_MEMO];
+    uint64_t name[TYPE_MEMO];
+    uint32_t id[TYPE_MEMO];
+};
+static AGENT_TLS struct type_memo *type_memo;
+
+static size_t memo_slot(uintptr_t t)
+{
+    return (t >> 4) & (TYPE_MEMO - 1);
+}
+
 static bool known_type(uintptr_t t)
 {
     spin_lock(&ty_lock);
@@ -98,12 +116,16 @@ static bool known_type(uintptr_t t)
     return known;
 }
 
-/* A type object that dies must not be remembered: its address will be reused. */
+/* A type object that dies must not be remembered: its address will be
+ * reused. (Other threads' memos check the name pointer, which a new type
+ * at the same address does not share.) */
 static void forget_type(uintptr_t t)
 {
     spin_lock(&ty_lock);
     tbl_remove(&ty_known, t, NULL);
     spin_unlock(&ty_lock);
+    if (type_memo && type_memo->addr[memo_slot(t)] == t)
+        type_memo->addr[memo_slot(t)] = 0;
 }
 
 /* Tests one header position: an object whose reference count has dropped to
@@ -116,6 +138,16 @@ static uint32_t try_header(uintptr_t obj, bool gc)
     uintptr_t t = AT(obj, L->ob_type, uintptr_t);
     if (!t || (t & 7))
         return 0;
+    struct type_memo *m = type_memo;
+    size_t slot = memo_slot(t);
+    if (m && m->addr[slot] == t && m->name[slot] == AT(t, L->type_name, uint64_t)) {
+        bool has_gc = (AT(t, L->type_flags, unsigned long) & L->tpflags_have_gc) != 0;
+        if (has_gc != gc)
+            return 0;
+        if (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass)
+            forget_type(obj);
+        return m->id[slot];
+    }
     if (!known_type(t) && !is_type_object(t))
         return 0;
     bool has_gc = (AT(t, L->type_flags, unsigned long) & L->tpflags_have_gc) != 0;
@@ -123,7 +155,15 @@ static uint32_t try_header(uintptr_t obj, bool gc)
         return 0;
     if (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass)
         forget_type(obj); /* the dying object is itself a type */
-    return type_id(t);
+    uint32_t id = type_id(t);
+    if (!m)
+        m = type_memo = os_map(sizeof *m);
+    if (m && id) {
+        m->addr[slot] = t;
+        m->name[slot] = AT(t, L->type_name, uint64_t);
+        m->id[slot] = id;
+    }
+    return id;
 }
 
 uint32_t ty_of_freed_block(uintptr_t block, uint64_t size)

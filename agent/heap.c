@@ -140,8 +140,9 @@ static void stop_unless_keep_going(void)
 static void report(enum jn_error e, uint8_t api, void *p, int64_t offset, enum jn_access access,
                    enum jn_caught caught, uint8_t other_api)
 {
+    struct jn_error_info info = {api, other_api, (uintptr_t)p, offset, access, caught, 0, 0, 0};
     if (jw_active())
-        rec_error(e, api, p, offset, access, caught, other_api);
+        rec_error(e, &info);
     else
         log_msg("heap error %d at %p in a process that is not recorded (pid %d)", (int)e, p, (int)getpid());
     stop_unless_keep_going();
@@ -394,11 +395,72 @@ static void check_family(uint8_t api, void *p, const struct live_info *li)
         report(JN_ERR_MISMATCH, api, p, 0, JN_ACCESS_UNKNOWN, JN_CAUGHT_AT_ACCESS, li->api);
 }
 
-static uint32_t type_of(void *p, const struct live_info *li)
+/* Remembers which (type, offset) pairs were reported, so that a field left
+ * unset in every object of a type is said once. protected by uninit_lock */
+#define UNINIT_SEEN 256
+static int uninit_lock;
+static struct {
+    uintptr_t type;
+    uint64_t offset;
+} uninit_seen[UNINIT_SEEN];
+static unsigned uninit_count;
+
+/* True the first time a (type, offset) pair is seen; false afterwards, and
+ * always once the memory for them is full. */
+static bool first_report(uintptr_t type, uint64_t offset)
 {
+    bool first = true;
+    spin_lock(&uninit_lock);
+    for (unsigned i = 0; i < uninit_count && first; i++)
+        first = !(uninit_seen[i].type == type && uninit_seen[i].offset == offset);
+    if (first && uninit_count < UNINIT_SEEN) {
+        uninit_seen[uninit_count].type = type;
+        uninit_seen[uninit_count].offset = offset;
+        uninit_count++;
+    } else {
+        first = false;
+    }
+    spin_unlock(&uninit_lock);
+    return first;
+}
+
+/* Looks, in an object of an extension's type about to be freed, for a word
+ * past the header that still holds the new-memory pattern: a field never
+ * written since allocation. Reported, never stopped on: reading it may be
+ * harmless, and the object is gone anyway. Blocks from calloc or
+ * PyType_GenericAlloc are zeroed, so only objects made with PyObject_New
+ * or PyObject_Malloc can show it. */
+static void check_uninitialized(uint8_t api, void *p, const struct live_info *li, uint32_t type,
+                                const struct ty_object *obj)
+{
+    if (!type || !obj->extension)
+        return;
+    const uint64_t pattern = 0x0101010101010101ull * PAT_NEW;
+    uint64_t end = obj->offset + obj->basicsize;
+    if (end > li->size)
+        end = li->size;
+    for (uint64_t off = obj->offset + 16; off + 8 <= end; off += 8) {
+        uint64_t w;
+        memcpy(&w, (const char *)p + off, 8);
+        if (w != pattern || !first_report(obj->type, off - obj->offset))
+            continue;
+        struct jn_error_info info = {api, li->api, (uintptr_t)p, (int64_t)(off - obj->offset), JN_ACCESS_UNKNOWN,
+                                     JN_CAUGHT_LATER, type, obj->type, obj->basicsize};
+        if (jw_active())
+            rec_error(JN_ERR_UNINIT, &info);
+        return;
+    }
+}
+
+static uint32_t type_of(uint8_t api, void *p, const struct live_info *li)
+{
+    struct ty_object obj = {0, 0, 0, false};
     if (!rec_name_types || jn_api_domain(li->api) != JN_DOMAIN_OBJ)
         return 0;
-    return ty_of_freed_block((uintptr_t)p, li->size);
+    uint32_t type = ty_of_freed_block((uintptr_t)p, li->size, &obj);
+    if (opt.check && (li->guarded || gp_contains(p)))
+        check_uninitialized(api, p, li, type, &obj);
+    return type;
 }
 
 /* Frees a block of the guarded pool: its page becomes inaccessible. */
@@ -410,7 +472,7 @@ static void pool_free(uint8_t api, void *p)
         return;
     }
     check_family(api, p, &li);
-    uint32_t type = type_of(p, &li);
+    uint32_t type = type_of(api, p, &li);
     live_remove((uintptr_t)p, NULL);
     int64_t bad = gp_free(p, li.size);
     if (bad != INT64_MIN)
@@ -437,7 +499,7 @@ void heap_free(uint8_t api, void *p)
     check_family(api, p, &li);
     if (li.guarded)
         redzones_intact(api, p, &li, JN_CAUGHT_LATER);
-    uint32_t type = type_of(p, &li);
+    uint32_t type = type_of(api, p, &li);
     rec_free(api, p, type);
     if (!opt.check) {
         release((uintptr_t)p, li.api, false);

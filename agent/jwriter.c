@@ -146,6 +146,11 @@ static uint8_t *reserve(size_t need, struct jn_delta **delta, bool may_block)
         unlock();
         if (!b)
             return NULL;
+        /* The finished block is in the page cache for the reader; dropping
+         * it from this process keeps the journal out of the target's
+         * resident memory. */
+        if (t->block && may_block)
+            madvise(t->block, BLOCK_SIZE, MADV_DONTNEED);
         start_block(t, b);
         if (!t->named)
             write_thread_record(t);

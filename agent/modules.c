@@ -14,6 +14,7 @@
 
 struct range {
     uintptr_t start, end;
+    uintptr_t owner; /* the lowest address of the object the range belongs to */
 };
 
 /* protected by mod_lock: what has been journaled, and the ranges. Readers
@@ -43,14 +44,14 @@ static void journal_module(uintptr_t bias, uintptr_t start, uintptr_t end, const
     jw_write_record(rec, (size_t)(p - rec));
 }
 
-static void add_data_ranges_unlocked(const struct dl_phdr_info *info)
+static void add_data_ranges_unlocked(const struct dl_phdr_info *info, uintptr_t owner)
 {
     for (int i = 0; i < info->dlpi_phnum && data_count < MAX_RANGES; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
             continue;
         uintptr_t s = info->dlpi_addr + ph->p_vaddr;
-        data_ranges[data_count] = (struct range){s, s + ph->p_memsz};
+        data_ranges[data_count] = (struct range){s, s + ph->p_memsz, owner};
         __atomic_store_n(&data_count, data_count + 1, __ATOMIC_RELEASE);
     }
 }
@@ -72,7 +73,7 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
     if (start >= end || already_seen_unlocked(start) || seen_count >= MAX_MODULES)
         return 0;
     seen_start[seen_count++] = start;
-    add_data_ranges_unlocked(info);
+    add_data_ranges_unlocked(info, start);
     const char *path = info->dlpi_name;
     char exe[4096];
     if (!path || !*path) {
@@ -84,7 +85,7 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
     if (strncmp(path, "linux-vdso", 10) != 0)
         journal_module(info->dlpi_addr, start, end, path);
     if ((uintptr_t)&mod_scan >= start && (uintptr_t)&mod_scan < end)
-        agent_text = (struct range){start, end};
+        agent_text = (struct range){start, end, start};
     (void)arg;
     return 0;
 }
@@ -103,6 +104,15 @@ bool mod_in_data(uintptr_t p)
         if (p >= data_ranges[i].start && p < data_ranges[i].end)
             return true;
     return false;
+}
+
+uintptr_t mod_owner(uintptr_t p)
+{
+    unsigned n = __atomic_load_n(&data_count, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++)
+        if (p >= data_ranges[i].start && p < data_ranges[i].end)
+            return data_ranges[i].owner;
+    return 0;
 }
 
 bool mod_in_agent(uintptr_t pc)

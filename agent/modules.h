@@ -13,6 +13,8 @@
 void mod_scan(void);
 /* True if p lies inside a writable segment of a loaded object. */
 bool mod_in_data(uintptr_t p);
+/* The object (its lowest address) whose writable data holds p, or 0. */
+uintptr_t mod_owner(uintptr_t p);
 /* True if pc lies in the agent library's own code. */
 bool mod_in_agent(uintptr_t pc);
 

@@ -41,15 +41,13 @@ void rec_realloc(uint8_t api, void *old, void *p, uint64_t size)
         jw_commit(jn_put_realloc(w, d, api, jw_next_seq(), os_tsc(), (uintptr_t)old, (uintptr_t)p, size, stack));
 }
 
-void rec_error(enum jn_error error, uint8_t api, void *block, int64_t offset, enum jn_access access,
-               enum jn_caught caught, uint8_t other_api)
+void rec_error(enum jn_error error, const struct jn_error_info *info)
 {
     if (!jw_active())
         return;
-    uint8_t rec[128];
+    uint8_t rec[160];
     jw_name_thread(true);
-    uint8_t *p = jn_put_error(rec, jw_next_seq(), (uint32_t)os_gettid(), error, api, (uintptr_t)block, offset,
-                              access, caught, other_api, cap_stack());
+    uint8_t *p = jn_put_error(rec, jw_next_seq(), (uint32_t)os_gettid(), error, info, cap_stack());
     jw_write_record(rec, (size_t)(p - rec));
 }
 

@@ -15,8 +15,7 @@ void rec_alloc(uint8_t api, void *p, uint64_t size);
 void rec_free(uint8_t api, void *p, uint32_t type);
 void rec_realloc(uint8_t api, void *old, void *p, uint64_t size);
 /* Records a heap error found at this point, with the current stack. */
-void rec_error(enum jn_error error, uint8_t api, void *block, int64_t offset, enum jn_access access,
-               enum jn_caught caught, uint8_t other_api);
+void rec_error(enum jn_error error, const struct jn_error_info *info);
 /* Records a message for the report. */
 void rec_note(const char *text);
 

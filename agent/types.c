@@ -25,7 +25,8 @@ static int ty_lock;
 static struct tbl ty_known;
 static uint32_t ty_next_id = 1;
 
-static uintptr_t type_type; /* &PyType_Type; set once by ty_init */
+static uintptr_t type_type;   /* &PyType_Type; set once by ty_init */
+static uintptr_t interpreter; /* the object that defines PyType_Type; set once by ty_init */
 
 #define AT(base, off, type) (*(type *)((const char *)(base) + (off)))
 
@@ -33,6 +34,7 @@ void ty_init(void)
 {
     tbl_init(&ty_known, sizeof(struct known_type));
     type_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyType_Type");
+    interpreter = mod_owner(type_type);
 }
 
 /* True if reading a type object's header at t cannot fault: static types
@@ -130,7 +132,19 @@ static void forget_type(uintptr_t t)
 
 /* Tests one header position: an object whose reference count has dropped to
  * zero and whose type pointer is a type with the expected GC flag. */
-static uint32_t try_header(uintptr_t obj, bool gc)
+static void describe(uintptr_t obj, uintptr_t block, uintptr_t t, struct ty_object *out)
+{
+    const struct pyver_layout *L = pf_layout;
+    if (!out)
+        return;
+    uintptr_t owner = mod_owner(t);
+    out->type = t;
+    out->basicsize = AT(t, L->type_basicsize, uint64_t);
+    out->offset = obj - block;
+    out->extension = owner && owner != interpreter;
+}
+
+static uint32_t try_header(uintptr_t obj, bool gc, uintptr_t block, struct ty_object *out)
 {
     const struct pyver_layout *L = pf_layout;
     if (AT(obj, L->ob_refcnt, intptr_t) != 0)
@@ -146,6 +160,7 @@ static uint32_t try_header(uintptr_t obj, bool gc)
             return 0;
         if (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass)
             forget_type(obj);
+        describe(obj, block, t, out);
         return m->id[slot];
     }
     if (!known_type(t) && !is_type_object(t))
@@ -156,6 +171,7 @@ static uint32_t try_header(uintptr_t obj, bool gc)
     if (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass)
         forget_type(obj); /* the dying object is itself a type */
     uint32_t id = type_id(t);
+    describe(obj, block, t, out);
     if (!m)
         m = type_memo = os_map(sizeof *m);
     if (m && id) {
@@ -166,15 +182,15 @@ static uint32_t try_header(uintptr_t obj, bool gc)
     return id;
 }
 
-uint32_t ty_of_freed_block(uintptr_t block, uint64_t size)
+uint32_t ty_of_freed_block(uintptr_t block, uint64_t size, struct ty_object *obj)
 {
     const struct pyver_layout *L = pf_layout;
     if (!L || !type_type)
         return 0;
     if (size >= L->gc_head_size + 16) {
-        uint32_t id = try_header(block + L->gc_head_size, true);
+        uint32_t id = try_header(block + L->gc_head_size, true, block, obj);
         if (id)
             return id;
     }
-    return size >= 16 ? try_header(block, false) : 0;
+    return size >= 16 ? try_header(block, false, block, obj) : 0;
 }

@@ -3,16 +3,27 @@
 #ifndef LL_TYPES_H
 #define LL_TYPES_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Prepares type detection; needs pf_layout. */
 void ty_init(void);
 
+/* What is known of the object in a block. */
+struct ty_object {
+    uintptr_t type;      /* the type object */
+    uint64_t basicsize;  /* its tp_basicsize */
+    size_t offset;       /* of the object in the block (the GC header comes first) */
+    bool extension;      /* a static type defined outside the interpreter: an extension's */
+};
+
 /* If the PyObject_Malloc block at `block` (about to be freed) holds an
  * object, returns the id of its type (journaling the type's name on first
- * sight); 0 when it does not look like an object. Reads only memory that is
- * known to be mapped: the block itself, and candidate type objects that lie
- * in a loaded object's data or in a live block. */
-uint32_t ty_of_freed_block(uintptr_t block, uint64_t size);
+ * sight) and fills *obj when obj is not NULL; 0 when it does not look like
+ * an object. Reads only memory that is known to be mapped: the block itself,
+ * and candidate type objects that lie in a loaded object's data or in a
+ * live block. */
+uint32_t ty_of_freed_block(uintptr_t block, uint64_t size, struct ty_object *obj);
 
 #endif

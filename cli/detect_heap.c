@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "symbolize.h"
+
 static enum fd_kind kind_of(uint32_t error)
 {
     switch (error) {
@@ -13,6 +15,7 @@ static enum fd_kind kind_of(uint32_t error)
     case JN_ERR_INVALID_FREE: return FD_INVALID_FREE;
     case JN_ERR_OVERFLOW: return FD_HEAP_BUFFER_OVERFLOW;
     case JN_ERR_UNDERFLOW: return FD_HEAP_BUFFER_UNDERFLOW;
+    case JN_ERR_UNINIT: return FD_UNINITIALIZED_FIELD;
     default: return FD_ALLOCATOR_MISMATCH;
     }
 }
@@ -151,8 +154,51 @@ static void add_stacks(struct rs_ctx *rs, struct fd_finding *f, const struct rp_
         add_stack(rs, f, r->stack, "detected");
 }
 
+/* An object word never written: named from the extension's DWARF when it
+ * has it. A word that the DWARF shows to be padding is no finding. */
+static void uninitialized(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs, const struct rp_error *e)
+{
+    const struct jn_record *r = &e->rec;
+    struct arena *a = &rep->arena;
+    struct jn_str tname = {"", 0};
+    char field[256];
+    jr_type(j, r->u.error.type, &tname);
+    const char *type = arena_strndup(a, tname.ptr, tname.len);
+    const char *dot = strrchr(type, '.');
+    int known = sym_struct_member(rs->sym, r->u.error.type_addr, r->u.error.aux, dot ? dot + 1 : type,
+                                  (uint64_t)r->u.error.offset, field, sizeof field);
+    if (known == 0)
+        return;
+    struct fd_finding *f = fd_add(rep, FD_UNINITIALIZED_FIELD);
+    /* Without the struct's layout the word could be padding: say it, but as
+     * a warning. */
+    f->error = known == 1;
+    set_thread(f, j, a, r->u.error.tid);
+    if (e->known) {
+        dt_block(rs, &e->block, false, r->addr + (uint64_t)r->u.error.offset, &f->block);
+        f->block.alloc.name = f->block.free.name = NULL;
+        f->block.type = type;
+        f->block.offset = r->u.error.offset;
+        add_stack(rs, f, e->block.alloc_stack, "alloc");
+    }
+    add_stack(rs, f, r->stack, "detected");
+    fd_detail_int(f, "offset", r->u.error.offset);
+    fd_detail_int(f, "size", 8);
+    fd_detail_str(f, "field", known == 1 ? arena_strndup(a, field, strlen(field)) : NULL);
+    f->summary = known == 1
+        ? arena_printf(a, "field '%s' (offset %lld) of a '%s' object was never written between its allocation "
+                          "and its free", field, (long long)r->u.error.offset, type)
+        : arena_printf(a, "the 8 bytes at offset %lld of a '%s' object were never written between its allocation "
+                          "and its free (no DWARF for the type's struct: this may be padding)",
+                       (long long)r->u.error.offset, type);
+}
+
 static void one_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs, const struct rp_error *e)
 {
+    if (e->rec.u.error.error == JN_ERR_UNINIT) {
+        uninitialized(rep, j, rs, e);
+        return;
+    }
     struct fd_finding *f = fd_add(rep, kind_of(e->rec.u.error.error));
     set_thread(f, j, &rep->arena, e->rec.u.error.tid);
     if (e->known) {

@@ -895,3 +895,115 @@ void sym_close(struct sym_table *t)
     free(t->frames);
     free(t);
 }
+
+/* ---- struct layouts, for naming the field at an offset of an object ---- */
+
+/* The byte size of a member's type, or -1. */
+static int64_t member_size(Dwarf_Die *member)
+{
+    Dwarf_Attribute at;
+    Dwarf_Die type;
+    Dwarf_Word size;
+    if (!dwarf_attr_integrate(member, DW_AT_type, &at) || !dwarf_formref_die(&at, &type))
+        return -1;
+    if (dwarf_aggregate_size(&type, &size) != 0)
+        return -1;
+    return (int64_t)size;
+}
+
+static int64_t member_offset(Dwarf_Die *member)
+{
+    Dwarf_Attribute at;
+    Dwarf_Word v;
+    if (!dwarf_attr(member, DW_AT_data_member_location, &at) || dwarf_formudata(&at, &v) != 0)
+        return -1;
+    return (int64_t)v;
+}
+
+/* True if die is a struct of `size` bytes whose first member is the object
+ * header (`ob_base`, as PyObject_HEAD declares it). */
+static bool is_object_struct(Dwarf_Die *die, uint64_t size)
+{
+    Dwarf_Word bytes;
+    Dwarf_Die child;
+    if (dwarf_tag(die) != DW_TAG_structure_type || dwarf_aggregate_size(die, &bytes) != 0 || bytes != size)
+        return false;
+    if (dwarf_child(die, &child) != 0 || dwarf_tag(&child) != DW_TAG_member)
+        return false;
+    const char *name = dwarf_diename(&child);
+    return name && !strcmp(name, "ob_base") && member_offset(&child) == 0;
+}
+
+/* Names the member of struct `st` that covers `offset` (descending into
+ * nested structs as "outer.inner"). Returns 1 with the name, 0 when the
+ * offset falls in padding. */
+static int member_at(Dwarf_Die *st, uint64_t offset, char *out, size_t cap)
+{
+    Dwarf_Die m;
+    if (dwarf_child(st, &m) != 0)
+        return 0;
+    do {
+        if (dwarf_tag(&m) != DW_TAG_member)
+            continue;
+        int64_t off = member_offset(&m), size = member_size(&m);
+        if (off < 0 || size <= 0 || offset < (uint64_t)off || offset >= (uint64_t)(off + size))
+            continue;
+        const char *name = dwarf_diename(&m);
+        snprintf(out, cap, "%s", name ? name : "?");
+        Dwarf_Attribute at;
+        Dwarf_Die type;
+        if (dwarf_attr_integrate(&m, DW_AT_type, &at) && dwarf_formref_die(&at, &type) &&
+            dwarf_tag(&type) == DW_TAG_structure_type) {
+            size_t used = strlen(out);
+            if (used + 2 < cap) {
+                out[used] = '.';
+                if (member_at(&type, offset - (uint64_t)off, out + used + 1, cap - used - 1) == 0)
+                    out[used] = 0;
+            }
+        }
+        return 1;
+    } while (dwarf_siblingof(&m, &m) == 0);
+    return 0;
+}
+
+/* Looks through the module's compilation units for object structs of the
+ * given size; prefers one whose name contains the hint. */
+static bool find_object_struct(Dwarf *dw, uint64_t size, const char *hint, Dwarf_Die *found)
+{
+    Dwarf_Off off = 0, next;
+    size_t hsize;
+    bool any = false;
+    while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+        Dwarf_Die cu, die;
+        if (dwarf_offdie(dw, off + hsize, &cu) && dwarf_child(&cu, &die) == 0) {
+            do {
+                if (!is_object_struct(&die, size))
+                    continue;
+                const char *name = dwarf_diename(&die);
+                if (!any || (name && hint && *hint && strstr(name, hint))) {
+                    *found = die;
+                    any = true;
+                    if (name && hint && *hint && strstr(name, hint))
+                        return true;
+                }
+            } while (dwarf_siblingof(&die, &die) == 0);
+        }
+        off = next;
+    }
+    return any;
+}
+
+int sym_struct_member(struct sym_table *t, uint64_t addr, uint64_t struct_size, const char *hint,
+                      uint64_t offset, char *member, size_t cap)
+{
+    struct sym_module *m = module_find(t, addr);
+    Dwarf_Addr bias;
+    Dwarf_Die st;
+    if (!m || !m->mod || cap == 0)
+        return -1;
+    Dwarf *dw = dwfl_module_getdwarf(m->mod, &bias);
+    if (!dw || !find_object_struct(dw, struct_size, hint, &st))
+        return -1;
+    member[0] = 0;
+    return member_at(&st, offset, member, cap);
+}

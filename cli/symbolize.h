@@ -10,6 +10,7 @@
 #define LIFELINE_SYMBOLIZE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct sym_frame {
@@ -46,5 +47,15 @@ int sym_lookup(struct sym_table *t, uint64_t pc, struct sym_frame *out, int max,
 
 /* Frees the table and every string handed out by it.  NULL is a no-op. */
 void sym_close(struct sym_table *t);
+
+/* Names the field at `offset` of an object whose type object lives at
+ * `addr` (in some module's data) and whose C struct is `struct_size` bytes
+ * (tp_basicsize): the module's DWARF is searched for a struct of that size
+ * that starts with `ob_base`, preferring one whose name contains `hint` (the
+ * last part of tp_name). Returns 1 with the field's name in member ("a" or
+ * "a.b" for nested structs), 0 when the offset is padding of that struct,
+ * and -1 when no such struct is known (no DWARF, no match). */
+int sym_struct_member(struct sym_table *t, uint64_t addr, uint64_t struct_size, const char *hint,
+                      uint64_t offset, char *member, size_t cap);
 
 #endif /* LIFELINE_SYMBOLIZE_H */

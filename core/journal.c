@@ -177,21 +177,23 @@ uint8_t *jn_put_exit(uint8_t *p, int32_t status)
     return varint_put(p, zigzag(status));
 }
 
-uint8_t *jn_put_error(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_error error, uint8_t api, uint64_t addr,
-                      int64_t offset, enum jn_access access, enum jn_caught caught, uint8_t other_api,
+uint8_t *jn_put_error(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_error error, const struct jn_error_info *e,
                       uint32_t stack)
 {
     *p++ = JN_K_ERROR;
     p = varint_put(p, seq);
     p = varint_put(p, tid);
     p = varint_put(p, error);
-    p = varint_put(p, api);
-    p = varint_put(p, addr);
-    p = varint_put(p, zigzag(offset));
-    p = varint_put(p, access);
-    p = varint_put(p, caught);
-    p = varint_put(p, other_api);
-    return varint_put(p, stack);
+    p = varint_put(p, e->api);
+    p = varint_put(p, e->addr);
+    p = varint_put(p, zigzag(e->offset));
+    p = varint_put(p, e->access);
+    p = varint_put(p, e->caught);
+    p = varint_put(p, e->other_api);
+    p = varint_put(p, stack);
+    p = varint_put(p, e->type);
+    p = varint_put(p, e->type_addr);
+    return varint_put(p, e->aux);
 }
 
 /* ---- decoding ---- */
@@ -366,8 +368,11 @@ static void decode_meta(struct cursor *c, struct jn_record *r)
         r->u.error.caught = cur_u32(c);
         r->u.error.other_api = cur_u32(c);
         r->stack = cur_u32(c);
+        r->u.error.type = cur_u32(c);
+        r->u.error.type_addr = cur_u(c);
+        r->u.error.aux = cur_u(c);
         if (r->api >= JN_API_COUNT || r->u.error.other_api >= JN_API_COUNT || !r->u.error.error ||
-            r->u.error.error > JN_ERR_MISMATCH)
+            r->u.error.error > JN_ERR_UNINIT)
             c->ok = false;
         break;
     default:

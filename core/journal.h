@@ -89,6 +89,7 @@ enum jn_error {
     JN_ERR_OVERFLOW,
     JN_ERR_UNDERFLOW,
     JN_ERR_MISMATCH,
+    JN_ERR_UNINIT, /* an object word never written since allocation */
 };
 
 /* How the access behind an error was made, and when it was caught. */
@@ -152,7 +153,8 @@ struct jn_record {
                  struct jn_saved_reg saved[JN_MAX_SAVED_REGS]; uint32_t nframes;
                  const uint8_t *frames, *end; } crash;
         struct { int32_t status; } exit;
-        struct { uint32_t tid, error, access, caught, other_api; int64_t offset; } error;
+        struct { uint32_t tid, error, access, caught, other_api, type; uint64_t type_addr, aux;
+                 int64_t offset; } error;
     } u;
 };
 
@@ -210,11 +212,21 @@ const char *jn_reg_name(unsigned i);
 uint8_t *jn_put_crash_native(uint8_t *p, uint64_t pc);
 uint8_t *jn_put_crash_python(uint8_t *p, uint32_t line); /* then filename, function */
 uint8_t *jn_put_exit(uint8_t *p, int32_t status);
-/* An ERROR record: addr is the block (its user address), api the call that
- * met the error, other_api the block's allocating api (for mismatches),
- * stack where it was detected. */
-uint8_t *jn_put_error(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_error error, uint8_t api, uint64_t addr,
-                      int64_t offset, enum jn_access access, enum jn_caught caught, uint8_t other_api,
+/* What an ERROR record says beyond its kind. */
+struct jn_error_info {
+    uint8_t api;         /* the call that met the error */
+    uint8_t other_api;   /* the block's allocating api (for mismatches, double frees) */
+    uint64_t addr;       /* the block (the address the program got) */
+    int64_t offset;      /* of the access, from the block's start */
+    enum jn_access access;
+    enum jn_caught caught;
+    uint32_t type;       /* id of the object's type, for uninitialized fields */
+    uint64_t type_addr;  /* the type object, whose module's DWARF names fields */
+    uint64_t aux;        /* the type's tp_basicsize, for uninitialized fields */
+};
+
+/* An ERROR record, with the stack where it was detected. */
+uint8_t *jn_put_error(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_error error, const struct jn_error_info *e,
                       uint32_t stack);
 
 /* Names and families of the allocation interfaces. */

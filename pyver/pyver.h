@@ -31,7 +31,7 @@ struct pyver_layout {
 
     /* PyObject / PyTypeObject / GC */
     size_t ob_refcnt, ob_type;
-    size_t type_name, type_flags;
+    size_t type_name, type_basicsize, type_flags;
     size_t gc_head_size;           /* bytes of PyGC_Head before a GC object */
     unsigned long tpflags_have_gc, tpflags_type_subclass;
 

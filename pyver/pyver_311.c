@@ -22,6 +22,7 @@ const struct pyver_layout pyver_311 = {
     .ob_refcnt = 0,
     .ob_type = 8,
     .type_name = 24,
+    .type_basicsize = 32,
     .type_flags = 168,
     .gc_head_size = 16,
     .tpflags_have_gc = 1ul << 14,

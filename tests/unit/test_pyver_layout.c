@@ -33,6 +33,7 @@ int main(void)
     CHECK(L->ob_type == offsetof(PyObject, ob_type));
     CHECK(L->type_name == offsetof(PyTypeObject, tp_name));
     CHECK(L->type_flags == offsetof(PyTypeObject, tp_flags));
+    CHECK(L->type_basicsize == offsetof(PyTypeObject, tp_basicsize));
     CHECK(L->gc_head_size == sizeof(PyGC_Head));
     CHECK(L->tpflags_have_gc == Py_TPFLAGS_HAVE_GC);
     CHECK(L->tpflags_type_subclass == Py_TPFLAGS_TYPE_SUBCLASS);

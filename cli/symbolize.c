@@ -934,9 +934,29 @@ static bool is_object_struct(Dwarf_Die *die, uint64_t size)
     return name && !strcmp(name, "ob_base") && member_offset(&child) == 0;
 }
 
+/* True if the member's type is an array (through typedefs and qualifiers). */
+static bool member_is_array(Dwarf_Die *member)
+{
+    Dwarf_Attribute at;
+    Dwarf_Die type;
+    if (!dwarf_attr_integrate(member, DW_AT_type, &at) || !dwarf_formref_die(&at, &type))
+        return false;
+    for (int depth = 0; depth < 8; depth++) {
+        int tag = dwarf_tag(&type);
+        if (tag == DW_TAG_array_type)
+            return true;
+        if (tag != DW_TAG_typedef && tag != DW_TAG_const_type && tag != DW_TAG_volatile_type)
+            return false;
+        if (!dwarf_attr_integrate(&type, DW_AT_type, &at) || !dwarf_formref_die(&at, &type))
+            return false;
+    }
+    return false;
+}
+
 /* Names the member of struct `st` that covers `offset` (descending into
  * nested structs as "outer.inner"). Returns 1 with the name, 0 when the
- * offset falls in padding. */
+ * offset falls in padding or in an array member (a buffer whose tail an
+ * object may never need). */
 static int member_at(Dwarf_Die *st, uint64_t offset, char *out, size_t cap)
 {
     Dwarf_Die m;
@@ -948,6 +968,8 @@ static int member_at(Dwarf_Die *st, uint64_t offset, char *out, size_t cap)
         int64_t off = member_offset(&m), size = member_size(&m);
         if (off < 0 || size <= 0 || offset < (uint64_t)off || offset >= (uint64_t)(off + size))
             continue;
+        if (member_is_array(&m))
+            return 0;
         const char *name = dwarf_diename(&m);
         snprintf(out, cap, "%s", name ? name : "?");
         Dwarf_Attribute at;
@@ -958,7 +980,7 @@ static int member_at(Dwarf_Die *st, uint64_t offset, char *out, size_t cap)
             if (used + 2 < cap) {
                 out[used] = '.';
                 if (member_at(&type, offset - (uint64_t)off, out + used + 1, cap - used - 1) == 0)
-                    out[used] = 0;
+                    return 0; /* padding or an array inside the nested struct */
             }
         }
         return 1;

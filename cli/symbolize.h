@@ -53,8 +53,9 @@ void sym_close(struct sym_table *t);
  * (tp_basicsize): the module's DWARF is searched for a struct of that size
  * that starts with `ob_base`, preferring one whose name contains `hint` (the
  * last part of tp_name). Returns 1 with the field's name in member ("a" or
- * "a.b" for nested structs), 0 when the offset is padding of that struct,
- * and -1 when no such struct is known (no DWARF, no match). */
+ * "a.b" for nested structs), 0 when the offset is padding of that struct or
+ * lies in an array member (a buffer whose tail may rightly stay unused), and
+ * -1 when no such struct is known (no DWARF, no match). */
 int sym_struct_member(struct sym_table *t, uint64_t addr, uint64_t struct_size, const char *hint,
                       uint64_t offset, char *member, size_t cap);
 

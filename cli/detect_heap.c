@@ -169,10 +169,15 @@ static void uninitialized(struct fd_report *rep, struct jr_journal *j, struct rs
                                   (uint64_t)r->u.error.offset, field, sizeof field);
     if (known == 0)
         return;
+    if (known < 0) {
+        /* Without the struct's layout the word may be padding: no finding,
+         * a note on how to get one. */
+        fd_note(rep, arena_printf(a, "a '%s' object had a word never written (offset %lld), but its extension has "
+                                     "no debug information to tell a field from padding; rebuild it with -g to "
+                                     "check", type, (long long)r->u.error.offset));
+        return;
+    }
     struct fd_finding *f = fd_add(rep, FD_UNINITIALIZED_FIELD);
-    /* Without the struct's layout the word could be padding: say it, but as
-     * a warning. */
-    f->error = known == 1;
     set_thread(f, j, a, r->u.error.tid);
     if (e->known) {
         dt_block(rs, &e->block, false, r->addr + (uint64_t)r->u.error.offset, &f->block);
@@ -184,13 +189,9 @@ static void uninitialized(struct fd_report *rep, struct jr_journal *j, struct rs
     add_stack(rs, f, r->stack, "detected");
     fd_detail_int(f, "offset", r->u.error.offset);
     fd_detail_int(f, "size", 8);
-    fd_detail_str(f, "field", known == 1 ? arena_strndup(a, field, strlen(field)) : NULL);
-    f->summary = known == 1
-        ? arena_printf(a, "field '%s' (offset %lld) of a '%s' object was never written between its allocation "
-                          "and its free", field, (long long)r->u.error.offset, type)
-        : arena_printf(a, "the 8 bytes at offset %lld of a '%s' object were never written between its allocation "
-                          "and its free (no DWARF for the type's struct: this may be padding)",
-                       (long long)r->u.error.offset, type);
+    fd_detail_str(f, "field", arena_strndup(a, field, strlen(field)));
+    f->summary = arena_printf(a, "field '%s' (offset %lld) of a '%s' object was never written between its "
+                                 "allocation and its free", field, (long long)r->u.error.offset, type);
 }
 
 static void one_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs, const struct rp_error *e)

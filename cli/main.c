@@ -323,7 +323,10 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
         fail("%s%s", "out of memory while reading the journal", "");
         return false;
     }
-    rep->stats = (struct fd_stats){st.allocations, st.frees, st.peak_live_bytes, st.events};
+    rep->stats.allocations = st.allocations;
+    rep->stats.frees = st.frees;
+    rep->stats.peak_live_bytes = st.peak_live_bytes;
+    rep->stats.events = st.events;
     int32_t status;
     if (jr_exit(j, &status)) {
         if (status < 0)
@@ -447,6 +450,9 @@ static int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
     }
     say_fate(&rep, &res);
+    rep.stats.target_max_rss_kb = res.max_rss_kb;
+    rep.stats.target_user_s = res.user_s;
+    rep.stats.target_sys_s = res.sys_s;
     if (!rep.target.python_seen) {
         if (json)
             fclose(json);

@@ -162,8 +162,12 @@ bool rpt_json(FILE *o, const struct fd_report *r)
     }
     fputs(r->nfindings ? "\n  ],\n" : "],\n", o);
     fprintf(o, "  \"stats\": {\"allocations\": %" PRIu64 ", \"frees\": %" PRIu64
-               ", \"peak_live_bytes\": %" PRIu64 ", \"events\": %" PRIu64 "},\n",
+               ", \"peak_live_bytes\": %" PRIu64 ", \"events\": %" PRIu64,
             r->stats.allocations, r->stats.frees, r->stats.peak_live_bytes, r->stats.events);
+    if (r->stats.target_max_rss_kb)
+        fprintf(o, ", \"target_max_rss_kb\": %ld, \"target_cpu_seconds\": %.3f", r->stats.target_max_rss_kb,
+                r->stats.target_user_s + r->stats.target_sys_s);
+    fputs("},\n", o);
     fputs("  \"notes\": [", o);
     for (int i = 0; i < r->nnotes; i++) {
         fputs(i ? ", " : "", o);

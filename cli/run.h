@@ -10,6 +10,8 @@ struct run_result {
     int status;    /* exit status when the target exited */
     int signo;     /* the signal that killed it, or 0 */
     int exec_errno; /* non-zero when the command could not be started */
+    long max_rss_kb;  /* the target's peak resident memory (its own, not its children's) */
+    double user_s, sys_s;
 };
 
 /* Creates the journal file at journal_path (truncating it), then runs argv

@@ -10,7 +10,10 @@
 #include "log.h"
 
 #define BLOCK_SIZE (16u << 10)
-#define SEGMENT_SIZE (32u << 20)
+/* Segments grow from 1 MiB to 32 MiB: a short run reserves little disk,
+ * a long one maps few segments. */
+#define SEGMENT_MIN (1u << 20)
+#define SEGMENT_MAX (32u << 20)
 #define BLOCK_HDR sizeof(struct jn_block_header)
 
 /* Set once by jw_open; cleared by jw_disown or on a write failure. */
@@ -22,7 +25,7 @@ static struct jn_file_header *jw_header;
 static int jw_lock;
 static uint8_t *seg_base;
 static uint64_t seg_file_off; /* file offset of seg_base */
-static uint32_t seg_used;
+static uint32_t seg_used, seg_size;
 
 /* protected by: atomic increments */
 static uint64_t jw_seq = 1;
@@ -73,20 +76,22 @@ static void fail_unlocked(const char *why)
  * segment stays mapped: other threads may still fill blocks in it. */
 static bool new_segment_unlocked(void)
 {
-    uint64_t off = seg_base ? seg_file_off + SEGMENT_SIZE : JN_FILE_HEADER_SIZE;
+    uint64_t off = seg_base ? seg_file_off + seg_size : JN_FILE_HEADER_SIZE;
+    uint32_t size = !seg_base ? SEGMENT_MIN : seg_size < SEGMENT_MAX ? seg_size * 2 : SEGMENT_MAX;
     /* Reserve the space now: writing to a mapping of a sparse file on a full
      * disk would kill the target with SIGBUS. */
-    if (posix_fallocate(jw_fd, (off_t)off, SEGMENT_SIZE) != 0) {
+    if (posix_fallocate(jw_fd, (off_t)off, size) != 0) {
         fail_unlocked("cannot extend the journal file (disk full?)");
         return false;
     }
-    void *p = mmap(NULL, SEGMENT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, jw_fd, (off_t)off);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, jw_fd, (off_t)off);
     if (p == MAP_FAILED) {
         fail_unlocked("cannot map the journal file");
         return false;
     }
     seg_base = p;
     seg_file_off = off;
+    seg_size = size;
     seg_used = 0;
     return true;
 }
@@ -94,7 +99,7 @@ static bool new_segment_unlocked(void)
 /* Returns a fresh block, or NULL. Called with jw_lock held. */
 static struct jn_block_header *carve_block_unlocked(void)
 {
-    if ((!seg_base || seg_used + BLOCK_SIZE > SEGMENT_SIZE) && !new_segment_unlocked())
+    if ((!seg_base || seg_used + BLOCK_SIZE > seg_size) && !new_segment_unlocked())
         return NULL;
     struct jn_block_header *b = (struct jn_block_header *)(seg_base + seg_used);
     seg_used += BLOCK_SIZE;

@@ -1,5 +1,6 @@
 #include "capture.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -210,14 +211,209 @@ static uint32_t intern(uint64_t key, struct raw_stack *rs, bool full_unwind)
 
 bool cap_exact_stacks; /* set once at start from the options */
 
+/* ---- a frame-size cache: walking to the interpreter without unwinding ----
+ *
+ * Unwinding is most of the agent's cost, and gcc's code without frame
+ * pointers can only be unwound through its DWARF rules. But for a frame
+ * whose canonical frame address is stack-pointer based (gcc's usual code),
+ * the distance from the slot holding its return address to the slot
+ * holding its caller's return address depends only on that return address.
+ * The agent learns these distances from libunwind the first time it meets
+ * each return address, and afterwards walks from its own frame to the
+ * innermost evaluation loop by reading return addresses and adding
+ * distances. A return address seen with two different distances (a frame
+ * with a variable size) is marked, and chains through it are always
+ * unwound. Per thread, so no lock. */
+
+#define WALK_MAX 32          /* frames walked before giving up on the fast path */
+#define DELTA_TABLE 4096     /* per thread, a power of two: 64 KiB, kept in cache */
+#define DELTA_VARIABLE INT32_MIN
+
+struct delta_entry {
+    uintptr_t ra;
+    int32_t delta;
+};
+
+struct thread_walk {
+    struct delta_entry table[DELTA_TABLE];
+    int32_t first_off;       /* cap_stack's own return slot, from its stack pointer; 0 = not learned */
+    uint32_t misses;         /* fast walks that failed, to ration learning */
+    uintptr_t stack_top;     /* slots at or above this are not this thread's stack */
+};
+static AGENT_TLS struct thread_walk *walk;
+
+static inline uintptr_t current_sp(void)
+{
+    uintptr_t sp;
+#if defined(__x86_64__)
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+#else
+    sp = (uintptr_t)__builtin_frame_address(0);
+#endif
+    return sp;
+}
+
+static struct delta_entry *delta_slot(struct thread_walk *w, uintptr_t ra)
+{
+    /* Return addresses are spread over the code: their low bits index well. */
+    return &w->table[(ra ^ (ra >> 12)) & (DELTA_TABLE - 1)];
+}
+
+static void learn_delta(struct thread_walk *w, uintptr_t ra, int32_t delta)
+{
+    struct delta_entry *e = delta_slot(w, ra);
+    if (e->ra == ra && e->delta != delta)
+        e->delta = DELTA_VARIABLE;
+    else if (e->ra != ra)
+        *e = (struct delta_entry){ra, delta};
+}
+
+static uintptr_t thread_stack_top(void)
+{
+    pthread_attr_t attr;
+    void *base;
+    size_t size;
+    /* Called inside the guard: what this allocates passes through. */
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return 0;
+    int rc = pthread_attr_getstack(&attr, &base, &size);
+    pthread_attr_destroy(&attr);
+    return rc == 0 ? (uintptr_t)base + size : 0;
+}
+
+static struct thread_walk *thread_walk(void)
+{
+    struct thread_walk *w = walk;
+    if (!w) {
+        w = walk = os_map(sizeof *w);
+        if (w)
+            w->stack_top = thread_stack_top();
+    }
+    return w && w->stack_top ? w : NULL;
+}
+
+/* Walks from the caller of cap_stack (whose stack pointer is sp) to the
+ * innermost evaluation loop with the learned distances, hashing the return
+ * addresses outside the agent as hash_short_key does. False when a
+ * distance is unknown or variable, or no loop is reached. */
+static bool fast_walk(struct thread_walk *w, uintptr_t sp, uint64_t *hash)
+{
+    if (!w->first_off)
+        return false;
+    uint64_t h = 0x243f6a8885a308d3ull;
+    uintptr_t slot = sp + (uintptr_t)w->first_off;
+    for (int n = 0; n < WALK_MAX; n++) {
+        if (slot + 8 > w->stack_top)
+            return false;
+        uintptr_t ra = *(const uintptr_t *)slot;
+        if (!mod_in_agent(ra))
+            h = tbl_mix(h ^ ra);
+        if (pf_is_eval_pc(ra)) {
+            *hash = h;
+            return true;
+        }
+        const struct delta_entry *e = delta_slot(w, ra);
+        if (e->ra != ra || e->delta == DELTA_VARIABLE || e->delta <= 0)
+            return false;
+        slot += (uintptr_t)e->delta;
+    }
+    return false;
+}
+
+/* Unwinds with libunwind up to the innermost evaluation loop, learning the
+ * distances on the way; hashes like fast_walk. False when no loop is
+ * reached or a frame is not a plain call (a signal frame). */
+static bool slow_walk(struct thread_walk *w, uintptr_t sp, uint64_t *hash)
+{
+    uint64_t h = 0x243f6a8885a308d3ull;
+    uintptr_t prev_slot = 0, prev_ra = 0;
+    unw_context_t uc;
+    unw_cursor_t c;
+    unw_getcontext(&uc);
+    if (unw_init_local(&c, &uc) < 0)
+        return false;
+    for (int n = 0; n < WALK_MAX && unw_step(&c) > 0; n++) {
+        unw_word_t ip, csp;
+        if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || unw_get_reg(&c, UNW_REG_SP, &csp) < 0)
+            return false;
+        /* The return address into this frame sits just below the stack
+         * pointer its callee returned to. */
+        uintptr_t slot = (uintptr_t)csp - 8;
+        if (slot < sp)
+            continue; /* this walk's own frames, below cap_stack's */
+        if (slot - sp > INT32_MAX || *(const uintptr_t *)slot != ip)
+            return false;
+        if (prev_slot)
+            learn_delta(w, prev_ra, (int32_t)(slot - prev_slot));
+        prev_slot = slot;
+        prev_ra = ip;
+        if (!mod_in_agent(ip))
+            h = tbl_mix(h ^ ip);
+        if (pf_is_eval_pc(ip)) {
+            *hash = h;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The Python part of hash_short_key, continued from the native part's hash. */
+static uint64_t hash_python(const struct raw_stack *rs, uint64_t h)
+{
+    for (int i = 0; i < rs->npy; i++) {
+        const struct pf_frame *f = &rs->py[i];
+        h = tbl_mix(h ^ (uintptr_t)f->code ^ ((uint64_t)f->lasti << 48) ^ pf_code_identity(f->code) ^
+                    (uint64_t)f->entry << 47);
+    }
+    return h ? h : 1;
+}
+
+/* Learns where cap_stack's own return address lies relative to its stack
+ * pointer: the first slot of every fast walk. */
+static __attribute__((noinline)) void learn_first_slot(struct thread_walk *w, uintptr_t sp, uintptr_t ra)
+{
+    unw_context_t uc;
+    unw_cursor_t c;
+    unw_getcontext(&uc);
+    if (unw_init_local(&c, &uc) < 0)
+        return;
+    /* Step out of this function to cap_stack, then out of cap_stack. */
+    for (int n = 0; n < 2; n++)
+        if (unw_step(&c) <= 0)
+            return;
+    unw_word_t ip, csp;
+    if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || unw_get_reg(&c, UNW_REG_SP, &csp) < 0 || ip != ra)
+        return;
+    uintptr_t slot = (uintptr_t)csp - 8;
+    if (slot > sp && slot - sp < (64u << 10) && *(const uintptr_t *)slot == ra)
+        w->first_off = (int32_t)(slot - sp);
+}
+
 __attribute__((noinline)) uint32_t cap_stack(void)
 {
     struct raw_stack rs;
     uint32_t nframes;
-    uint64_t key;
+    uint64_t key, native;
     bool short_key = false, complete = false;
+    uintptr_t sp = current_sp();
     rs.npy = pf_walk(rs.py, CAP_MAX_PYTHON);
-    if (!cap_exact_stacks && rs.npy > 0) {
+    struct thread_walk *w = (!cap_exact_stacks && rs.npy > 0) ? thread_walk() : NULL;
+    if (w) {
+        if (!w->first_off)
+            learn_first_slot(w, sp, (uintptr_t)__builtin_return_address(0));
+        /* Learning goes through libunwind's step-by-step path, which is
+         * slow (it masks signals around its caches): after a miss, only one
+         * walk in 64 learns, the others take the short unwind below. */
+        bool ok = fast_walk(w, sp, &native);
+        if (!ok && (w->misses++ & 63) == 0)
+            ok = slow_walk(w, sp, &native);
+        if (ok) {
+            key = hash_python(&rs, native);
+            short_key = true;
+            rs.npcs = rs.first = 0; /* not unwound: intern() unwinds if the key is new */
+        }
+    }
+    if (!cap_exact_stacks && rs.npy > 0 && !short_key) {
         take_native(&rs, CAP_SHORT_NATIVE);
         complete = rs.npcs < CAP_SHORT_NATIVE;
         int eval = innermost_eval(&rs);

@@ -91,8 +91,8 @@ struct fd_target {
 
 struct fd_stats {
     uint64_t allocations, frees, peak_live_bytes, events;
-    long target_max_rss_kb;          /* 0 when unknown (lifeline report) */
-    double target_user_s, target_sys_s;
+    long target_max_rss_kb;          /* 0 when unknown (a journal from another lifeline) */
+    uint64_t target_cpu_ms;
 };
 
 struct fd_report {

@@ -293,13 +293,9 @@ bool jr_crash(const struct jr_journal *j, struct jn_record *out)
     return record_at(j, j->crash_off, out);
 }
 
-bool jr_exit(const struct jr_journal *j, int32_t *status)
+bool jr_exit(const struct jr_journal *j, struct jn_record *out)
 {
-    struct jn_record r;
-    if (!record_at(j, j->exit_off, &r))
-        return false;
-    *status = r.u.exit.status;
-    return true;
+    return record_at(j, j->exit_off, out);
 }
 
 bool jr_stack(const struct jr_journal *j, uint32_t id, struct jn_record *out)

@@ -38,8 +38,8 @@ bool jr_process(const struct jr_journal *j, struct jn_record *out);
 /* The CRASH record, if any. */
 bool jr_crash(const struct jr_journal *j, struct jn_record *out);
 
-/* The target's fate as lifeline appended it: exit status, or -signal. */
-bool jr_exit(const struct jr_journal *j, int32_t *status);
+/* The target's fate as lifeline appended it (the EXIT record). */
+bool jr_exit(const struct jr_journal *j, struct jn_record *out);
 
 /* Looks up a definition by id. Strings point into the mapped journal. */
 bool jr_stack(const struct jr_journal *j, uint32_t id, struct jn_record *out);

@@ -265,7 +265,9 @@ static void append_exit_record(const char *journal, const struct run_result *res
         uint8_t *blk = calloc(1, h.block_size);
         if (blk) {
             struct jn_block_header *b = (struct jn_block_header *)blk;
-            uint8_t *end = jn_put_exit((uint8_t *)(b + 1), res->signo ? -res->signo : res->status);
+            uint64_t cpu_ms = (uint64_t)((res->user_s + res->sys_s) * 1000.0 + 0.5);
+            uint8_t *end = jn_put_exit((uint8_t *)(b + 1), res->signo ? -res->signo : res->status,
+                                       (uint64_t)res->max_rss_kb, cpu_ms);
             b->magic = JN_BLOCK_MAGIC;
             b->used = (uint32_t)(end - (uint8_t *)(b + 1));
             off_t at = JN_FILE_HEADER_SIZE +
@@ -327,12 +329,14 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
     rep->stats.frees = st.frees;
     rep->stats.peak_live_bytes = st.peak_live_bytes;
     rep->stats.events = st.events;
-    int32_t status;
-    if (jr_exit(j, &status)) {
-        if (status < 0)
-            rep->target.signal = dt_signal_name(&rep->arena, -status);
+    struct jn_record ex;
+    if (jr_exit(j, &ex)) {
+        if (ex.u.exit.status < 0)
+            rep->target.signal = dt_signal_name(&rep->arena, -ex.u.exit.status);
         else
-            rep->target.exit_status = status;
+            rep->target.exit_status = ex.u.exit.status;
+        rep->stats.target_max_rss_kb = (long)ex.u.exit.max_rss_kb;
+        rep->stats.target_cpu_ms = ex.u.exit.cpu_ms;
     }
     jr_each_note(j, note_from_agent, rep);
     rep->journal_damaged = jr_damaged(j) || jr_truncated(j);
@@ -450,9 +454,6 @@ static int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
     }
     say_fate(&rep, &res);
-    rep.stats.target_max_rss_kb = res.max_rss_kb;
-    rep.stats.target_user_s = res.user_s;
-    rep.stats.target_sys_s = res.sys_s;
     if (!rep.target.python_seen) {
         if (json)
             fclose(json);

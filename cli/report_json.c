@@ -166,7 +166,7 @@ bool rpt_json(FILE *o, const struct fd_report *r)
             r->stats.allocations, r->stats.frees, r->stats.peak_live_bytes, r->stats.events);
     if (r->stats.target_max_rss_kb)
         fprintf(o, ", \"target_max_rss_kb\": %ld, \"target_cpu_seconds\": %.3f", r->stats.target_max_rss_kb,
-                r->stats.target_user_s + r->stats.target_sys_s);
+                (double)r->stats.target_cpu_ms / 1000.0);
     fputs("},\n", o);
     fputs("  \"notes\": [", o);
     for (int i = 0; i < r->nnotes; i++) {

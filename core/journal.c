@@ -171,10 +171,12 @@ uint8_t *jn_put_crash_python(uint8_t *p, uint32_t line)
     return varint_put(p, ((uint64_t)line << 1) | 1);
 }
 
-uint8_t *jn_put_exit(uint8_t *p, int32_t status)
+uint8_t *jn_put_exit(uint8_t *p, int32_t status, uint64_t max_rss_kb, uint64_t cpu_ms)
 {
     *p++ = JN_K_EXIT;
-    return varint_put(p, zigzag(status));
+    p = varint_put(p, zigzag(status));
+    p = varint_put(p, max_rss_kb);
+    return varint_put(p, cpu_ms);
 }
 
 uint8_t *jn_put_error(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_error error, const struct jn_error_info *e,
@@ -356,6 +358,8 @@ static void decode_meta(struct cursor *c, struct jn_record *r)
         break;
     case JN_K_EXIT:
         r->u.exit.status = (int32_t)cur_s(c);
+        r->u.exit.max_rss_kb = cur_u(c);
+        r->u.exit.cpu_ms = cur_u(c);
         break;
     case JN_K_ERROR:
         r->seq = cur_u(c);

@@ -152,7 +152,7 @@ struct jn_record {
                  uint64_t regs[JN_MAX_REGS]; uint32_t nsaved;
                  struct jn_saved_reg saved[JN_MAX_SAVED_REGS]; uint32_t nframes;
                  const uint8_t *frames, *end; } crash;
-        struct { int32_t status; } exit;
+        struct { int32_t status; uint64_t max_rss_kb, cpu_ms; } exit;
         struct { uint32_t tid, error, access, caught, other_api, type; uint64_t type_addr, aux;
                  int64_t offset; } error;
     } u;
@@ -211,7 +211,8 @@ uint8_t *jn_put_crash_head(uint8_t *p, uint64_t seq, uint32_t tid, uint32_t sign
 const char *jn_reg_name(unsigned i);
 uint8_t *jn_put_crash_native(uint8_t *p, uint64_t pc);
 uint8_t *jn_put_crash_python(uint8_t *p, uint32_t line); /* then filename, function */
-uint8_t *jn_put_exit(uint8_t *p, int32_t status);
+/* The target's fate and cost: exit status (or -signal), peak RSS, CPU time. */
+uint8_t *jn_put_exit(uint8_t *p, int32_t status, uint64_t max_rss_kb, uint64_t cpu_ms);
 /* What an ERROR record says beyond its kind. */
 struct jn_error_info {
     uint8_t api;         /* the call that met the error */

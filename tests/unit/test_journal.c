@@ -82,7 +82,7 @@ static void test_meta_round_trip(void)
     p = jn_put_crash_python(p, 3);
     p = jn_put_str(p, "a.py", 4);
     p = jn_put_str(p, "f", 1);
-    p = jn_put_exit(p, -11);
+    p = jn_put_exit(p, -11, 15000, 92);
     struct jn_error_info info = {JN_API_MEM_FREE, JN_API_OBJ_MALLOC, 0x7f0000001230, -3, JN_ACCESS_WRITE,
                                  JN_CAUGHT_LATER, 12, 0x401000, 56};
     p = jn_put_error(p, 99, 4321, JN_ERR_UNINIT, &info, 17);
@@ -109,6 +109,7 @@ static void test_meta_round_trip(void)
     CHECK(jn_crash_next(&fp, r.u.crash.end, &f) == 1 && f.pc == 0x401234);
     CHECK(jn_crash_next(&fp, r.u.crash.end, &f) == 1 && f.python && f.line == 3 && f.function.len == 1);
     CHECK(jn_decode(&q, p, &d, &r) == 1 && r.kind == JN_K_EXIT && r.u.exit.status == -11);
+    CHECK(r.u.exit.max_rss_kb == 15000 && r.u.exit.cpu_ms == 92);
     CHECK(jn_decode(&q, p, &d, &r) == 1 && r.kind == JN_K_ERROR && r.u.error.error == JN_ERR_UNINIT);
     CHECK(r.seq == 99 && r.u.error.tid == 4321 && r.api == JN_API_MEM_FREE && r.u.error.other_api == JN_API_OBJ_MALLOC);
     CHECK(r.addr == 0x7f0000001230 && r.u.error.offset == -3 && r.u.error.access == JN_ACCESS_WRITE);

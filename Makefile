@@ -13,9 +13,9 @@ include core/core.mk
 include pyver/pyver.mk
 include agent/agent.mk
 include cli/cli.mk
--include audit/audit.mk
--include examples/examples.mk
--include tests/unit/unit.mk
+include audit/audit.mk
+include examples/examples.mk
+include tests/unit/unit.mk
 
 $(BUILD):
 	mkdir -p $@

@@ -9,6 +9,9 @@
 #include "replay.h"
 #include "resolve.h"
 
+/* Names the finding's thread from the journal's THREAD records. */
+void dt_thread(struct fd_finding *f, struct jr_journal *j, struct arena *a, uint32_t tid);
+
 /* Fills a report block from a replayed block, with its stacks resolved. */
 void dt_block(struct rs_ctx *rs, const struct rp_block *b, bool freed, uint64_t access, struct fd_block *out);
 

@@ -37,6 +37,17 @@ static const char *signal_what(int signo)
     return "fatal signal";
 }
 
+void dt_thread(struct fd_finding *f, struct jr_journal *j, struct arena *a, uint32_t tid)
+{
+    struct jn_str name;
+    bool main = false;
+    f->tid = tid;
+    if (jr_thread(j, tid, &name, &main)) {
+        f->thread_name = arena_strndup(a, name.ptr, name.len);
+        f->thread_main = main;
+    }
+}
+
 void dt_block(struct rs_ctx *rs, const struct rp_block *b, bool freed, uint64_t access, struct fd_block *out)
 {
     struct jn_str type;
@@ -111,15 +122,6 @@ static int register_holding(const struct jn_record *cr, uint64_t value)
     return -1;
 }
 
-static void set_thread(struct fd_finding *f, struct jr_journal *j, struct arena *a, uint32_t tid)
-{
-    struct jn_str name;
-    bool main = false;
-    f->tid = tid;
-    if (jr_thread(j, tid, &name, &main)) {
-        f->thread_name = arena_strndup(a, name.ptr, name.len);
-        f->thread_main = main;
-    }
 }
 
 void dt_crash(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs)
@@ -132,7 +134,7 @@ void dt_crash(struct fd_report *rep, struct jr_journal *j, const struct rp_state
     uint64_t fault = cr.u.crash.fault_addr;
     bool has_addr = signo == SIGSEGV || signo == SIGBUS;
     struct fd_finding *f = fd_add(rep, FD_CRASH);
-    set_thread(f, j, a, cr.u.crash.tid);
+    dt_thread(f, j, a, cr.u.crash.tid);
     rs_crash_stack(rs, &cr, &f->stacks[f->nstacks++]);
     fd_detail_str(f, "signal", dt_signal_name(a, signo));
     fd_detail_str(f, "fault_address", has_addr ? arena_printf(a, "0x%llx", (unsigned long long)fault) : NULL);

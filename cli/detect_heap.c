@@ -41,15 +41,6 @@ static void add_stack(struct rs_ctx *rs, struct fd_finding *f, uint32_t id, cons
         rs_stack(rs, id, name, &f->stacks[f->nstacks++]);
 }
 
-static void set_thread(struct fd_finding *f, struct jr_journal *j, struct arena *a, uint32_t tid)
-{
-    struct jn_str name;
-    bool main = false;
-    f->tid = tid;
-    if (jr_thread(j, tid, &name, &main)) {
-        f->thread_name = arena_strndup(a, name.ptr, name.len);
-        f->thread_main = main;
-    }
 }
 
 static void summarize(struct arena *a, struct fd_finding *f, const struct jn_record *r)
@@ -178,7 +169,7 @@ static void uninitialized(struct fd_report *rep, struct jr_journal *j, struct rs
         return;
     }
     struct fd_finding *f = fd_add(rep, FD_UNINITIALIZED_FIELD);
-    set_thread(f, j, a, r->u.error.tid);
+    dt_thread(f, j, a, r->u.error.tid);
     if (e->known) {
         dt_block(rs, &e->block, false, r->addr + (uint64_t)r->u.error.offset, &f->block);
         f->block.alloc.name = f->block.free.name = NULL;
@@ -201,7 +192,7 @@ static void one_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx
         return;
     }
     struct fd_finding *f = fd_add(rep, kind_of(e->rec.u.error.error));
-    set_thread(f, j, &rep->arena, e->rec.u.error.tid);
+    dt_thread(f, j, &rep->arena, e->rec.u.error.tid);
     if (e->known) {
         dt_block(rs, &e->block, e->freed, e->rec.addr, &f->block);
         f->block.alloc.name = f->block.free.name = NULL; /* the stacks go in `stacks` */

@@ -122,8 +122,6 @@ static int register_holding(const struct jn_record *cr, uint64_t value)
     return -1;
 }
 
-}
-
 void dt_crash(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs)
 {
     struct jn_record cr;

@@ -41,8 +41,6 @@ static void add_stack(struct rs_ctx *rs, struct fd_finding *f, uint32_t id, cons
         rs_stack(rs, id, name, &f->stacks[f->nstacks++]);
 }
 
-}
-
 static void summarize(struct arena *a, struct fd_finding *f, const struct jn_record *r)
 {
     const struct fd_block *b = &f->block;

@@ -167,6 +167,10 @@ static void uninitialized(struct fd_report *rep, struct jr_journal *j, struct rs
         return;
     }
     struct fd_finding *f = fd_add(rep, FD_UNINITIALIZED_FIELD);
+    /* A field that one kind of object never needs (a union's other arm,
+     * ctypes' CArgObject.size for most tags) stays unwritten on purpose:
+     * reading it would be the bug, which this cannot see. */
+    f->error = false;
     dt_thread(f, j, a, r->u.error.tid);
     if (e->known) {
         dt_block(rs, &e->block, false, r->addr + (uint64_t)r->u.error.offset, &f->block);

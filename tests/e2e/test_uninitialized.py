@@ -27,11 +27,11 @@ def run(interp, tmp_path, text):
 def test_forgotten_field_is_named(interp, tmp_path):
     res = run(interp, tmp_path, SCRIPT_BUG)
     rc, stderr, report = res
-    assert rc == H.ERROR_EXIT, res.describe()
+    assert rc == 0, res.describe()  # a warning: the target's own status
     found = [f for f in report["findings"] if f["kind"] == "uninitialized-field"]
     assert len(found) == 1, res.describe()  # cookie only: not the padding word, not the array tail
     f = found[0]
-    assert f["severity"] == "error"
+    assert f["severity"] == "warning"
     assert f["details"]["field"] == "cookie" and f["details"]["offset"] == 40, f["details"]
     assert f["block"]["type"] == "zoo_uninit.Gadget" and f["block"]["domain"] == "obj", f["block"]
     H.assert_stack_order(f["stacks"]["alloc"], ["native:make", "python:build", "python:<module>"])

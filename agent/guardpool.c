@@ -98,15 +98,13 @@ bool gp_init(size_t want)
         queue[i] = (uint32_t)i;
     q_count = want;
     gp_slots = want;
+    gp_lo = (uintptr_t)p;
+    gp_hi = (uintptr_t)p + bytes;
     __atomic_store_n(&gp_base, (uint8_t *)p, __ATOMIC_RELEASE);
     return true;
 }
 
-bool gp_contains(const void *p)
-{
-    uintptr_t a = (uintptr_t)p, b = (uintptr_t)gp_base;
-    return b && a >= b && a < b + (2 * gp_slots + 1) * PAGE;
-}
+uintptr_t gp_lo, gp_hi;
 
 /* Takes a reusable slot, or returns -1. Called with gp_lock held. */
 static long take_slot_unlocked(void)
@@ -164,15 +162,31 @@ void *gp_alloc(size_t size, bool zero, uint8_t api)
 
 /* The first byte of the page outside [user, user+size) that lost its
  * pattern, as an offset from user, or INT64_MIN. */
+/* The first byte of [from, to) that is not the slack pattern, or NULL. */
+static const uint8_t *changed(const uint8_t *from, const uint8_t *to)
+{
+    const uint64_t word = 0x0101010101010101ull * PAT_SLACK;
+    while (from < to && ((uintptr_t)from & 7))
+        if (*from++ != PAT_SLACK)
+            return from - 1;
+    for (; from + 8 <= to; from += 8) {
+        uint64_t w;
+        memcpy(&w, from, 8);
+        if (w != word)
+            break;
+    }
+    for (; from < to; from++)
+        if (*from != PAT_SLACK)
+            return from;
+    return NULL;
+}
+
 static int64_t damaged_slack(const uint8_t *page, const uint8_t *user, size_t size)
 {
-    for (const uint8_t *b = page; b < user; b++)
-        if (*b != PAT_SLACK)
-            return (int64_t)(b - user);
-    for (const uint8_t *b = user + size; b < page + PAGE; b++)
-        if (*b != PAT_SLACK)
-            return (int64_t)(b - user);
-    return INT64_MIN;
+    const uint8_t *b = changed(page, user);
+    if (!b)
+        b = changed(user + size, page + PAGE);
+    return b ? (int64_t)(b - user) : INT64_MIN;
 }
 
 int64_t gp_damaged(const void *p, size_t size)

@@ -26,8 +26,14 @@ bool gp_init(size_t slots);
  * pattern. */
 void *gp_alloc(size_t size, bool zero, uint8_t api);
 
+/* The pool's address range; set once by gp_init. */
+extern uintptr_t gp_lo, gp_hi;
+
 /* True if p lies in the pool's address range. */
-bool gp_contains(const void *p);
+static inline bool gp_contains(const void *p)
+{
+    return (uintptr_t)p - gp_lo < gp_hi - gp_lo;
+}
 
 /* Frees a pool block: checks the bytes around it within its page (an
  * overflow smaller than the alignment slack is only seen here) and makes

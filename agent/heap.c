@@ -35,18 +35,31 @@ void heap_set_family(enum jn_domain d, const struct heap_family *f)
     families[d] = *f;
 }
 
+bool heap_sampling_only; /* set once by heap_configure */
+
 void heap_configure(const struct heap_options *o)
 {
     opt = *o;
-    if (opt.pool_rate && !gp_init(opt.pool_slots))
+    if (opt.pool_rate && !gp_init(opt.pool_slots)) {
         opt.pool_rate = 0;
-    if (!opt.pool_rate)
-        opt.sample_only = false;
+        log_msg("the guarded pool could not be set up; nothing is caught at the access%s",
+                opt.sample_only ? ", and sampling mode checks nothing" : "");
+    }
+    heap_sampling_only = opt.sample_only;
 }
 
 /* Per-thread sampling: a countdown to the next pooled block, drawn around
  * pool_rate so that periodic allocation patterns are not missed. */
 static AGENT_TLS uint32_t sample_countdown, sample_rng;
+
+bool heap_sample_skip_slow(void)
+{
+    if (sample_countdown > 1) {
+        sample_countdown--;
+        return true;
+    }
+    return false; /* the sampled call: heap_malloc draws the next countdown */
+}
 
 static bool sample_now(void)
 {

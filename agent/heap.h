@@ -38,6 +38,15 @@ struct heap_options {
 };
 void heap_configure(const struct heap_options *o);
 
+/* Sampling mode's fast path, for the hooks: true when this call is not
+ * sampled and goes straight to the allocator (no guard, no lookup). */
+extern bool heap_sampling_only;
+bool heap_sample_skip_slow(void);
+static inline bool heap_sample_skip(void)
+{
+    return heap_sampling_only && heap_sample_skip_slow();
+}
+
 /* The hooked calls. api names the interface the program called. */
 void *heap_malloc(uint8_t api, size_t size);
 void *heap_calloc(uint8_t api, size_t nelem, size_t elsize);

@@ -11,6 +11,7 @@
 #include "guard.h"
 #include "jwriter.h"
 #include "modules.h"
+#include "guardpool.h"
 #include "heap.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -40,7 +41,7 @@ EXPORT void *malloc(size_t size)
 {
     if (!enter())
         return __libc_malloc(size);
-    void *p = heap_malloc(JN_API_MALLOC, size);
+    void *p = heap_sample_skip() ? __libc_malloc(size) : heap_malloc(JN_API_MALLOC, size);
     guard_leave();
     return p;
 }
@@ -49,7 +50,7 @@ EXPORT void *calloc(size_t n, size_t size)
 {
     if (!enter())
         return __libc_calloc(n, size);
-    void *p = heap_calloc(JN_API_CALLOC, n, size);
+    void *p = heap_sample_skip() ? __libc_calloc(n, size) : heap_calloc(JN_API_CALLOC, n, size);
     guard_leave();
     return p;
 }
@@ -62,7 +63,10 @@ EXPORT void free(void *p)
         __libc_free(p);
         return;
     }
-    heap_free(JN_API_FREE, p);
+    if (heap_sampling_only && !gp_contains(p))
+        __libc_free(p);
+    else
+        heap_free(JN_API_FREE, p);
     guard_leave();
 }
 
@@ -70,7 +74,8 @@ static void *realloc_as(uint8_t api, void *old, size_t size)
 {
     if (!enter())
         return __libc_realloc(old, size);
-    void *p = heap_realloc(api, old, size);
+    void *p = heap_sampling_only && !gp_contains(old) && heap_sample_skip() ? __libc_realloc(old, size)
+                                                                            : heap_realloc(api, old, size);
     guard_leave();
     return p;
 }

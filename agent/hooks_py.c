@@ -5,6 +5,7 @@
 
 #include "../core/journal.h"
 #include "guard.h"
+#include "guardpool.h"
 #include "heap.h"
 
 /* PyMemAllocatorEx and PyMemAllocatorDomain: part of the stable C API since
@@ -45,7 +46,9 @@ static void *hp_malloc(void *ctx, size_t size)
     struct domain *d = ctx;
     if (!guard_enter())
         return d->orig.malloc(d->orig.ctx, size);
-    void *p = heap_malloc(d->api_malloc, size);
+    /* Not sampled: straight to the allocator, still inside the guard, so
+     * that what it allocates underneath is not sampled either. */
+    void *p = heap_sample_skip() ? d->orig.malloc(d->orig.ctx, size) : heap_malloc(d->api_malloc, size);
     guard_leave();
     return p;
 }
@@ -55,7 +58,8 @@ static void *hp_calloc(void *ctx, size_t nelem, size_t elsize)
     struct domain *d = ctx;
     if (!guard_enter())
         return d->orig.calloc(d->orig.ctx, nelem, elsize);
-    void *p = heap_calloc(d->api_calloc, nelem, elsize);
+    void *p = heap_sample_skip() ? d->orig.calloc(d->orig.ctx, nelem, elsize)
+                                 : heap_calloc(d->api_calloc, nelem, elsize);
     guard_leave();
     return p;
 }
@@ -65,7 +69,9 @@ static void *hp_realloc(void *ctx, void *old, size_t size)
     struct domain *d = ctx;
     if (!guard_enter())
         return d->orig.realloc(d->orig.ctx, old, size);
-    void *p = heap_realloc(d->api_realloc, old, size);
+    void *p = heap_sampling_only && !gp_contains(old) && heap_sample_skip()
+                  ? d->orig.realloc(d->orig.ctx, old, size)
+                  : heap_realloc(d->api_realloc, old, size);
     guard_leave();
     return p;
 }
@@ -79,7 +85,10 @@ static void hp_free(void *ctx, void *p)
         d->orig.free(d->orig.ctx, p);
         return;
     }
-    heap_free(d->api_free, p);
+    if (heap_sampling_only && !gp_contains(p))
+        d->orig.free(d->orig.ctx, p);
+    else
+        heap_free(d->api_free, p);
     guard_leave();
 }
 

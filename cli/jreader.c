@@ -142,6 +142,14 @@ static void note_clock(struct jr_journal *j, const struct jn_block_header *b)
     }
 }
 
+/* Lets the kernel take back a block's pages once it has been read: the
+ * mapping is of a file, so a later look (a stack record) reads it again.
+ * This keeps the reader's memory flat however long the journal is. */
+static void done_with(const struct jr_journal *j, const void *block)
+{
+    madvise((void *)block, j->hdr->block_size, MADV_DONTNEED);
+}
+
 static void index_block(struct jr_journal *j, uint64_t off)
 {
     const struct jn_block_header *b = block_at(j, off);
@@ -170,6 +178,7 @@ static void index_block(struct jr_journal *j, uint64_t off)
     }
     if (has_events && !add_block(j, off, b->first_seq))
         j->damaged = true;
+    done_with(j, b);
 }
 
 static int cmp_block(const void *a, const void *b)
@@ -355,6 +364,7 @@ void jr_each_note(const struct jr_journal *j, void (*fn)(void *, const struct jn
 /* ---- merged replay ---- */
 
 struct cursor {
+    const struct jn_block_header *block;
     const uint8_t *p, *end;
     struct jn_delta d;
     struct jn_record r; /* the next event */
@@ -376,6 +386,7 @@ static bool cursor_next(struct cursor *c)
 static bool cursor_open(const struct jr_journal *j, uint64_t off, struct cursor *c)
 {
     const struct jn_block_header *b = block_at(j, off);
+    c->block = b;
     c->p = (const uint8_t *)(b + 1);
     c->end = block_end(j, b);
     c->tid = b->tid;
@@ -455,8 +466,10 @@ uint64_t jr_replay(struct jr_journal *j, bool (*fn)(void *, const struct jn_reco
         delivered++;
         if (!fn(arg, &top->r, top->tid))
             break;
-        if (!cursor_next(top))
+        if (!cursor_next(top)) {
+            done_with(j, top->block);
             h.v[0] = h.v[--h.n];
+        }
         sift_down(&h, 0);
     }
     free(h.v);

@@ -154,7 +154,7 @@ static void read_options(struct heap_options *h)
     const char *o = getenv("LIFELINE_OPTIONS");
     h->check = true;
     h->keep_going = false;
-    h->quarantine_bytes = 16u << 20;
+    h->quarantine_bytes = 4u << 20;
     h->pool_rate = 256;
     h->pool_slots = 4096;
     h->sample_only = false;

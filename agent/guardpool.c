@@ -200,7 +200,10 @@ int64_t gp_free(void *p, size_t size)
     size_t i = (size_t)((uint8_t *)p - gp_base) / (2 * PAGE);
     uint8_t *page = data_page(i);
     int64_t bad = damaged_slack(page, p, size);
+    /* Inaccessible from now on, and its memory given back: a freed slot
+     * costs an address range, not a page. */
     mprotect(page, PAGE, PROT_NONE);
+    madvise(page, PAGE, MADV_DONTNEED);
     spin_lock(&gp_lock);
     if (slots[i].state == SLOT_LIVE) {
         slots[i].state = SLOT_FREED;

@@ -54,7 +54,7 @@ static const char usage_text[] =
     "  --no-check            record only: no redzones, fill patterns or quarantine,\n"
     "                        so no heap-error findings (crashes are still explained)\n"
     "  --keep-going          go on after a heap error instead of stopping the target\n"
-    "  --quarantine-mb N     how much freed memory is held back from reuse (default 16)\n"
+    "  --quarantine-mb N     freed memory held back from reuse, per family (default 4)\n"
     "  --pool-rate N         put about 1 in N small blocks on a guarded page of their\n"
     "                        own, so that touching them past their end or after their\n"
     "                        free is caught at the access (default 256; 0 = off)\n"
@@ -397,7 +397,7 @@ static void say_fate(struct fd_report *rep, const struct run_result *res)
 
 static int cmd_run(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 16,
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 4,
                          .pool_rate = 256, .pool_slots = 4096};
     if (!parse_env_options(&o))
         return EXIT_USAGE;
@@ -469,7 +469,7 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_report(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 16,
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 4,
                          .pool_rate = 256, .pool_slots = 4096};
     const char *journal = NULL;
     if (!parse_env_options(&o))

@@ -1198,8 +1198,11 @@ static int ev_unknown_call(struct fctx *F, struct state *S, CXCursor call, const
         if (!tracked(S, v))
             continue;
         S->vals[v].unset = 0;   /* a helper may initialise the fields */
-        /* a helper may keep or release the reference: stop following it */
-        if (steals || !sys)
+        /* A helper may keep or release a reference the caller owns: stop
+         * following it. A borrowed one stays borrowed whatever the helper
+         * does with it: the caller still may not release it. */
+        int borrowed = S->vals[v].ref == R_BORROWED && S->vals[v].owed <= 0;
+        if ((steals || !sys) && !(borrowed && !steals))
             escape(S, v);
     }
     for (int i = 0; i < nargs; i++) {

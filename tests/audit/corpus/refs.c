@@ -34,6 +34,23 @@ borrowed_decref_parsed(PyObject *self, PyObject *args)
     return r;
 }
 
+/* The demo's shape: a borrowed item handed to a helper, then released. */
+static double item_weight(PyObject *item);
+
+static PyObject *
+borrowed_through_helper(PyObject *self, PyObject *list)
+{
+    double total = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *item = PyList_GetItem(list, i);
+        if (item == NULL)
+            return NULL;
+        total += item_weight(item);
+        Py_DECREF(item); /* expect: decref-borrowed */
+    }
+    return PyFloat_FromDouble(total);
+}
+
 static PyObject *
 steal_then_decref(PyObject *self, PyObject *args)
 {

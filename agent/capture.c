@@ -123,6 +123,37 @@ static void journal_stack(uint32_t id, const struct raw_stack *rs, uint32_t nfra
     jw_write_record(rec, (size_t)(p - rec));
 }
 
+AGENT_TLS bool cap_in_signal;
+
+/* True if pc is the start of the kernel's signal return trampoline
+ * (glibc's __restore_rt on x86-64: mov $15,%rax; syscall). */
+static bool is_sigreturn(const void *pc)
+{
+#if defined(__x86_64__)
+    static const uint8_t code[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+    return pc && memcmp(pc, code, sizeof code) == 0;
+#else
+    (void)pc;
+    return false;
+#endif
+}
+
+/* Drops signal trampolines from a stack. The frame a signal interrupted
+ * comes with its exact pc, where every other frame has a return address
+ * that readers look up one byte earlier: it is stored one byte later. */
+static void fix_signal_frames(struct raw_stack *rs)
+{
+    int out = rs->first;
+    for (int i = rs->first; i < rs->npcs; i++) {
+        if (is_sigreturn(rs->pcs[i]) && i + 1 < rs->npcs) {
+            rs->pcs[i + 1] = (char *)rs->pcs[i + 1] + 1;
+            continue;
+        }
+        rs->pcs[out++] = rs->pcs[i];
+    }
+    rs->npcs = out;
+}
+
 /* Unwinds at most max native frames and drops the agent's own. */
 static void take_native(struct raw_stack *rs, int max)
 {
@@ -132,6 +163,8 @@ static void take_native(struct raw_stack *rs, int max)
     rs->first = 0;
     while (rs->first < rs->npcs && mod_in_agent((uintptr_t)rs->pcs[rs->first]))
         rs->first++;
+    if (cap_in_signal)
+        fix_signal_frames(rs);
 }
 
 /* The index of the innermost evaluation-loop frame, or -1. */

@@ -22,6 +22,10 @@
  * With cap_exact_stacks every event unwinds the whole native stack. */
 extern bool cap_exact_stacks;
 
+/* Set by a signal handler around its captures: the stack then holds the
+ * kernel's signal trampoline and an interrupted frame with an exact pc. */
+extern __thread __attribute__((tls_model("initial-exec"))) bool cap_in_signal;
+
 /* Returns the id of the calling thread's current stack, without the agent's
  * own frames; 0 if no stack could be taken. Call inside guard_enter. */
 uint32_t cap_stack(void);

@@ -244,11 +244,23 @@ bool gp_explain(uintptr_t addr, struct gp_fault *out)
     size_t guard = (addr - (uintptr_t)gp_base) / PAGE; /* even */
     long before = guard >= 2 ? (long)(guard - 2) / 2 : -1;
     long after = guard / 2 < gp_slots ? (long)guard / 2 : -1;
-    if (before >= 0 && slots[before].state != SLOT_UNUSED && slots[before].right) {
+    bool before_ok = before >= 0 && slots[before].state != SLOT_UNUSED && slots[before].right;
+    bool after_ok = after >= 0 && slots[after].state != SLOT_UNUSED && !slots[after].right;
+    uintptr_t page_start = (uintptr_t)gp_base + guard * PAGE;
+    /* Both neighbours may touch this guard page: the access belongs to the
+     * nearer one (past the end of the block before, or before the start of
+     * the block after). */
+    if (before_ok && after_ok) {
+        if (addr - page_start < page_start + PAGE - addr)
+            after_ok = false;
+        else
+            before_ok = false;
+    }
+    if (before_ok) {
         fill(out, &slots[before], addr, slots[before].state != SLOT_LIVE);
         return true;
     }
-    if (after >= 0 && slots[after].state != SLOT_UNUSED && !slots[after].right) {
+    if (after_ok) {
         fill(out, &slots[after], addr, slots[after].state != SLOT_LIVE);
         return true;
     }

@@ -9,6 +9,7 @@
 #include "../core/table.h"
 #include "crash.h"
 #include "guard.h"
+#include "capture.h"
 #include "guardpool.h"
 #include "jwriter.h"
 #include "live.h"
@@ -166,16 +167,21 @@ static bool redzones_intact(uint8_t api, void *p, const struct live_info *li, en
 {
     char *user = p;
     int64_t bad = first_changed(user - RZ_LEFT, RZ_LEFT, PAT_REDZONE);
-    if (bad >= 0) {
-        report(JN_ERR_UNDERFLOW, api, p, bad - RZ_LEFT, JN_ACCESS_WRITE, caught, li->api);
-        return false;
+    enum jn_error e = JN_ERR_UNDERFLOW;
+    int64_t offset = bad - RZ_LEFT;
+    if (bad < 0) {
+        bad = first_changed(user + li->size, right_rz(li->size), PAT_REDZONE);
+        e = JN_ERR_OVERFLOW;
+        offset = (int64_t)li->size + bad;
     }
-    bad = first_changed(user + li->size, right_rz(li->size), PAT_REDZONE);
-    if (bad >= 0) {
-        report(JN_ERR_OVERFLOW, api, p, (int64_t)li->size + bad, JN_ACCESS_WRITE, caught, li->api);
-        return false;
-    }
-    return true;
+    if (bad < 0)
+        return true;
+    /* Mended first, so that a later check of the same block (quarantine,
+     * exit) under --keep-going does not report it again. */
+    memset(user - RZ_LEFT, PAT_REDZONE, RZ_LEFT);
+    memset(user + li->size, PAT_REDZONE, right_rz(li->size));
+    report(e, api, p, offset, JN_ACCESS_WRITE, caught, li->api);
+    return false;
 }
 
 /* ---- quarantine ---- */
@@ -676,10 +682,12 @@ bool heap_pool_fault(uintptr_t addr, bool write)
     if (guard_depth || !gp_explain(addr, &gf))
         return false;
     guard_depth = 1;
+    cap_in_signal = true;
     enum jn_error e = gf.freed ? JN_ERR_USE_AFTER_FREE : gf.offset < 0 ? JN_ERR_UNDERFLOW : JN_ERR_OVERFLOW;
     report(e, gf.api, gf.block, gf.offset, write ? JN_ACCESS_WRITE : JN_ACCESS_READ, JN_CAUGHT_AT_ACCESS, gf.api);
     /* keep_going: let the access happen and go on. */
     gp_open(addr);
+    cap_in_signal = false;
     guard_depth = 0;
     return true;
 }

@@ -352,6 +352,16 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
     return true;
 }
 
+/* Closes and removes a report file that will not be written: an empty
+ * file where a JSON document was promised would mislead whoever reads it. */
+static void drop_report(FILE *json, const char *path)
+{
+    if (json) {
+        fclose(json);
+        unlink(path);
+    }
+}
+
 static int finish_report(struct fd_report *rep, FILE *json, const char *json_path)
 {
     rpt_text(stderr, rep);
@@ -415,25 +425,21 @@ static int cmd_run(int argc, char **argv)
     const char *journal = o.keep_journal ? o.keep_journal : default_journal_path(tmp, sizeof tmp);
     const char *agent = agent_path();
     if (!journal || !agent || access(agent, R_OK) != 0) {
-        if (json)
-            fclose(json);
+        drop_report(json, o.report_path);
         return fail("%s%s", !journal ? "cannot create a temporary journal file" : "cannot find liblifeline-agent.so beside the lifeline program", "");
     }
     struct run_result res;
     if (!run_target(&argv[first], journal, agent, &res)) {
-        if (json)
-            fclose(json);
+        drop_report(json, o.report_path);
         return fail("cannot create the journal '%s': %s", journal, strerror(errno));
     }
     if (res.exec_errno) {
-        if (json)
-            fclose(json);
+        drop_report(json, o.report_path);
         unlink(journal);
         return fail("cannot run '%s': %s", argv[first], strerror(res.exec_errno));
     }
     if (!jr_claimed(journal)) {
-        if (json)
-            fclose(json);
+        drop_report(json, o.report_path);
         if (!o.keep_journal)
             unlink(journal);
         return fail("no Python interpreter was seen in '%s'%s", argv[first],
@@ -448,15 +454,13 @@ static int cmd_run(int argc, char **argv)
     if (!o.keep_journal)
         unlink(journal);
     if (!ok) {
-        if (json)
-            fclose(json);
+        drop_report(json, o.report_path);
         fd_report_free(&rep);
         return EXIT_USAGE;
     }
     say_fate(&rep, &res);
     if (!rep.target.python_seen) {
-        if (json)
-            fclose(json);
+        drop_report(json, o.report_path);
         rc = fail("Python %s is not supported by this lifeline (it supports %s)", rep.target.py_version, "3.11");
         fd_report_free(&rep);
         return rc;
@@ -493,16 +497,14 @@ static int cmd_report(int argc, char **argv)
         return rc;
     struct fd_report rep = {0};
     if (!analyze(journal, &rep, true)) {
-        if (json)
-            fclose(json);
+        drop_report(json, o.report_path);
         fd_report_free(&rep);
         return EXIT_USAGE;
     }
     if (rep.journal_damaged) {
         /* A report from part of a journal could mislead (a free that is
          * missing makes a leak); say what is wrong and nothing else. */
-        if (json)
-            fclose(json);
+        drop_report(json, o.report_path);
         fd_report_free(&rep);
         return fail("the journal '%s' is damaged or truncated%s (lifeline dump shows what is readable)", journal,
                     "");

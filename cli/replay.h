@@ -10,8 +10,10 @@
 #include "../core/table.h"
 #include "jreader.h"
 
-/* How many of the most recent frees are remembered for attribution. */
-#define RP_FREED_WINDOW 65536
+/* How many of the most recent frees are remembered for attribution: more
+ * than the agent's quarantines hold together (32768 entries per family), so
+ * that a block reported when it leaves quarantine still has its history. */
+#define RP_FREED_WINDOW 262144
 
 struct rp_block {
     uint64_t addr, size;

@@ -10,7 +10,9 @@ that must keep its history, a quarantine eviction inside a free() made without t
 guarded pool (caught at the access), and the clean functions (correct code that looks suspicious:
 exit 0, no finding, with the default pool draw and with every small block pooled).
 
-Tests marked xfail are lifeline bugs found by this file; each reason says what is wrong.
+The lifeline bugs this file found (a redzone reported twice under --keep-going, freed blocks that
+outlived the report's window, the faulting frame symbolized as a return address, a guard page
+blamed on the wrong neighbour) are fixed; their tests stand as regressions.
 """
 import os
 import re
@@ -399,11 +401,6 @@ print("after-both-bugs", zoo_heap.clean_realloc_growth(10))
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lifeline bug: with --keep-going a redzone overflow/underflow found at free() is reported again "
-    "when the block leaves quarantine (or at exit): agent/heap.c verify_freed() re-checks the "
-    "redzones that heap_free() already reported, and the second finding says 'freed block ... found "
-    "at PyMem_Free()' with a 'detected' stack at the eviction point"))
 def test_keep_going_overflow_reported_once(interp, tmp_path):
     script = tmp_path / "two_bugs.py"
     script.write_text(KEEP_GOING_OVERFLOW, encoding="utf-8")
@@ -555,12 +552,6 @@ print("script-finished")
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lifeline bug: cli/replay.c remembers only the last RP_FREED_WINDOW (65536) freed blocks, but a "
-    "block stays in its family's quarantine for as long as that family frees little; a use after "
-    "free found at exit in a block freed more than 65536 frees earlier is reported as 'write at "
-    "offset 16 of memory lifeline never saw allocated', with no block, no free and no alloc stack "
-    "(the journal does hold its alloc and free records)"))
 def test_uaf_in_old_quarantined_block_keeps_its_history(interp, tmp_path):
     """The written block stays in the PyMem quarantine while churn() frees ~80000 PyObject blocks;
     the use after free is found at exit and must still name the block and its stacks."""
@@ -624,11 +615,6 @@ def test_eviction_in_free_without_gil(interp, tmp_path):
 POOL_ALL = ["--pool-rate", "1", "--pool-slots", "20000"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lifeline bug: the faulting frame of an at-access finding is symbolized as if its pc were a "
-    "return address (pc - 1): session_count_hit faults on its first instruction "
-    "(addq $0x1,0x10(%rdi)) and the access stack names the function before it in the binary, "
-    "mark_before_first; the frame above that is libc's signal trampoline with function null"))
 def test_pool_uaf_caught_at_access(interp, tmp_path):
     res = run_scenario(interp, tmp_path, "zoo_heap.uaf_struct_member()", lifeline_args=POOL_ALL)
     rc, stderr, report = res
@@ -645,12 +631,6 @@ def test_pool_uaf_caught_at_access(interp, tmp_path):
                                          C("zoo_uaf_struct_member", "session_count_hit(s);")] + PY, "access")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "lifeline bug, depends on which side of its page each pooled block lands: agent/guardpool.c "
-    "gp_explain() attributes a fault on a guard page to the right-aligned block before it whenever "
-    "that slot is in use, without comparing distances, so a 1-byte underflow of a left-aligned block "
-    "is reported as 'heap-buffer-overflow ... 4095 bytes past the end' of an unrelated block "
-    "(8 of 9 runs here)"))
 def test_pool_underflow_names_its_own_block(interp, tmp_path):
     """20 underflows by one byte of 32-byte PyMem blocks, every block pooled (both page sides), with
     --keep-going: every finding must be an underflow of such a block, never an overflow of a

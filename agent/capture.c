@@ -178,17 +178,23 @@ static int innermost_eval(const struct raw_stack *rs)
 
 /* The key of the fast path: the native frames up to the innermost
  * evaluation loop, and every Python frame. */
-static uint64_t hash_short_key(const struct raw_stack *rs, int eval_index)
+/* The Python part of a stack key, continued from the native part's hash. */
+static uint64_t hash_python(const struct raw_stack *rs, uint64_t h)
 {
-    uint64_t h = 0x243f6a8885a308d3ull;
-    for (int i = rs->first; i <= eval_index; i++)
-        h = tbl_mix(h ^ (uintptr_t)rs->pcs[i]);
     for (int i = 0; i < rs->npy; i++) {
         const struct pf_frame *f = &rs->py[i];
         h = tbl_mix(h ^ (uintptr_t)f->code ^ ((uint64_t)f->lasti << 48) ^ pf_code_identity(f->code) ^
                     (uint64_t)f->entry << 47);
     }
     return h ? h : 1;
+}
+
+static uint64_t hash_short_key(const struct raw_stack *rs, int eval_index)
+{
+    uint64_t h = 0x243f6a8885a308d3ull;
+    for (int i = rs->first; i <= eval_index; i++)
+        h = tbl_mix(h ^ (uintptr_t)rs->pcs[i]);
+    return hash_python(rs, h);
 }
 
 /* A small per-thread memo of recent keys, so that the common case takes no
@@ -388,17 +394,6 @@ static bool slow_walk(struct thread_walk *w, uintptr_t sp, uint64_t *hash)
         }
     }
     return false;
-}
-
-/* The Python part of hash_short_key, continued from the native part's hash. */
-static uint64_t hash_python(const struct raw_stack *rs, uint64_t h)
-{
-    for (int i = 0; i < rs->npy; i++) {
-        const struct pf_frame *f = &rs->py[i];
-        h = tbl_mix(h ^ (uintptr_t)f->code ^ ((uint64_t)f->lasti << 48) ^ pf_code_identity(f->code) ^
-                    (uint64_t)f->entry << 47);
-    }
-    return h ? h : 1;
 }
 
 /* Learns where cap_stack's own return address lies relative to its stack

@@ -125,9 +125,7 @@ static void journal_stack(uint32_t id, const struct raw_stack *rs, uint32_t nfra
 
 AGENT_TLS bool cap_in_signal;
 
-/* True if pc is the start of the kernel's signal return trampoline
- * (glibc's __restore_rt on x86-64: mov $15,%rax; syscall). */
-static bool is_sigreturn(const void *pc)
+bool cap_is_sigreturn(const void *pc)
 {
 #if defined(__x86_64__)
     static const uint8_t code[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
@@ -145,7 +143,7 @@ static void fix_signal_frames(struct raw_stack *rs)
 {
     int out = rs->first;
     for (int i = rs->first; i < rs->npcs; i++) {
-        if (is_sigreturn(rs->pcs[i]) && i + 1 < rs->npcs) {
+        if (cap_is_sigreturn(rs->pcs[i]) && i + 1 < rs->npcs) {
             rs->pcs[i + 1] = (char *)rs->pcs[i + 1] + 1;
             continue;
         }

@@ -26,6 +26,11 @@ extern bool cap_exact_stacks;
  * kernel's signal trampoline and an interrupted frame with an exact pc. */
 extern __thread __attribute__((tls_model("initial-exec"))) bool cap_in_signal;
 
+/* True if pc is the start of the kernel's signal return trampoline (glibc's
+ * __restore_rt on x86-64: mov $15,%rax; syscall). pc must be code the
+ * unwinder found, so that it is mapped. */
+bool cap_is_sigreturn(const void *pc);
+
 /* Returns the id of the calling thread's current stack, without the agent's
  * own frames; 0 if no stack could be taken. Call inside guard_enter. */
 uint32_t cap_stack(void);

@@ -12,6 +12,7 @@
 
 #include "../core/journal.h"
 #include "../core/os.h"
+#include "capture.h"
 #include "guard.h"
 #include "heap.h"
 #include "jwriter.h"
@@ -67,17 +68,57 @@ static void keep_saved(unw_cursor_t *c, int frame, struct jn_saved_reg *saved, u
 #endif
 }
 
-static int native_frames(ucontext_t *uc, uint64_t *pcs, struct jn_saved_reg *saved, uint32_t *nsaved)
+/* The general registers of the cursor's frame, in the journal's order. */
+static bool cursor_registers(unw_cursor_t *c, uint64_t *regs)
+{
+#if defined(__x86_64__)
+    static const int order[JN_MAX_REGS] = {
+        UNW_X86_64_RAX, UNW_X86_64_RBX, UNW_X86_64_RCX, UNW_X86_64_RDX, UNW_X86_64_RSI, UNW_X86_64_RDI,
+        UNW_X86_64_RBP, UNW_X86_64_RSP, UNW_X86_64_R8,  UNW_X86_64_R9,  UNW_X86_64_R10, UNW_X86_64_R11,
+        UNW_X86_64_R12, UNW_X86_64_R13, UNW_X86_64_R14, UNW_X86_64_R15};
+    for (int i = 0; i < JN_MAX_REGS; i++) {
+        unw_word_t v;
+        if (unw_get_reg(c, order[i], &v) < 0)
+            return false;
+        regs[i] = v;
+    }
+    return true;
+#else
+    (void)c, (void)regs;
+    return false;
+#endif
+}
+
+/* Unwinds the faulting thread from the signal context. When the signal
+ * was raised again by another handler that ran first (faulthandler does
+ * that), the stack holds that handler's frames, a signal trampoline, and
+ * then the frame that really faulted: the frames before the trampoline
+ * are dropped, and the faulting frame's registers, which the trampoline's
+ * signal context restores, replace those of the raise in *regs. */
+static int native_frames(ucontext_t *uc, uint64_t *pcs, struct jn_saved_reg *saved, uint32_t *nsaved,
+                         uint64_t *regs, bool *regs_from_unwind)
 {
     unw_cursor_t cursor;
     int n = 0;
     *nsaved = 0;
+    *regs_from_unwind = false;
     if (unw_init_local2(&cursor, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) < 0)
         return 0;
+    bool after_trampoline = false;
     do {
         unw_word_t ip;
         if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || !ip)
             break;
+        if (after_trampoline) {
+            after_trampoline = false;
+            n = 0;
+            *nsaved = 0;
+            *regs_from_unwind = cursor_registers(&cursor, regs);
+        }
+        if (n > 0 && cap_is_sigreturn((const void *)ip)) {
+            after_trampoline = true;
+            continue;
+        }
         if (n > 0 && n < SAVED_FRAMES)
             keep_saved(&cursor, n, saved, nsaved);
         pcs[n++] = ip;
@@ -174,14 +215,17 @@ static uint8_t *build_record(uint8_t *buf, uint8_t *scratch, int signo, siginfo_
     uint64_t pcs[MAX_NATIVE];
     struct pf_frame py[MAX_PYTHON];
     struct jn_saved_reg saved[JN_MAX_SAVED_REGS];
+    uint64_t regs[JN_MAX_REGS];
     uint32_t nsaved;
-    int npc = native_frames(uc, pcs, saved, &nsaved);
+    bool regs_from_unwind;
+    int npc = native_frames(uc, pcs, saved, &nsaved, regs, &regs_from_unwind);
     int npy = pf_layout ? python_frames(py) : 0;
     uint32_t count;
     uint8_t *frames_end = put_frames(scratch, pcs, npc, py, npy, &count);
-    uint64_t fault = (signo == SIGSEGV || signo == SIGBUS) ? (uintptr_t)si->si_addr : 0;
-    uint64_t regs[JN_MAX_REGS];
-    uint32_t nregs = general_registers(uc, regs);
+    /* A signal sent (si_code <= 0, as when another handler raises it again)
+     * carries no fault address. */
+    uint64_t fault = (signo == SIGSEGV || signo == SIGBUS) && si->si_code > 0 ? (uintptr_t)si->si_addr : 0;
+    uint32_t nregs = regs_from_unwind ? JN_MAX_REGS : general_registers(uc, regs);
     uint8_t *p = jn_put_crash_head(buf, jw_next_seq(), (uint32_t)os_gettid(), (uint32_t)signo,
                                    si->si_code, fault, nregs, regs, nsaved, saved, count);
     memcpy(p, scratch, (size_t)(frames_end - scratch));

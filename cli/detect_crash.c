@@ -130,7 +130,9 @@ void dt_crash(struct fd_report *rep, struct jr_journal *j, const struct rp_state
     struct arena *a = &rep->arena;
     int signo = (int)cr.u.crash.signo;
     uint64_t fault = cr.u.crash.fault_addr;
-    bool has_addr = signo == SIGSEGV || signo == SIGBUS;
+    /* A signal sent rather than raised by a fault (si_code <= 0: kill(), or
+     * another handler raising it again) carries no fault address. */
+    bool has_addr = (signo == SIGSEGV || signo == SIGBUS) && cr.u.crash.code > 0;
     struct fd_finding *f = fd_add(rep, FD_CRASH);
     dt_thread(f, j, a, cr.u.crash.tid);
     rs_crash_stack(rs, &cr, &f->stacks[f->nstacks++]);

@@ -85,3 +85,23 @@ def test_demo_explained_without_checking(release_interp):
     H.assert_stack_order(alloc, ["native:Widget_init", "python:<listcomp>", "python:load_fleet",
                                  "python:main", "python:<module>"])
     assert [fr["line"] for fr in free if fr.get("function") == "widgets_total_weight"] == decref_lines()
+
+
+def test_demo_explained_under_faulthandler(release_interp):
+    """faulthandler handles the fault first and raises SIGSEGV again: lifeline still reports the
+    frame that faulted, with its registers, not faulthandler's raise()."""
+    res = H.run_lifeline(release_interp, ["-X", "faulthandler", DEMO],
+                         env={"PYTHONPATH": demo_ext_dir(release_interp)})
+    rc, stderr, report = res
+    assert rc == H.ERROR_EXIT, res.describe()
+    crashes = [f for f in report["findings"] if f["kind"] == "crash"]
+    assert len(crashes) == 1, res.describe()
+    f = crashes[0]
+    names = [fr.get("function") for fr in f["stacks"]["access"]]
+    assert "raise" not in names and "__pthread_kill_implementation" not in names, names
+    H.assert_stack_order(f["stacks"]["access"],
+                         ["native:widgets_heaviest", "python:summarize", "python:main", "python:<module>"])
+    assert f["details"]["fault_address"] is None, f["details"]  # a raised signal has none
+    block = f["details"]["nearest_block"]
+    assert block is not None and block["type"] == "widgets.Widget" and block["state"] == "freed", block
+    assert "Fatal Python error: Segmentation fault" in stderr  # faulthandler still had its say

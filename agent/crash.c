@@ -210,7 +210,8 @@ static uint8_t *put_frames(uint8_t *p, const uint64_t *pcs, int npc, const struc
 
 /* Builds the CRASH record in buf (frames go to scratch first, since the
  * head carries their count). Returns its end. */
-static uint8_t *build_record(uint8_t *buf, uint8_t *scratch, int signo, siginfo_t *si, ucontext_t *uc)
+static uint8_t *build_record(uint8_t *buf, uint8_t *scratch, int signo, siginfo_t *si, ucontext_t *uc,
+                             uint64_t fault_addr, bool faulted)
 {
     uint64_t pcs[MAX_NATIVE];
     struct pf_frame py[MAX_PYTHON];
@@ -222,12 +223,13 @@ static uint8_t *build_record(uint8_t *buf, uint8_t *scratch, int signo, siginfo_
     int npy = pf_layout ? python_frames(py) : 0;
     uint32_t count;
     uint8_t *frames_end = put_frames(scratch, pcs, npc, py, npy, &count);
-    /* A signal sent (si_code <= 0, as when another handler raises it again)
-     * carries no fault address. */
-    uint64_t fault = (signo == SIGSEGV || signo == SIGBUS) && si->si_code > 0 ? (uintptr_t)si->si_addr : 0;
+    /* A signal sent (si_code <= 0) carries no fault address, unless the
+     * fault it stands for was found behind another handler's raise. */
+    uint64_t fault = (signo == SIGSEGV || signo == SIGBUS) && faulted ? fault_addr : 0;
+    int32_t code = si->si_code > 0 || !faulted ? si->si_code : SEGV_MAPERR;
     uint32_t nregs = regs_from_unwind ? JN_MAX_REGS : general_registers(uc, regs);
     uint8_t *p = jn_put_crash_head(buf, jw_next_seq(), (uint32_t)os_gettid(), (uint32_t)signo,
-                                   si->si_code, fault, nregs, regs, nsaved, saved, count);
+                                   code, fault, nregs, regs, nsaved, saved, count);
     memcpy(p, scratch, (size_t)(frames_end - scratch));
     return p + (frames_end - scratch);
 }
@@ -253,19 +255,62 @@ static bool fault_was_write(const ucontext_t *uc)
 #endif
 }
 
+/* When another handler ran first and raised the signal again, the fault
+ * that started it all is described by the context the kernel saved for
+ * that first handler, which lies on the stack where the signal trampoline
+ * returns: its page-fault address and whether it was a write. False when
+ * there is no such trampoline or the first signal was no page fault. */
+static bool original_fault(ucontext_t *uc, uintptr_t *addr, bool *write)
+{
+#if defined(__x86_64__)
+    unw_cursor_t c;
+    if (unw_init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) < 0)
+        return false;
+    for (int n = 0; n < 16; n++) {
+        unw_word_t ip, sp;
+        if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0)
+            return false;
+        if (n > 0 && cap_is_sigreturn((const void *)ip)) {
+            if (unw_get_reg(&c, UNW_REG_SP, &sp) < 0)
+                return false;
+            const ucontext_t *first = (const ucontext_t *)sp;
+            if (first->uc_mcontext.gregs[REG_TRAPNO] != 14) /* #PF */
+                return false;
+            *addr = (uintptr_t)first->uc_mcontext.gregs[REG_CR2];
+            *write = (first->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+            return true;
+        }
+        if (unw_step(&c) <= 0)
+            return false;
+    }
+#else
+    (void)uc, (void)addr, (void)write;
+#endif
+    return false;
+}
+
 static void on_fatal(int signo, siginfo_t *si, void *ucv)
 {
     if (probe_jump)
         siglongjmp(*probe_jump, 1);
+    uintptr_t addr = (uintptr_t)si->si_addr;
+    bool write = fault_was_write(ucv);
+    bool faulted = si->si_code > 0;
+    if (signo == SIGSEGV && !faulted)
+        faulted = original_fault(ucv, &addr, &write);
     /* An access to the guarded pool is a heap error caught at the access. */
-    if (signo == SIGSEGV && si->si_code > 0 &&
-        heap_pool_fault((uintptr_t)si->si_addr, fault_was_write(ucv)))
-        return;
+    if (signo == SIGSEGV && faulted) {
+        cap_in_signal = true;
+        bool handled = heap_pool_fault(addr, write);
+        cap_in_signal = false;
+        if (handled)
+            return;
+    }
     if (__atomic_exchange_n(&crash_reporting, 1, __ATOMIC_ACQ_REL) == 0 && jw_active()) {
         static uint8_t buf[RECORD_MAX + 64], scratch[RECORD_MAX];
         guard_depth = 1; /* whatever the handler touches is not recorded */
         jw_name_thread(false);
-        uint8_t *end = build_record(buf, scratch, signo, si, ucv);
+        uint8_t *end = build_record(buf, scratch, signo, si, ucv, faulted ? addr : 0, faulted);
         struct jn_delta *d;
         uint8_t *w = jw_reserve_nolock((size_t)(end - buf), &d);
         if (w) {

@@ -79,3 +79,19 @@ def test_sampling_mode_is_quiet_on_clean_code(release_interp, tmp_path):
     # Only the sample is recorded.
     full = H.run_lifeline(release_interp, [str(script)])
     assert 0 < report["stats"]["allocations"] < full.report["stats"]["allocations"] / 3
+
+
+def test_use_after_free_caught_at_the_read_behind_faulthandler(release_interp, tmp_path):
+    """faulthandler takes the fault first and raises SIGSEGV again; the agent finds the original
+    fault address in the context saved for faulthandler and still reports it at the access."""
+    res = run(release_interp, tmp_path, "uaf_read", extra=POOL)
+    plain_findings = [f["kind"] for f in res.report["findings"] if f["severity"] == "error"]
+    script = tmp_path / "pool.py"
+    res = H.run_lifeline(release_interp, ["-X", "faulthandler", str(script), "uaf_read"], lifeline_args=POOL)
+    rc, stderr, report = res
+    assert rc == H.ERROR_EXIT, res.describe()
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    assert [f["kind"] for f in errors] == plain_findings == ["use-after-free"], res.describe()
+    f = errors[0]
+    assert f["details"]["caught"] == "at-access" and f["details"]["access"] == "read", f["details"]
+    H.assert_stack_order(f["stacks"]["access"], ["python:string_at", "python:uaf_read", "python:<module>"])

@@ -162,20 +162,29 @@ static void report(enum jn_error e, uint8_t api, void *p, int64_t offset, enum j
     stop_unless_keep_going();
 }
 
+/* True if a redzone around the guarded block at user lost its pattern;
+ * *offset is then the first damaged byte from the block's start (negative
+ * before it). */
+static bool redzone_damage(const char *user, uint64_t size, int64_t *offset)
+{
+    int64_t bad = first_changed(user - RZ_LEFT, RZ_LEFT, PAT_REDZONE);
+    if (bad >= 0) {
+        *offset = bad - RZ_LEFT;
+        return true;
+    }
+    bad = first_changed(user + size, right_rz(size), PAT_REDZONE);
+    *offset = (int64_t)size + bad;
+    return bad >= 0;
+}
+
 /* Checks a guarded block's redzones; reports the first damaged byte. */
 static bool redzones_intact(uint8_t api, void *p, const struct live_info *li, enum jn_caught caught)
 {
     char *user = p;
-    int64_t bad = first_changed(user - RZ_LEFT, RZ_LEFT, PAT_REDZONE);
-    enum jn_error e = JN_ERR_UNDERFLOW;
-    int64_t offset = bad - RZ_LEFT;
-    if (bad < 0) {
-        bad = first_changed(user + li->size, right_rz(li->size), PAT_REDZONE);
-        e = JN_ERR_OVERFLOW;
-        offset = (int64_t)li->size + bad;
-    }
-    if (bad < 0)
+    int64_t offset;
+    if (!redzone_damage(user, li->size, &offset))
         return true;
+    enum jn_error e = offset < 0 ? JN_ERR_UNDERFLOW : JN_ERR_OVERFLOW;
     /* Mended first, so that a later check of the same block (quarantine,
      * exit) under --keep-going does not report it again. */
     memset(user - RZ_LEFT, PAT_REDZONE, RZ_LEFT);
@@ -631,13 +640,7 @@ static void check_live(uintptr_t p, const struct live_info *li, void *arg)
         if (bad == INT64_MIN)
             return;
     } else if (li->guarded) {
-        int64_t left = first_changed((const char *)p - RZ_LEFT, RZ_LEFT, PAT_REDZONE);
-        int64_t right = first_changed((const char *)p + li->size, right_rz(li->size), PAT_REDZONE);
-        if (left >= 0)
-            bad = left - RZ_LEFT;
-        else if (right >= 0)
-            bad = (int64_t)li->size + right;
-        else
+        if (!redzone_damage((const char *)p, li->size, &bad))
             return;
     } else {
         return;

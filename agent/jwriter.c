@@ -8,6 +8,7 @@
 #include "../core/os.h"
 #include "guard.h"
 #include "log.h"
+#include "spin.h"
 
 #define BLOCK_SIZE (16u << 10)
 /* Segments grow from 1 MiB to 32 MiB: a short run reserves little disk,
@@ -37,23 +38,6 @@ struct jw_thread {
     bool named;
 };
 static AGENT_TLS struct jw_thread jw_self;
-
-static void lock_unlocked(void)
-{
-    while (__atomic_exchange_n(&jw_lock, 1, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(&jw_lock, __ATOMIC_RELAXED))
-            __builtin_ia32_pause();
-}
-
-static bool trylock(void)
-{
-    return !__atomic_exchange_n(&jw_lock, 1, __ATOMIC_ACQUIRE);
-}
-
-static void unlock(void)
-{
-    __atomic_store_n(&jw_lock, 0, __ATOMIC_RELEASE);
-}
 
 bool jw_active(void)
 {
@@ -144,11 +128,11 @@ static uint8_t *reserve(size_t need, struct jn_delta **delta, bool may_block)
         return NULL;
     if (!t->block || t->pos + need > t->limit) {
         if (may_block)
-            lock_unlocked();
-        else if (!trylock())
+            spin_lock(&jw_lock);
+        else if (!spin_trylock(&jw_lock))
             return NULL;
         struct jn_block_header *b = carve_block_unlocked();
-        unlock();
+        spin_unlock(&jw_lock);
         if (!b)
             return NULL;
         /* The finished block is in the page cache for the reader; dropping

@@ -124,13 +124,6 @@ static void after_fork_in_child(void)
     jw_disown();
 }
 
-/* True if the option text (a word of LIFELINE_OPTIONS) names key=1. */
-static bool option_on(const char *opt, size_t len, const char *key)
-{
-    size_t k = strlen(key);
-    return len == k + 2 && !strncmp(opt, key, k) && opt[k] == '=' && opt[k + 1] == '1';
-}
-
 /* The number in a word key=N of LIFELINE_OPTIONS, or fallback. */
 static size_t option_number(const char *opt, size_t len, const char *key, size_t fallback)
 {
@@ -160,8 +153,7 @@ static void read_options(struct heap_options *h)
     h->sample_only = false;
     while (o && *o) {
         size_t len = strcspn(o, " ,:");
-        if (option_on(o, len, "exact_stacks"))
-            cap_exact_stacks = true;
+        cap_exact_stacks = option_number(o, len, "exact_stacks", cap_exact_stacks) != 0;
         h->check = option_number(o, len, "check", h->check) != 0;
         h->keep_going = option_number(o, len, "keep_going", h->keep_going) != 0;
         h->quarantine_bytes = option_number(o, len, "quarantine_mb", h->quarantine_bytes >> 20) << 20;

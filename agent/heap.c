@@ -154,7 +154,8 @@ static void stop_unless_keep_going(void)
 static void report(enum jn_error e, uint8_t api, void *p, int64_t offset, enum jn_access access,
                    enum jn_caught caught, uint8_t other_api)
 {
-    struct jn_error_info info = {api, other_api, (uintptr_t)p, offset, access, caught, 0, 0, 0};
+    struct jn_error_info info = {.api = api, .other_api = other_api, .addr = (uintptr_t)p, .offset = offset,
+                                 .access = access, .caught = caught};
     if (jw_active())
         rec_error(e, &info);
     else
@@ -472,8 +473,10 @@ static void check_uninitialized(uint8_t api, void *p, const struct live_info *li
         memcpy(&w, (const char *)p + off, 8);
         if (w != pattern || !first_report(obj->type, off - obj->offset))
             continue;
-        struct jn_error_info info = {api, li->api, (uintptr_t)p, (int64_t)(off - obj->offset), JN_ACCESS_UNKNOWN,
-                                     JN_CAUGHT_LATER, type, obj->type, obj->basicsize};
+        struct jn_error_info info = {.api = api, .other_api = li->api, .addr = (uintptr_t)p,
+                                     .offset = (int64_t)(off - obj->offset), .access = JN_ACCESS_UNKNOWN,
+                                     .caught = JN_CAUGHT_LATER, .type = type, .type_addr = obj->type,
+                                     .aux = obj->basicsize};
         if (jw_active())
             rec_error(JN_ERR_UNINIT, &info);
         return;

@@ -171,7 +171,7 @@ static void index_block(struct jr_journal *j, uint64_t off)
             j->damaged = true;
         if (rc <= 0)
             break;
-        if (r.kind <= JN_K_REALLOC || r.kind == JN_K_ERROR)
+        if (jn_is_sequenced(r.kind))
             has_events = true;
         else
             index_record(j, &r, (uint64_t)(start - j->map));
@@ -378,7 +378,7 @@ static bool cursor_next(struct cursor *c)
         int rc = jn_decode(&c->p, c->end, &c->d, &c->r);
         if (rc <= 0)
             return false;
-        if (c->r.kind <= JN_K_REALLOC || c->r.kind == JN_K_ERROR)
+        if (jn_is_sequenced(c->r.kind))
             return true;
     }
 }

@@ -195,7 +195,57 @@ uint8_t *jn_put_error(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_error erro
     p = varint_put(p, stack);
     p = varint_put(p, e->type);
     p = varint_put(p, e->type_addr);
-    return varint_put(p, e->aux);
+    p = varint_put(p, e->aux);
+    p = varint_put(p, e->other_addr);
+    return varint_put(p, e->other_type);
+}
+
+uint8_t *jn_put_leak(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type, uint32_t flags)
+{
+    *p++ = JN_K_LEAK;
+    p = varint_put(p, seq);
+    p = varint_put(p, addr);
+    p = varint_put(p, type);
+    return varint_put(p, flags);
+}
+
+uint8_t *jn_put_mark(uint8_t *p, uint64_t seq, uint32_t index, int64_t total_refs, uint64_t total_blocks)
+{
+    *p++ = JN_K_MARK;
+    p = varint_put(p, seq);
+    p = varint_put(p, index);
+    p = varint_put(p, zigzag(total_refs));
+    return varint_put(p, total_blocks);
+}
+
+uint8_t *jn_put_block_type(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type)
+{
+    *p++ = JN_K_BLOCK_TYPE;
+    p = varint_put(p, seq);
+    p = varint_put(p, addr);
+    return varint_put(p, type);
+}
+
+uint8_t *jn_put_owner(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_owner_event event, uint32_t func,
+                      uint64_t addr, int64_t refcnt, uint32_t stack)
+{
+    *p++ = JN_K_OWNER;
+    p = varint_put(p, seq);
+    p = varint_put(p, tid);
+    p = varint_put(p, event);
+    p = varint_put(p, func);
+    p = varint_put(p, addr);
+    p = varint_put(p, zigzag(refcnt));
+    return varint_put(p, stack);
+}
+
+uint8_t *jn_put_referrer(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type, int64_t offset)
+{
+    *p++ = JN_K_REFERRER;
+    p = varint_put(p, seq);
+    p = varint_put(p, addr);
+    p = varint_put(p, type);
+    return varint_put(p, zigzag(offset));
 }
 
 /* ---- decoding ---- */
@@ -375,9 +425,45 @@ static void decode_meta(struct cursor *c, struct jn_record *r)
         r->u.error.type = cur_u32(c);
         r->u.error.type_addr = cur_u(c);
         r->u.error.aux = cur_u(c);
+        r->u.error.other_addr = cur_u(c);
+        r->u.error.other_type = cur_u32(c);
         if (r->api >= JN_API_COUNT || r->u.error.other_api >= JN_API_COUNT || !r->u.error.error ||
-            r->u.error.error > JN_ERR_UNINIT)
+            r->u.error.error > JN_ERR_LAST)
             c->ok = false;
+        break;
+    case JN_K_LEAK:
+        r->seq = cur_u(c);
+        r->addr = cur_u(c);
+        r->u.leak.type = cur_u32(c);
+        r->u.leak.flags = cur_u32(c);
+        break;
+    case JN_K_MARK:
+        r->seq = cur_u(c);
+        r->u.mark.index = cur_u32(c);
+        r->u.mark.total_refs = cur_s(c);
+        r->u.mark.total_blocks = cur_u(c);
+        break;
+    case JN_K_BLOCK_TYPE:
+        r->seq = cur_u(c);
+        r->addr = cur_u(c);
+        r->u.block_type.type = cur_u32(c);
+        break;
+    case JN_K_OWNER:
+        r->seq = cur_u(c);
+        r->u.owner.tid = cur_u32(c);
+        r->u.owner.event = cur_u32(c);
+        r->u.owner.func = cur_u32(c);
+        r->addr = cur_u(c);
+        r->u.owner.refcnt = cur_s(c);
+        r->stack = cur_u32(c);
+        if (!r->u.owner.event || r->u.owner.event > JN_OWN_LAST)
+            c->ok = false;
+        break;
+    case JN_K_REFERRER:
+        r->seq = cur_u(c);
+        r->addr = cur_u(c);
+        r->u.referrer.type = cur_u32(c);
+        r->u.referrer.offset = cur_s(c);
         break;
     default:
         c->ok = false;

@@ -16,7 +16,7 @@
 
 #define JN_MAGIC "LLJRNL\x00\x01"
 #define JN_MAGIC_LEN 8
-#define JN_VERSION 1
+#define JN_VERSION 2
 #define JN_FILE_HEADER_SIZE 4096u
 #define JN_BLOCK_MAGIC 0x4b424c4cu /* "LLBK" little-endian */
 /* Time stamps are kept in units of 2^JN_TSC_SHIFT cycles: ~20 ns on current
@@ -79,7 +79,18 @@ enum jn_kind {
     JN_K_CRASH,
     JN_K_EXIT,
     JN_K_ERROR, /* a heap error the agent detected; ordered with the events */
+    JN_K_LEAK,       /* a live block that nothing reachable points to */
+    JN_K_MARK,       /* the end of one repetition of `lifeline leaks` */
+    JN_K_BLOCK_TYPE, /* the Python type of a live object block */
+    JN_K_OWNER,      /* an ownership event at the C-API boundary or a refcount change */
+    JN_K_REFERRER,   /* one referrer of the object of a preceding refcount-too-low ERROR */
 };
+
+/* True for the records the reader delivers in seq order with the events. */
+static inline bool jn_is_sequenced(enum jn_kind k)
+{
+    return k <= JN_K_REALLOC || k == JN_K_ERROR || (k >= JN_K_LEAK && k <= JN_K_REFERRER);
+}
 
 /* What an ERROR record says went wrong. */
 enum jn_error {
@@ -90,6 +101,26 @@ enum jn_error {
     JN_ERR_UNDERFLOW,
     JN_ERR_MISMATCH,
     JN_ERR_UNINIT, /* an object word never written since allocation */
+    JN_ERR_GC_UNTRAVERSED,   /* a reference inside a GC object that tp_traverse does not visit */
+    JN_ERR_GC_DANGLING,      /* tp_traverse visits freed memory */
+    JN_ERR_REFCOUNT_LOW,     /* more references found than the reference count says */
+    JN_ERR_GC_TRACKED_UNINIT,/* a tracked object whose reference fields were never written */
+    JN_ERR_GC_FREED_TRACKED, /* a GC object freed while still tracked */
+    JN_ERR_LAST = JN_ERR_GC_FREED_TRACKED
+};
+
+/* Flags of a LEAK record. */
+#define JN_LEAK_DIRECT 1u /* not reachable from any other leaked block either */
+
+/* What an OWNER record says happened to an object. */
+enum jn_owner_event {
+    JN_OWN_BORROW = 1, /* a C-API call handed out a borrowed reference */
+    JN_OWN_STEAL,      /* a C-API call took over (stole) a reference */
+    JN_OWN_TRACK,      /* PyObject_GC_Track */
+    JN_OWN_UNTRACK,    /* PyObject_GC_UnTrack */
+    JN_OWN_INCREF,
+    JN_OWN_DECREF,
+    JN_OWN_LAST = JN_OWN_DECREF
 };
 
 /* How the access behind an error was made, and when it was caught. */
@@ -154,7 +185,12 @@ struct jn_record {
                  const uint8_t *frames, *end; } crash;
         struct { int32_t status; uint64_t max_rss_kb, cpu_ms; } exit;
         struct { uint32_t tid, error, access, caught, other_api, type; uint64_t type_addr, aux;
-                 int64_t offset; } error;
+                 int64_t offset; uint64_t other_addr; uint32_t other_type; } error;
+        struct { uint32_t type, flags; } leak;               /* addr: the block */
+        struct { uint32_t index; int64_t total_refs; uint64_t total_blocks; } mark;
+        struct { uint32_t type; } block_type;                /* addr: the block */
+        struct { uint32_t tid, event, func; int64_t refcnt; } owner; /* addr, stack */
+        struct { uint32_t type; int64_t offset; } referrer;  /* addr: the referrer's block */
     } u;
 };
 
@@ -223,12 +259,31 @@ struct jn_error_info {
     enum jn_caught caught;
     uint32_t type;       /* id of the object's type, for uninitialized fields */
     uint64_t type_addr;  /* the type object, whose module's DWARF names fields */
-    uint64_t aux;        /* the type's tp_basicsize, for uninitialized fields */
+    uint64_t aux;        /* the type's tp_basicsize (uninitialized fields); the refcount (refcount-too-low) */
+    uint64_t other_addr; /* the referent of a GC error (its block) */
+    uint32_t other_type; /* the referent's type id */
 };
 
 /* An ERROR record, with the stack where it was detected. */
 uint8_t *jn_put_error(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_error error, const struct jn_error_info *e,
                       uint32_t stack);
+
+/* A leaked block: its type id (0 unknown) and JN_LEAK_* flags. */
+uint8_t *jn_put_leak(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type, uint32_t flags);
+/* The end of repetition `index`; total_refs is sys.gettotalrefcount() or -1
+ * on a release build, total_blocks sys.getallocatedblocks(). */
+uint8_t *jn_put_mark(uint8_t *p, uint64_t seq, uint32_t index, int64_t total_refs, uint64_t total_blocks);
+/* The type of the live object block at addr. */
+uint8_t *jn_put_block_type(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type);
+/* An ownership event on the object in block addr: event, the C-API function
+ * (func: an index the agent and cli share through jn_capi_name), the reference
+ * count after it (or -1), and the stack where it happened. */
+uint8_t *jn_put_owner(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_owner_event event, uint32_t func,
+                      uint64_t addr, int64_t refcnt, uint32_t stack);
+/* A referrer (block addr, type id, offset of the reference in it) of the
+ * object named by the refcount-too-low ERROR record with the same seq. */
+uint8_t *jn_put_referrer(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type, int64_t offset);
+#define JN_SEQ_RECORD_MAX (1 + 8 * 10)
 
 /* Names and families of the allocation interfaces. */
 const char *jn_api_name(unsigned api);

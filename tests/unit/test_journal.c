@@ -84,8 +84,13 @@ static void test_meta_round_trip(void)
     p = jn_put_str(p, "f", 1);
     p = jn_put_exit(p, -11, 15000, 92);
     struct jn_error_info info = {JN_API_MEM_FREE, JN_API_OBJ_MALLOC, 0x7f0000001230, -3, JN_ACCESS_WRITE,
-                                 JN_CAUGHT_LATER, 12, 0x401000, 56};
+                                 JN_CAUGHT_LATER, 12, 0x401000, 56, 0x7f0000004560, 13};
     p = jn_put_error(p, 99, 4321, JN_ERR_UNINIT, &info, 17);
+    p = jn_put_leak(p, 100, 0x7f0000002000, 7, JN_LEAK_DIRECT);
+    p = jn_put_mark(p, 101, 3, -1, 123456);
+    p = jn_put_block_type(p, 102, 0x7f0000003000, 8);
+    p = jn_put_owner(p, 103, 4321, JN_OWN_STEAL, 2, 0x7f0000004000, 1, 18);
+    p = jn_put_referrer(p, 104, 0x7f0000005000, 9, 24);
 
     struct jn_delta d = {0, 0, 0};
     struct jn_record r;
@@ -115,6 +120,17 @@ static void test_meta_round_trip(void)
     CHECK(r.addr == 0x7f0000001230 && r.u.error.offset == -3 && r.u.error.access == JN_ACCESS_WRITE);
     CHECK(r.u.error.caught == JN_CAUGHT_LATER && r.stack == 17 && r.u.error.type == 12);
     CHECK(r.u.error.type_addr == 0x401000 && r.u.error.aux == 56);
+    CHECK(r.u.error.other_addr == 0x7f0000004560 && r.u.error.other_type == 13);
+    CHECK(jn_decode(&q, p, &d, &r) == 1 && r.kind == JN_K_LEAK && r.seq == 100 && r.addr == 0x7f0000002000);
+    CHECK(r.u.leak.type == 7 && r.u.leak.flags == JN_LEAK_DIRECT && jn_is_sequenced(r.kind));
+    CHECK(jn_decode(&q, p, &d, &r) == 1 && r.kind == JN_K_MARK && r.seq == 101 && r.u.mark.index == 3);
+    CHECK(r.u.mark.total_refs == -1 && r.u.mark.total_blocks == 123456);
+    CHECK(jn_decode(&q, p, &d, &r) == 1 && r.kind == JN_K_BLOCK_TYPE && r.addr == 0x7f0000003000);
+    CHECK(r.u.block_type.type == 8);
+    CHECK(jn_decode(&q, p, &d, &r) == 1 && r.kind == JN_K_OWNER && r.u.owner.event == JN_OWN_STEAL);
+    CHECK(r.u.owner.func == 2 && r.addr == 0x7f0000004000 && r.u.owner.refcnt == 1 && r.stack == 18);
+    CHECK(jn_decode(&q, p, &d, &r) == 1 && r.kind == JN_K_REFERRER && r.seq == 104 && r.u.referrer.type == 9);
+    CHECK(r.u.referrer.offset == 24 && !jn_is_sequenced(JN_K_STACK));
 }
 
 /* Every truncation of a valid record must decode as an error or a clean

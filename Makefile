@@ -14,6 +14,7 @@ include pyver/pyver.mk
 include agent/agent.mk
 include cli/cli.mk
 include audit/audit.mk
+include python/python.mk
 include examples/examples.mk
 include tests/unit/unit.mk
 

@@ -15,6 +15,7 @@
 #include "../core/journal.h"
 #include "../core/os.h"
 #include "../pyver/pyver.h"
+#include "boot.h"
 #include "capture.h"
 #include "crash.h"
 #include "guard.h"
@@ -177,6 +178,8 @@ static void start_recording(const struct pyver_layout *layout)
     if (!rec_name_types)
         log_msg("cannot find the interpreter's frame API; Python stacks are not recorded");
     ty_init();
+    if (!boot_init())
+        log_msg("this interpreter lacks C-API functions lifeline needs: no leak scan, no _lifeline module");
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     hl_init();
     crash_install();

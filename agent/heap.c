@@ -485,7 +485,7 @@ static void check_uninitialized(uint8_t api, void *p, const struct live_info *li
 
 static uint32_t type_of(uint8_t api, void *p, const struct live_info *li)
 {
-    struct ty_object obj = {0, 0, 0, false};
+    struct ty_object obj = {0};
     if (!rec_name_types || jn_api_domain(li->api) != JN_DOMAIN_OBJ)
         return 0;
     uint32_t type = ty_of_freed_block((uintptr_t)p, li->size, &obj);

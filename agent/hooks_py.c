@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "../core/journal.h"
+#include "boot.h"
 #include "guard.h"
 #include "guardpool.h"
 #include "heap.h"
@@ -44,6 +45,7 @@ static void (*set_allocator)(int domain, struct py_allocator *a);
 static void *hp_malloc(void *ctx, size_t size)
 {
     struct domain *d = ctx;
+    boot_poll();
     if (!guard_enter())
         return d->orig.malloc(d->orig.ctx, size);
     /* Not sampled: straight to the allocator, still inside the guard, so

@@ -115,6 +115,12 @@ uintptr_t mod_owner(uintptr_t p)
     return 0;
 }
 
+void mod_agent_range(uintptr_t *start, uintptr_t *end)
+{
+    *start = agent_text.start;
+    *end = agent_text.end;
+}
+
 bool mod_in_agent(uintptr_t pc)
 {
     return pc >= agent_text.start && pc < agent_text.end;

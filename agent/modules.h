@@ -15,6 +15,8 @@ void mod_scan(void);
 bool mod_in_data(uintptr_t p);
 /* The object (its lowest address) whose writable data holds p, or 0. */
 uintptr_t mod_owner(uintptr_t p);
+/* The address range of the agent library itself, code and data. */
+void mod_agent_range(uintptr_t *start, uintptr_t *end);
 /* True if pc lies in the agent library's own code. */
 bool mod_in_agent(uintptr_t pc);
 

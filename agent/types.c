@@ -130,8 +130,7 @@ static void forget_type(uintptr_t t)
         type_memo->addr[memo_slot(t)] = 0;
 }
 
-/* Tests one header position: an object whose reference count has dropped to
- * zero and whose type pointer is a type with the expected GC flag. */
+/* Fills *out for the object at obj (of type t) in block. */
 static void describe(uintptr_t obj, uintptr_t block, uintptr_t t, struct ty_object *out)
 {
     const struct pyver_layout *L = pf_layout;
@@ -142,12 +141,28 @@ static void describe(uintptr_t obj, uintptr_t block, uintptr_t t, struct ty_obje
     out->basicsize = AT(t, L->type_basicsize, uint64_t);
     out->offset = obj - block;
     out->extension = owner && owner != interpreter;
+    out->flags = AT(t, L->type_flags, unsigned long);
+    out->gc = (out->flags & L->tpflags_have_gc) != 0;
 }
 
-static uint32_t try_header(uintptr_t obj, bool gc, uintptr_t block, struct ty_object *out)
+/* The bytes before the object that its type implies: PyGC_Head for GC
+ * types, the managed dict pointers before that. */
+static size_t preheader(unsigned long flags)
 {
     const struct pyver_layout *L = pf_layout;
-    if (AT(obj, L->ob_refcnt, intptr_t) != 0)
+    return ((flags & L->tpflags_have_gc) ? L->gc_head_size : 0) +
+           ((flags & L->tpflags_managed_dict) ? L->managed_dict_size : 0);
+}
+
+/* Tests one header position: an object at `offset` in the block whose
+ * reference count is zero (a block being freed) or positive (a live block),
+ * and whose type pointer is a type implying exactly this offset. */
+static uint32_t try_header(uintptr_t block, size_t offset, bool live, struct ty_object *out)
+{
+    const struct pyver_layout *L = pf_layout;
+    uintptr_t obj = block + offset;
+    intptr_t refcnt = AT(obj, L->ob_refcnt, intptr_t);
+    if (live ? refcnt <= 0 : refcnt != 0)
         return 0;
     uintptr_t t = AT(obj, L->ob_type, uintptr_t);
     if (!t || (t & 7))
@@ -155,20 +170,18 @@ static uint32_t try_header(uintptr_t obj, bool gc, uintptr_t block, struct ty_ob
     struct type_memo *m = type_memo;
     size_t slot = memo_slot(t);
     if (m && m->addr[slot] == t && m->name[slot] == AT(t, L->type_name, uint64_t)) {
-        bool has_gc = (AT(t, L->type_flags, unsigned long) & L->tpflags_have_gc) != 0;
-        if (has_gc != gc)
+        if (preheader(AT(t, L->type_flags, unsigned long)) != offset)
             return 0;
-        if (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass)
+        if (!live && (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass))
             forget_type(obj);
         describe(obj, block, t, out);
         return m->id[slot];
     }
     if (!known_type(t) && !is_type_object(t))
         return 0;
-    bool has_gc = (AT(t, L->type_flags, unsigned long) & L->tpflags_have_gc) != 0;
-    if (has_gc != gc)
+    if (preheader(AT(t, L->type_flags, unsigned long)) != offset)
         return 0;
-    if (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass)
+    if (!live && (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass))
         forget_type(obj); /* the dying object is itself a type */
     uint32_t id = type_id(t);
     describe(obj, block, t, out);
@@ -182,15 +195,28 @@ static uint32_t try_header(uintptr_t obj, bool gc, uintptr_t block, struct ty_ob
     return id;
 }
 
-uint32_t ty_of_freed_block(uintptr_t block, uint64_t size, struct ty_object *obj)
+static uint32_t of_block(uintptr_t block, uint64_t size, bool live, struct ty_object *obj)
 {
     const struct pyver_layout *L = pf_layout;
     if (!L || !type_type)
         return 0;
-    if (size >= L->gc_head_size + 16) {
-        uint32_t id = try_header(block + L->gc_head_size, true, block, obj);
-        if (id)
-            return id;
-    }
-    return size >= 16 ? try_header(block, false, block, obj) : 0;
+    size_t gc = L->gc_head_size, managed = gc + L->managed_dict_size;
+    uint32_t id = 0;
+    if (size >= gc + 16)
+        id = try_header(block, gc, live, obj);
+    if (!id && size >= managed + 16)
+        id = try_header(block, managed, live, obj);
+    if (!id && size >= 16)
+        id = try_header(block, 0, live, obj);
+    return id;
+}
+
+uint32_t ty_of_freed_block(uintptr_t block, uint64_t size, struct ty_object *obj)
+{
+    return of_block(block, size, false, obj);
+}
+
+uint32_t ty_of_live_block(uintptr_t block, uint64_t size, struct ty_object *obj)
+{
+    return of_block(block, size, true, obj);
 }

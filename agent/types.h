@@ -16,6 +16,8 @@ struct ty_object {
     uint64_t basicsize;  /* its tp_basicsize */
     size_t offset;       /* of the object in the block (the GC header comes first) */
     bool extension;      /* a static type defined outside the interpreter: an extension's */
+    bool gc;             /* the type has Py_TPFLAGS_HAVE_GC: a PyGC_Head precedes the object */
+    unsigned long flags; /* tp_flags */
 };
 
 /* If the PyObject_Malloc block at `block` (about to be freed) holds an
@@ -25,5 +27,9 @@ struct ty_object {
  * and candidate type objects that lie in a loaded object's data or in a
  * live block. */
 uint32_t ty_of_freed_block(uintptr_t block, uint64_t size, struct ty_object *obj);
+
+/* The same for a live object-domain block (reference count above zero).
+ * The caller must know the block is live and readable. */
+uint32_t ty_of_live_block(uintptr_t block, uint64_t size, struct ty_object *obj);
 
 #endif

@@ -193,6 +193,10 @@ static void one_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx
         uninitialized(rep, j, rs, e);
         return;
     }
+    if (e->rec.u.error.error >= JN_ERR_GC_UNTRAVERSED && e->rec.u.error.error <= JN_ERR_REFCOUNT_LOW) {
+        dt_gc_error(rep, j, rs, e);
+        return;
+    }
     struct fd_finding *f = fd_add(rep, kind_of(e->rec.u.error.error));
     dt_thread(f, j, &rep->arena, e->rec.u.error.tid);
     if (e->known) {

@@ -11,10 +11,46 @@ static void print_str(const char *label, struct jn_str s)
     printf(" %s=%.*s", label, (int)s.len, s.ptr);
 }
 
+/* The sequenced records that are not allocator events. */
+static void print_other(const struct jn_record *r, uint32_t tid)
+{
+    printf("seq=%" PRIu64 " tid=%u ", r->seq, tid);
+    switch (r->kind) {
+    case JN_K_ERROR:
+        printf("error %u addr=0x%" PRIx64 " offset=%" PRId64 " stack=%u other=0x%" PRIx64 "\n", r->u.error.error,
+               r->addr, r->u.error.offset, r->stack, r->u.error.other_addr);
+        break;
+    case JN_K_LEAK:
+        printf("leak addr=0x%" PRIx64 " type=%u flags=%u\n", r->addr, r->u.leak.type, r->u.leak.flags);
+        break;
+    case JN_K_MARK:
+        printf("mark index=%u refs=%" PRId64 " blocks=%" PRIu64 "\n", r->u.mark.index, r->u.mark.total_refs,
+               r->u.mark.total_blocks);
+        break;
+    case JN_K_BLOCK_TYPE:
+        printf("block-type addr=0x%" PRIx64 " type=%u\n", r->addr, r->u.block_type.type);
+        break;
+    case JN_K_OWNER:
+        printf("owner event=%u func=%u addr=0x%" PRIx64 " refcnt=%" PRId64 " stack=%u\n", r->u.owner.event,
+               r->u.owner.func, r->addr, r->u.owner.refcnt, r->stack);
+        break;
+    case JN_K_REFERRER:
+        printf("referrer addr=0x%" PRIx64 " type=%u offset=%" PRId64 "\n", r->addr, r->u.referrer.type,
+               r->u.referrer.offset);
+        break;
+    default:
+        printf("kind=%u\n", r->kind);
+    }
+}
+
 static bool print_event(void *arg, const struct jn_record *r, uint32_t tid)
 {
     (void)arg;
     static const char *const names[] = {"?", "alloc", "free", "free", "realloc"};
+    if (r->kind > JN_K_REALLOC) {
+        print_other(r, tid);
+        return true;
+    }
     printf("seq=%" PRIu64 " tid=%u %s %s addr=0x%" PRIx64, r->seq, tid, names[r->kind], jn_api_name(r->api),
            r->addr);
     if (r->kind == JN_K_REALLOC)

@@ -251,6 +251,21 @@ static char *agent_path(void)
     return path;
 }
 
+/* Tells the agent where the pure-Python `lifeline` module is: the python/
+ * directory next to the lifeline program. */
+static void export_python_dir(void)
+{
+    char path[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
+    if (n <= 0)
+        return;
+    path[n] = 0;
+    char *slash = strrchr(path, '/');
+    strcpy(slash ? slash + 1 : path, "python");
+    if (access(path, R_OK) == 0)
+        setenv("LIFELINE_PYDIR", path, 1);
+}
+
 /* Appends the target's fate to the journal, so that `lifeline report` can
  * tell it later. It goes in a block of its own at the end of the file. */
 static void append_exit_record(const char *journal, const struct run_result *res)
@@ -415,6 +430,7 @@ static int cmd_run(int argc, char **argv)
     if (first < 0)
         return EXIT_USAGE;
     export_agent_options(&o);
+    export_python_dir();
     if (first >= argc)
         return usage_error("%s", "missing the command to run: lifeline run -- COMMAND [ARGS...]");
     int rc = 0;

@@ -7,16 +7,63 @@
 #include <time.h>
 #include <unistd.h>
 
+#define OS_MAP_REGISTRY 16384
+
+/* The regions os_map handed out. protected by: a slot is claimed by a
+ * compare-and-swap of its start from 0 and released by storing 0 back. */
+static struct os_region {
+    uintptr_t start;
+    size_t len;
+} os_regions[OS_MAP_REGISTRY];
+
+static void remember_region(uintptr_t start, size_t len)
+{
+    for (size_t i = 0; i < OS_MAP_REGISTRY; i++) {
+        uintptr_t expected = 0;
+        if (__atomic_compare_exchange_n(&os_regions[i].start, &expected, start, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED)) {
+            __atomic_store_n(&os_regions[i].len, len, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+}
+
+static void forget_region(uintptr_t start)
+{
+    for (size_t i = 0; i < OS_MAP_REGISTRY; i++) {
+        if (__atomic_load_n(&os_regions[i].start, __ATOMIC_ACQUIRE) == start) {
+            __atomic_store_n(&os_regions[i].len, 0, __ATOMIC_RELEASE);
+            __atomic_store_n(&os_regions[i].start, 0, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+}
+
 void *os_map(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return NULL;
+    remember_region((uintptr_t)p, size);
+    return p;
 }
 
 void os_unmap(void *p, size_t size)
 {
-    if (p)
-        munmap(p, size);
+    if (!p)
+        return;
+    forget_region((uintptr_t)p);
+    munmap(p, size);
+}
+
+void os_each_map(void (*fn)(uintptr_t start, size_t len, void *arg), void *arg)
+{
+    for (size_t i = 0; i < OS_MAP_REGISTRY; i++) {
+        uintptr_t start = __atomic_load_n(&os_regions[i].start, __ATOMIC_ACQUIRE);
+        size_t len = __atomic_load_n(&os_regions[i].len, __ATOMIC_ACQUIRE);
+        if (start && len)
+            fn(start, len, arg);
+    }
 }
 
 bool os_write_all(int fd, const void *buf, size_t len)

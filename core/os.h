@@ -13,6 +13,11 @@
 void *os_map(size_t size);
 /* Unmaps memory obtained from os_map; size must match. */
 void os_unmap(void *p, size_t size);
+/* Calls fn for each region os_map handed out and os_unmap has not taken
+ * back: the agent's own memory, which its leak scan must not take for the
+ * program's. Regions mapped while the registry was full (16384 at once)
+ * are not listed. */
+void os_each_map(void (*fn)(uintptr_t start, size_t len, void *arg), void *arg);
 /* Writes all of buf to fd, retrying on EINTR and short writes. Returns false
  * if the descriptor fails. */
 bool os_write_all(int fd, const void *buf, size_t len);

@@ -25,6 +25,10 @@ struct pyver_layout {
     size_t frame_is_entry;         /* bool: this frame was entered from C */
     size_t frame_owner;            /* char: owned by thread, generator, frame object */
 
+    /* PyThreadState's stack of interpreter frames: [datastack_top,
+     * datastack_limit) holds only frames that have returned. */
+    size_t tstate_datastack_top, tstate_datastack_limit;
+
     /* PyCodeObject */
     size_t code_filename, code_name, code_firstlineno;
     size_t code_bytecode;          /* first _Py_CODEUNIT (co_code_adaptive) */
@@ -34,6 +38,18 @@ struct pyver_layout {
     size_t type_name, type_basicsize, type_flags;
     size_t gc_head_size;           /* bytes of PyGC_Head before a GC object */
     unsigned long tpflags_have_gc, tpflags_type_subclass;
+    size_t ob_size;                /* PyVarObject.ob_size */
+    size_t type_itemsize, type_traverse, type_free, type_weaklistoffset;
+    size_t gc_next;                /* PyGC_Head._gc_next: 0 when the object is not tracked */
+    /* Objects of types with this flag carry their dict pointers in a
+     * pre-header of managed_dict_size bytes before the GC header. */
+    unsigned long tpflags_managed_dict;
+    size_t managed_dict_size;
+    /* Types whose instances hold data, never references (their bytes are
+     * not scanned for pointers). */
+    unsigned long tpflags_data_subclasses;
+    /* str: interned strings whose interned-dict references are not counted */
+    unsigned str_interned_shift, str_interned_mask, str_interned_mortal;
 
     /* str objects (PEP 393), read without calling the interpreter */
     size_t str_length, str_state;

@@ -25,6 +25,8 @@ int main(void)
     CHECK(L->frame_prev_instr == offsetof(_PyInterpreterFrame, prev_instr));
     CHECK(L->frame_is_entry == offsetof(_PyInterpreterFrame, is_entry));
     CHECK(L->frame_owner == offsetof(_PyInterpreterFrame, owner));
+    CHECK(L->tstate_datastack_top == offsetof(PyThreadState, datastack_top));
+    CHECK(L->tstate_datastack_limit == offsetof(PyThreadState, datastack_limit));
     CHECK(L->code_filename == offsetof(PyCodeObject, co_filename));
     CHECK(L->code_name == offsetof(PyCodeObject, co_name));
     CHECK(L->code_firstlineno == offsetof(PyCodeObject, co_firstlineno));
@@ -37,6 +39,25 @@ int main(void)
     CHECK(L->gc_head_size == sizeof(PyGC_Head));
     CHECK(L->tpflags_have_gc == Py_TPFLAGS_HAVE_GC);
     CHECK(L->tpflags_type_subclass == Py_TPFLAGS_TYPE_SUBCLASS);
+    CHECK(L->ob_size == offsetof(PyVarObject, ob_size));
+    CHECK(L->type_itemsize == offsetof(PyTypeObject, tp_itemsize));
+    CHECK(L->type_traverse == offsetof(PyTypeObject, tp_traverse));
+    CHECK(L->type_free == offsetof(PyTypeObject, tp_free));
+    CHECK(L->type_weaklistoffset == offsetof(PyTypeObject, tp_weaklistoffset));
+    CHECK(L->gc_next == offsetof(PyGC_Head, _gc_next));
+    CHECK(L->tpflags_managed_dict == Py_TPFLAGS_MANAGED_DICT);
+    CHECK(L->managed_dict_size == 2 * sizeof(PyObject *));
+    CHECK(L->tpflags_data_subclasses ==
+          (Py_TPFLAGS_LONG_SUBCLASS | Py_TPFLAGS_BYTES_SUBCLASS | Py_TPFLAGS_UNICODE_SUBCLASS));
+    {
+        /* The interned state of a str: the lowest bits of its state word. */
+        PyASCIIObject a;
+        memset(&a, 0, sizeof a);
+        a.state.interned = SSTATE_INTERNED_MORTAL;
+        unsigned word;
+        memcpy(&word, (char *)&a + L->str_state, sizeof word);
+        CHECK(((word >> L->str_interned_shift) & L->str_interned_mask) == L->str_interned_mortal);
+    }
     CHECK(L->str_length == offsetof(PyASCIIObject, length));
     CHECK(L->str_ascii_data == sizeof(PyASCIIObject));
     CHECK(L->str_compact_data == sizeof(PyCompactUnicodeObject));

@@ -33,6 +33,7 @@ bool capi_init(void)
     LOOKUP(PyErr_SetString);
     LOOKUP(PyErr_NewException);
     LOOKUP(PyThreadState_Get);
+    LOOKUP(PyInterpreterState_Main);
     LOOKUP(_Py_GetRefTotal);
     LOOKUP(_Py_GetAllocatedBlocks);
     capi.none = (capi_obj *)dlsym(RTLD_DEFAULT, "_Py_NoneStruct");

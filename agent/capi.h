@@ -47,6 +47,7 @@ struct capi {
     void (*PyErr_SetString)(capi_obj *type, const char *message);
     capi_obj *(*PyErr_NewException)(const char *name, capi_obj *base, capi_obj *dict);
     void *(*PyThreadState_Get)(void);
+    void *(*PyInterpreterState_Main)(void);
     capi_obj *none;                      /* &_Py_NoneStruct */
     capi_obj **exc_runtime_error;        /* &PyExc_RuntimeError */
     intptr_t (*_Py_GetRefTotal)(void);   /* debug builds only: sys.gettotalrefcount() */

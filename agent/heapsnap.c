@@ -162,8 +162,11 @@ void hs_layout(struct hs_snapshot *s, size_t i)
         return;
     struct ty_object obj;
     uint32_t type = ty_of_live_block(b->addr, b->size, &obj);
-    if (!type)
+    if (!type) {
+        if (ty_of_dead_block(b->addr, b->size, &obj))
+            b->layout = HS_LAYOUT_DEAD;
         return;
+    }
     b->type = type;
     b->obj_off = (uint8_t)obj.offset;
     if (obj.gc) {

@@ -20,7 +20,9 @@ struct hs_block {
     uint32_t type;    /* type id of the object, 0 when not an object */
 };
 
-enum { HS_LAYOUT_UNKNOWN, HS_LAYOUT_PLAIN, HS_LAYOUT_OBJECT, HS_LAYOUT_GC_OBJECT };
+/* HS_LAYOUT_DEAD: an object whose reference count is zero, kept on one of
+ * the interpreter's free lists; its fields are stale. */
+enum { HS_LAYOUT_UNKNOWN, HS_LAYOUT_PLAIN, HS_LAYOUT_OBJECT, HS_LAYOUT_GC_OBJECT, HS_LAYOUT_DEAD };
 
 struct hs_page;
 

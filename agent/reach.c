@@ -66,7 +66,8 @@ static void consider_reached(struct scan *sc, uint64_t w)
     if (b->layout == HS_LAYOUT_GC_OBJECT && w - (b->addr + b->gc_off) < 16)
         return;
     sc->marks[j] |= M_REACHED;
-    push(sc, (size_t)j);
+    if (b->layout != HS_LAYOUT_DEAD)
+        push(sc, (size_t)j);
 }
 
 typedef void (*consider_fn)(struct scan *sc, uint64_t w);
@@ -155,6 +156,13 @@ static void add_dead_zones(struct scan *sc)
         uintptr_t limit = *(uintptr_t *)(tstate + L->tstate_datastack_limit);
         if (top && limit > top)
             add_excluded(top, limit - top, sc);
+    }
+    char *interp = capi.PyInterpreterState_Main ? capi.PyInterpreterState_Main() : NULL;
+    for (unsigned i = 0; interp && L && i < L->nfreelists; i++) {
+        const struct pyver_freelist *fl = &L->freelists[i];
+        int count = *(int *)(interp + fl->count);
+        if (count >= 0 && (unsigned)count < fl->capacity)
+            add_excluded((uintptr_t)(interp + fl->array) + (unsigned)count * 8, (fl->capacity - (unsigned)count) * 8, sc);
     }
 }
 
@@ -343,10 +351,18 @@ static void claim_from(struct scan *sc, size_t i)
 
 static void classify_leaks(struct scan *sc)
 {
+    /* A dead object on a free list is owned by the list, even when nothing
+     * scanned points to it (the second link of a chain). */
     for (size_t i = 0; i < sc->snap.n; i++) {
         if (sc->marks[i] & M_REACHED)
             continue;
         hs_layout(&sc->snap, i);
+        if (sc->snap.blocks[i].layout == HS_LAYOUT_DEAD)
+            sc->marks[i] |= M_REACHED;
+    }
+    for (size_t i = 0; i < sc->snap.n; i++) {
+        if (sc->marks[i] & M_REACHED)
+            continue;
         /* consider_referenced skips the block itself by this index. */
         sc->self = i;
         scan_block(sc, i, consider_referenced);

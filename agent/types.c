@@ -157,12 +157,14 @@ static size_t preheader(unsigned long flags)
 /* Tests one header position: an object at `offset` in the block whose
  * reference count is zero (a block being freed) or positive (a live block),
  * and whose type pointer is a type implying exactly this offset. */
-static uint32_t try_header(uintptr_t block, size_t offset, bool live, struct ty_object *out)
+enum state { LIVE, DYING, DEAD };
+
+static uint32_t try_header(uintptr_t block, size_t offset, enum state state, struct ty_object *out)
 {
     const struct pyver_layout *L = pf_layout;
     uintptr_t obj = block + offset;
     intptr_t refcnt = AT(obj, L->ob_refcnt, intptr_t);
-    if (live ? refcnt <= 0 : refcnt != 0)
+    if (state == LIVE ? refcnt <= 0 : refcnt != 0)
         return 0;
     uintptr_t t = AT(obj, L->ob_type, uintptr_t);
     if (!t || (t & 7))
@@ -172,7 +174,7 @@ static uint32_t try_header(uintptr_t block, size_t offset, bool live, struct ty_
     if (m && m->addr[slot] == t && m->name[slot] == AT(t, L->type_name, uint64_t)) {
         if (preheader(AT(t, L->type_flags, unsigned long)) != offset)
             return 0;
-        if (!live && (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass))
+        if (state == DYING && (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass))
             forget_type(obj);
         describe(obj, block, t, out);
         return m->id[slot];
@@ -181,7 +183,7 @@ static uint32_t try_header(uintptr_t block, size_t offset, bool live, struct ty_
         return 0;
     if (preheader(AT(t, L->type_flags, unsigned long)) != offset)
         return 0;
-    if (!live && (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass))
+    if (state == DYING && (AT(t, L->type_flags, unsigned long) & L->tpflags_type_subclass))
         forget_type(obj); /* the dying object is itself a type */
     uint32_t id = type_id(t);
     describe(obj, block, t, out);
@@ -195,7 +197,7 @@ static uint32_t try_header(uintptr_t block, size_t offset, bool live, struct ty_
     return id;
 }
 
-static uint32_t of_block(uintptr_t block, uint64_t size, bool live, struct ty_object *obj)
+static uint32_t of_block(uintptr_t block, uint64_t size, enum state live, struct ty_object *obj)
 {
     const struct pyver_layout *L = pf_layout;
     if (!L || !type_type)
@@ -213,10 +215,15 @@ static uint32_t of_block(uintptr_t block, uint64_t size, bool live, struct ty_ob
 
 uint32_t ty_of_freed_block(uintptr_t block, uint64_t size, struct ty_object *obj)
 {
-    return of_block(block, size, false, obj);
+    return of_block(block, size, DYING, obj);
 }
 
 uint32_t ty_of_live_block(uintptr_t block, uint64_t size, struct ty_object *obj)
 {
-    return of_block(block, size, true, obj);
+    return of_block(block, size, LIVE, obj);
+}
+
+uint32_t ty_of_dead_block(uintptr_t block, uint64_t size, struct ty_object *obj)
+{
+    return of_block(block, size, DEAD, obj);
 }

@@ -32,4 +32,8 @@ uint32_t ty_of_freed_block(uintptr_t block, uint64_t size, struct ty_object *obj
  * The caller must know the block is live and readable. */
 uint32_t ty_of_live_block(uintptr_t block, uint64_t size, struct ty_object *obj);
 
+/* The same for a live block holding a dead object (reference count zero):
+ * one that waits on an interpreter free list for reuse. */
+uint32_t ty_of_dead_block(uintptr_t block, uint64_t size, struct ty_object *obj);
+
 #endif

@@ -23,6 +23,10 @@ void dt_crash(struct fd_report *rep, struct jr_journal *j, const struct rp_state
  * double and invalid free, overflow, underflow, allocator mismatch). */
 void dt_heap(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs);
 
+/* Adds a `leak` finding for each group of blocks the agent's exit scan
+ * found unreachable (same allocation stack, type and reachability). */
+void dt_leaks(struct fd_report *rep, const struct rp_state *s, struct rs_ctx *rs);
+
 /* Adds the finding for a GC or reference-count invariant the agent found
  * broken (gc-untraversed-reference, gc-dangling-reference, refcount-too-low). */
 void dt_gc_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs, const struct rp_error *e);

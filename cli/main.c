@@ -361,6 +361,7 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
         fd_note(rep, "the journal file is cut short; its last block was skipped");
     dt_heap(rep, j, &st, &rs);
     dt_crash(rep, j, &st, &rs);
+    dt_leaks(rep, &st, &rs);
     rs_close(&rs);
     rp_free(&st);
     jr_close(j);

@@ -65,6 +65,35 @@ static void keep_error(struct rp_state *s, const struct jn_record *r)
     e->known = rp_find(s, r->addr, 0, &e->block, &e->freed);
 }
 
+/* A LEAK record: the agent's scan found the block unreachable. It is
+ * counted under its allocation stack, type and reachability. */
+static bool add_leak(struct rp_state *s, const struct jn_record *r)
+{
+    const struct rp_live *l = tbl_find(&s->live, r->addr);
+    if (!l) {
+        s->leaks_unknown++;
+        return true;
+    }
+    bool direct = (r->u.leak.flags & JN_LEAK_DIRECT) != 0;
+    uint64_t key = ((uint64_t)l->stack << 32) ^ ((uint64_t)r->u.leak.type << 1) ^ direct;
+    key = key ? key : 1; /* 0 is the table's empty key */
+    bool inserted;
+    if (s->leaks.count >= RP_MAX_LEAK_GROUPS && !tbl_find(&s->leaks, key)) {
+        s->leaks_dropped++;
+        return true;
+    }
+    struct rp_leak_group *g = tbl_insert(&s->leaks, key, &inserted);
+    if (!g)
+        return false;
+    if (inserted) {
+        *g = (struct rp_leak_group){.key = key, .alloc_stack = l->stack, .type = r->u.leak.type, .direct = direct,
+                                    .api = l->api, .example_addr = l->addr, .example_size = l->size};
+    }
+    g->count++;
+    g->bytes += l->size;
+    return true;
+}
+
 static bool on_event(void *arg, const struct jn_record *r, uint32_t tid)
 {
     struct rp_state *s = arg;
@@ -72,6 +101,10 @@ static bool on_event(void *arg, const struct jn_record *r, uint32_t tid)
         keep_error(s, r);
         return true;
     }
+    if (r->kind == JN_K_LEAK)
+        return add_leak(s, r);
+    if (r->kind > JN_K_REALLOC)
+        return true;
     s->events++;
     switch (r->kind) {
     case JN_K_ALLOC:
@@ -93,6 +126,7 @@ bool rp_run(struct jr_journal *j, struct rp_state *s)
 {
     memset(s, 0, sizeof *s);
     tbl_init(&s->live, sizeof(struct rp_live));
+    tbl_init(&s->leaks, sizeof(struct rp_leak_group));
     s->freed = calloc(RP_FREED_WINDOW, sizeof *s->freed);
     if (!s->freed)
         return false;
@@ -103,6 +137,7 @@ bool rp_run(struct jr_journal *j, struct rp_state *s)
 void rp_free(struct rp_state *s)
 {
     tbl_destroy(&s->live);
+    tbl_destroy(&s->leaks);
     free(s->freed);
     s->freed = NULL;
 }

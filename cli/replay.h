@@ -32,6 +32,20 @@ struct rp_error {
 /* Errors kept for the report; the agent stops at the first by default. */
 #define RP_MAX_ERRORS 64
 
+/* Leaked blocks of one kind: same allocation stack, same type, and all
+ * direct or all indirect (reachable only from other leaked blocks). */
+struct rp_leak_group {
+    uint64_t key;              /* table key; see replay.c */
+    uint32_t alloc_stack, type;
+    bool direct;
+    uint8_t api;
+    uint64_t count, bytes;
+    uint64_t example_addr, example_size;
+};
+
+/* The most leak groups kept; the rest are counted in leaks_dropped. */
+#define RP_MAX_LEAK_GROUPS 100000
+
 struct rp_state {
     struct rp_error errors[RP_MAX_ERRORS];
     int nerrors;
@@ -39,6 +53,9 @@ struct rp_state {
     struct rp_block *freed;       /* ring of RP_FREED_WINDOW */
     uint64_t freed_next;
     uint64_t allocations, frees, live_bytes, peak_live_bytes, events;
+    struct tbl leaks;             /* key -> struct rp_leak_group, from LEAK records */
+    uint64_t leaks_unknown;       /* LEAK records naming a block the replay did not know */
+    uint64_t leaks_dropped;       /* leaked blocks beyond RP_MAX_LEAK_GROUPS groups */
 };
 
 /* Replays the whole journal. Returns false if memory ran out. */

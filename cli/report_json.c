@@ -110,9 +110,13 @@ static void finding(FILE *o, const struct fd_finding *f)
     jstr(o, fd_kind_name(f->kind));
     fprintf(o, ", \"severity\": \"%s\", \"summary\": ", f->error ? "error" : "warning");
     jstr(o, f->summary);
-    fprintf(o, ",\n     \"thread\": {\"id\": %u, \"name\": ", f->tid);
-    jstr(o, f->thread_name);
-    fprintf(o, ", \"main\": %s},\n     \"block\": ", f->thread_main ? "true" : "false");
+    if (f->tid) {
+        fprintf(o, ",\n     \"thread\": {\"id\": %u, \"name\": ", f->tid);
+        jstr(o, f->thread_name);
+        fprintf(o, ", \"main\": %s},\n     \"block\": ", f->thread_main ? "true" : "false");
+    } else {
+        fprintf(o, ",\n     \"thread\": null,\n     \"block\": ");
+    }
     block(o, &f->block, false);
     fputs(",\n     \"stacks\": {", o);
     for (int i = 0; i < f->nstacks; i++) {

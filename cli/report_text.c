@@ -59,8 +59,9 @@ static void block(FILE *o, const struct fd_block *b)
 static void finding(FILE *o, const struct fd_finding *f)
 {
     fprintf(o, "lifeline: %s: %s\n", fd_kind_name(f->kind), f->summary ? f->summary : "");
-    fprintf(o, "  thread: %u (%s%s)\n", f->tid, f->thread_name ? f->thread_name : "?",
-            f->thread_main ? ", main" : "");
+    if (f->tid) /* 0: a finding about the heap, not about one thread's action (a leak) */
+        fprintf(o, "  thread: %u (%s%s)\n", f->tid, f->thread_name ? f->thread_name : "?",
+                f->thread_main ? ", main" : "");
     for (int i = 0; i < f->nstacks; i++)
         stack(o, stack_title(f->stacks[i].name), &f->stacks[i]);
     block(o, &f->block);

@@ -29,6 +29,15 @@ struct pyver_layout {
      * datastack_limit) holds only frames that have returned. */
     size_t tstate_datastack_top, tstate_datastack_limit;
 
+    /* The interpreter's free lists that are arrays: entries [count, capacity)
+     * are stale pointers to objects taken back into use. Offsets are from
+     * the PyInterpreterState. */
+    struct pyver_freelist {
+        size_t array, count; /* count: an int */
+        unsigned capacity;
+    } freelists[8];
+    unsigned nfreelists;
+
     /* PyCodeObject */
     size_t code_filename, code_name, code_firstlineno;
     size_t code_bytecode;          /* first _Py_CODEUNIT (co_code_adaptive) */

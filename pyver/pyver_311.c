@@ -17,6 +17,12 @@ const struct pyver_layout pyver_311 = {
     .frame_owner = 69,
     .tstate_datastack_top = 304,
     .tstate_datastack_limit = 312,
+    .freelists = {{3872, 4512, 80},   /* list */
+                  {4520, 5160, 80},   /* dict */
+                  {5168, 5808, 80},   /* dict keys */
+                  {5816, 6456, 80},   /* async generator values */
+                  {6464, 7104, 80}},  /* async generator asend */
+    .nfreelists = 5,
     .code_filename = 112,
     .code_name = 120,
     .code_firstlineno = 72,

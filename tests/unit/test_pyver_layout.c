@@ -7,6 +7,7 @@
 #include <internal/pycore_code.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_gc.h>
+#include <internal/pycore_interp.h>
 #include <stddef.h>
 
 #include "../../pyver/pyver.h"
@@ -27,6 +28,26 @@ int main(void)
     CHECK(L->frame_owner == offsetof(_PyInterpreterFrame, owner));
     CHECK(L->tstate_datastack_top == offsetof(PyThreadState, datastack_top));
     CHECK(L->tstate_datastack_limit == offsetof(PyThreadState, datastack_limit));
+    {
+        static const size_t arrays[][3] = {
+            {offsetof(PyInterpreterState, list.free_list), offsetof(PyInterpreterState, list.numfree),
+             PyList_MAXFREELIST},
+            {offsetof(PyInterpreterState, dict_state.free_list), offsetof(PyInterpreterState, dict_state.numfree),
+             PyDict_MAXFREELIST},
+            {offsetof(PyInterpreterState, dict_state.keys_free_list),
+             offsetof(PyInterpreterState, dict_state.keys_numfree), PyDict_MAXFREELIST},
+            {offsetof(PyInterpreterState, async_gen.value_freelist),
+             offsetof(PyInterpreterState, async_gen.value_numfree), _PyAsyncGen_MAXFREELIST},
+            {offsetof(PyInterpreterState, async_gen.asend_freelist),
+             offsetof(PyInterpreterState, async_gen.asend_numfree), _PyAsyncGen_MAXFREELIST},
+        };
+        CHECK(L->nfreelists == sizeof arrays / sizeof arrays[0]);
+        for (unsigned i = 0; i < L->nfreelists && i < sizeof arrays / sizeof arrays[0]; i++) {
+            CHECK(L->freelists[i].array == arrays[i][0]);
+            CHECK(L->freelists[i].count == arrays[i][1]);
+            CHECK(L->freelists[i].capacity == arrays[i][2]);
+        }
+    }
     CHECK(L->code_filename == offsetof(PyCodeObject, co_filename));
     CHECK(L->code_name == offsetof(PyCodeObject, co_name));
     CHECK(L->code_firstlineno == offsetof(PyCodeObject, co_firstlineno));

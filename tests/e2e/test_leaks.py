@@ -1,0 +1,104 @@
+"""leak: blocks that nothing reachable points to at exit (the agent's scan, agent/reach.c)."""
+import pytest
+
+import lifeline_harness as H
+
+
+def run(interp, tmp_path, body, extra_args=()):
+    script = tmp_path / "script.py"
+    script.write_text("import zoo_leak\n" + body + "\nprint('done')\n")
+    return H.run_lifeline(interp, list(extra_args) + [str(script)], extensions=["zoo_leak"])
+
+
+def leaks(report):
+    return [f for f in report["findings"] if f["kind"] == "leak"]
+
+
+def only_leak(res, pred):
+    found = [f for f in leaks(res.report) if pred(f)]
+    assert len(found) == 1, res.describe()
+    return found[0]
+
+
+def test_extra_reference_leaks_the_object(interp, tmp_path):
+    res = run(interp, tmp_path, "def make():\n    zoo_leak.extra_ref_set()\nmake()")
+    assert res.returncode == H.ERROR_EXIT, res.describe()
+    f = only_leak(res, lambda f: f["block"]["type"] == "set")
+    assert f["severity"] == "error" and f["details"]["reachability"] == "direct", f
+    assert f["details"]["count"] == 1 and f["details"]["bytes"] == f["block"]["size"], f
+    H.assert_stack_order(f["stacks"]["alloc"], ["native:extra_ref_set", "python:make", "python:<module>"])
+    assert "lifeline: leak: 1 'set' object" in res.stderr
+    assert len(leaks(res.report)) == 1, res.describe()  # an empty set owns nothing else
+
+
+def test_lost_container_and_its_contents(interp, tmp_path):
+    res = run(interp, tmp_path, "zoo_leak.lost_set()")
+    d = only_leak(res, lambda f: f["block"]["type"] == "set")
+    assert d["details"]["reachability"] == "direct"
+    H.assert_stack_order(d["stacks"]["alloc"], ["native:lost_set", "python:<module>"])
+    strs = only_leak(res, lambda f: f["block"]["type"] == "str")
+    assert strs["details"]["count"] == 4 and strs["details"]["reachability"] == "indirect", strs
+    ints = only_leak(res, lambda f: f["block"]["type"] == "int")
+    assert ints["details"]["count"] == 4 and ints["details"]["reachability"] == "indirect", ints
+    table = [f for f in leaks(res.report) if f["block"]["type"] is None]
+    assert table and all(f["details"]["reachability"] == "indirect" for f in table), res.describe()
+
+
+@pytest.mark.parametrize("func,domain,size", [("lost_malloc", "libc", 200), ("lost_pymem", "mem", 77)])
+def test_lost_buffer(interp, tmp_path, func, domain, size):
+    res = run(interp, tmp_path, f"for _ in range(3):\n    zoo_leak.{func}()")
+    f = only_leak(res, lambda f: f["block"]["domain"] == domain and f["block"]["size"] == size)
+    assert f["details"]["count"] == 3 and f["details"]["bytes"] == 3 * size, f
+    assert f["block"]["type"] is None
+    H.assert_stack_order(f["stacks"]["alloc"], [f"native:{func}", "python:<module>"])
+
+
+def test_cycle_without_owner_has_one_root(interp, tmp_path):
+    res = run(interp, tmp_path, "zoo_leak.lost_cycle()")
+    found = [f for f in leaks(res.report) if f["block"]["domain"] == "libc"]
+    kinds = sorted(f["details"]["reachability"] for f in found)
+    assert kinds == ["direct", "indirect"], res.describe()
+    assert all(f["details"]["count"] == 1 for f in found)
+
+
+def test_leak_made_in_a_c_thread(interp, tmp_path):
+    res = run(interp, tmp_path, "zoo_leak.lost_in_thread()")
+    f = only_leak(res, lambda f: f["block"]["type"] == "str")
+    assert f["details"]["reachability"] == "direct"
+    H.assert_stack_order(f["stacks"]["alloc"], ["native:leak_in_thread"])
+
+
+def test_owned_memory_is_not_a_leak(interp, tmp_path):
+    body = """
+import gc
+for _ in range(5):
+    zoo_leak.kept()
+class Cycle:
+    pass
+a, b = Cycle(), Cycle()
+a.other, b.other = b, a
+del a, b          # garbage the collector frees before the scan
+cache = {i: str(i) * 3 for i in range(1000)}
+"""
+    res = run(interp, tmp_path, body)
+    assert res.returncode == 0, res.describe()
+    assert res.report["findings"] == [], res.describe()
+
+
+@pytest.mark.parametrize("code", ["pass", "import json, decimal, asyncio, threading, ctypes, sqlite3"])
+def test_clean_interpreter_has_no_leak(interp, code):
+    res = H.run_lifeline(interp, ["-c", code])
+    assert res.returncode == 0, res.describe()
+    assert leaks(res.report) == [], res.describe()
+
+
+def test_scan_on_demand_from_python(release_interp, tmp_path):
+    body = """
+import lifeline
+zoo_leak.extra_ref_set()
+n = lifeline.scan_leaks()
+print("leaked", n)
+assert n == 1, n
+"""
+    res = run(release_interp, tmp_path, body)
+    assert "leaked" in res.stdout, res.describe()

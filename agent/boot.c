@@ -4,11 +4,13 @@
 #include <string.h>
 
 #include "capi.h"
+#include "gccheck.h"
 #include "log.h"
 #include "reach.h"
 #include "repeat.h"
 #include "spin.h"
 
+static bool gck_enabled; /* set once by boot_init: the GC checks are on */
 volatile bool boot_queued = true; /* until boot_init says the C API is there */
 /* protected by boot_lock: queuing the pending call exactly once */
 static int boot_lock;
@@ -43,10 +45,39 @@ static capi_obj *py_at_exit(capi_obj *self, capi_obj *unused)
     return capi.none;
 }
 
+/* _lifeline.check_heap(): the whole-heap GC and reference-count checks
+ * now; returns the number of problems found (reported at exit). */
+static capi_obj *py_check_heap(capi_obj *self, capi_obj *unused)
+{
+    return capi.PyLong_FromSsize_t((intptr_t)gck_whole_heap());
+}
+
+/* The gc callback: (phase, info). At "start", checks the generations about
+ * to be collected. */
+static capi_obj *py_gc_callback(capi_obj *self, capi_obj *args)
+{
+    capi_obj *phase = capi.PyTuple_GetItem(args, 0);
+    capi_obj *info = phase ? capi.PyTuple_GetItem(args, 1) : NULL;
+    capi_obj *gen = info ? capi.PyDict_GetItemString(info, "generation") : NULL;
+    if (!gen) {
+        capi.PyErr_Clear();
+    } else if (capi.PyUnicode_CompareWithASCIIString(phase, "start") == 0) {
+        intptr_t g = capi.PyLong_AsSsize_t(gen);
+        if (g >= 0)
+            gck_collection((int)g);
+        else
+            capi.PyErr_Clear();
+    }
+    capi.Py_IncRef(capi.none);
+    return capi.none;
+}
+
 static struct capi_method methods[] = {
     {"mark", py_mark, CAPI_METH_O, "mark(index): the end of one repetition of lifeline leaks"},
     {"scan_leaks", py_scan_leaks, CAPI_METH_NOARGS, "scan_leaks(): run the leak scan now"},
     {"_at_exit", py_at_exit, CAPI_METH_NOARGS, "the leak scan at interpreter exit"},
+    {"check_heap", py_check_heap, CAPI_METH_NOARGS, "check_heap(): run the GC and reference-count checks now"},
+    {"_gc_callback", py_gc_callback, CAPI_METH_VARARGS, "the GC checks at each collection"},
 };
 
 /* Adds method i of `methods` to module m; false on a Python error. */
@@ -94,6 +125,22 @@ static bool extend_path(void)
     return ok;
 }
 
+/* Appends _lifeline._gc_callback to gc.callbacks. */
+static bool register_gc_callback(capi_obj *m)
+{
+    capi_obj *gc = capi.PyImport_ImportModule("gc");
+    capi_obj *callbacks = gc ? capi.PyObject_GetAttrString(gc, "callbacks") : NULL;
+    capi_obj *fn = callbacks ? capi.PyObject_GetAttrString(m, "_gc_callback") : NULL;
+    bool ok = fn && capi.PyList_Append(callbacks, fn) == 0;
+    if (fn)
+        capi.Py_DecRef(fn);
+    if (callbacks)
+        capi.Py_DecRef(callbacks);
+    if (gc)
+        capi.Py_DecRef(gc);
+    return ok;
+}
+
 static bool build_module(void)
 {
     capi_obj *m = capi.PyModule_New("_lifeline");
@@ -104,6 +151,7 @@ static bool build_module(void)
         ok = add_method(m, &methods[i]);
     ok = ok && capi.PyDict_SetItemString(capi.PyImport_GetModuleDict(), "_lifeline", m) == 0;
     ok = ok && register_at_exit(m);
+    ok = ok && (!gck_enabled || register_gc_callback(m));
     capi.Py_DecRef(m);
     return ok && extend_path();
 }
@@ -124,10 +172,11 @@ static int boot_run(void *unused)
     return 0;
 }
 
-bool boot_init(void)
+bool boot_init(bool gc_checks)
 {
     if (!capi_init())
         return false;
+    gck_enabled = gc_checks && gck_init();
     boot_queued = false;
     return true;
 }

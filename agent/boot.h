@@ -23,7 +23,7 @@ static inline void boot_poll(void)
 }
 
 /* Prepares booting; false when this interpreter lacks the C API it needs
- * (boot_poll then does nothing). */
-bool boot_init(void);
+ * (boot_poll then does nothing). gc_checks: register the GC checks. */
+bool boot_init(bool gc_checks);
 
 #endif

@@ -33,6 +33,9 @@ bool capi_init(void)
     LOOKUP(PyErr_SetString);
     LOOKUP(PyErr_NewException);
     LOOKUP(PyThreadState_Get);
+    LOOKUP(PyTuple_GetItem);
+    LOOKUP(PyDict_GetItemString);
+    LOOKUP(PyUnicode_CompareWithASCIIString);
     LOOKUP(PyInterpreterState_Main);
     LOOKUP(_Py_GetRefTotal);
     LOOKUP(_Py_GetAllocatedBlocks);
@@ -44,6 +47,7 @@ bool capi_init(void)
            capi.PyDict_SetItemString && capi.PySys_GetObject && capi.PyList_Append &&
            capi.PyUnicode_DecodeFSDefault && capi.PyLong_FromSsize_t && capi.PyLong_AsSsize_t &&
            capi.PyGC_Collect && capi.Py_IncRef && capi.Py_DecRef && capi.PyErr_Occurred && capi.PyErr_Fetch &&
-           capi.PyErr_Restore && capi.PyErr_Clear && capi.PyErr_SetString && capi.PyThreadState_Get && capi.none &&
+           capi.PyErr_Restore && capi.PyErr_Clear && capi.PyErr_SetString && capi.PyThreadState_Get && capi.PyInterpreterState_Main && capi.PyTuple_GetItem &&
+           capi.PyDict_GetItemString && capi.PyUnicode_CompareWithASCIIString && capi.none &&
            capi.exc_runtime_error;
 }

@@ -18,6 +18,7 @@ struct capi_method {
     int flags;
     const char *doc;
 };
+#define CAPI_METH_VARARGS 0x0001
 #define CAPI_METH_NOARGS 0x0004
 #define CAPI_METH_O 0x0008
 
@@ -48,6 +49,9 @@ struct capi {
     capi_obj *(*PyErr_NewException)(const char *name, capi_obj *base, capi_obj *dict);
     void *(*PyThreadState_Get)(void);
     void *(*PyInterpreterState_Main)(void);
+    capi_obj *(*PyTuple_GetItem)(capi_obj *t, intptr_t i);
+    capi_obj *(*PyDict_GetItemString)(capi_obj *d, const char *key);
+    int (*PyUnicode_CompareWithASCIIString)(capi_obj *s, const char *ascii);
     capi_obj *none;                      /* &_Py_NoneStruct */
     capi_obj **exc_runtime_error;        /* &PyExc_RuntimeError */
     intptr_t (*_Py_GetRefTotal)(void);   /* debug builds only: sys.gettotalrefcount() */

@@ -315,6 +315,21 @@ static bool in_quarantine(uintptr_t p, uint8_t *free_api)
     return found;
 }
 
+bool heap_checking(void)
+{
+    return opt.check;
+}
+
+bool heap_recently_freed(uintptr_t block, uint8_t *free_api)
+{
+    return opt.check && in_quarantine(block, free_api);
+}
+
+void heap_stop_unless_keep_going(void)
+{
+    stop_unless_keep_going();
+}
+
 /* ---- the calls ---- */
 
 /* Records a new block; false if it could not be tracked. */

@@ -5,6 +5,7 @@
 #include "../core/journal.h"
 #include "../core/os.h"
 #include "live.h"
+#include "modules.h"
 #include "pyframes.h"
 #include "types.h"
 
@@ -152,6 +153,23 @@ long hs_find_slow(const struct hs_snapshot *s, uint64_t p)
     }
 }
 
+/* True if the PyGC_Head at gc is one: untracked (both links clear but
+ * for flag bits) or linked both ways with its successor. A block whose
+ * words merely look like an object of a GC type (a table holding a type)
+ * fails this. */
+static bool gc_head_valid(uintptr_t gc)
+{
+    const struct pyver_layout *L = pf_layout;
+    uintptr_t next = *(uintptr_t *)(gc + L->gc_next), prev = *(uintptr_t *)(gc + L->gc_prev);
+    if (!next)
+        return (prev & ~L->gc_prev_flags) == 0;
+    if (next & 7)
+        return false;
+    struct live_info li;
+    bool readable = live_find(next, &li) || live_find(next - L->managed_dict_size, &li) || mod_in_data(next);
+    return readable && (*(uintptr_t *)(next + L->gc_prev) & ~L->gc_prev_flags) == gc;
+}
+
 void hs_layout(struct hs_snapshot *s, size_t i)
 {
     struct hs_block *b = &s->blocks[i];
@@ -170,8 +188,12 @@ void hs_layout(struct hs_snapshot *s, size_t i)
     b->type = type;
     b->obj_off = (uint8_t)obj.offset;
     if (obj.gc) {
-        b->layout = HS_LAYOUT_GC_OBJECT;
         b->gc_off = (uint8_t)(obj.offset - pf_layout->gc_head_size);
+        if (!gc_head_valid(b->addr + b->gc_off)) {
+            b->type = 0;
+            return;
+        }
+        b->layout = HS_LAYOUT_GC_OBJECT;
     } else {
         b->layout = HS_LAYOUT_OBJECT;
     }

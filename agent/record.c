@@ -41,14 +41,21 @@ void rec_realloc(uint8_t api, void *old, void *p, uint64_t size)
         jw_commit(jn_put_realloc(w, d, api, jw_next_seq(), os_tsc(), (uintptr_t)old, (uintptr_t)p, size, stack));
 }
 
-void rec_error(enum jn_error error, const struct jn_error_info *info)
+uint64_t rec_error_seq(enum jn_error error, const struct jn_error_info *info)
 {
     if (!jw_active())
-        return;
-    uint8_t rec[160];
+        return 0;
+    uint8_t rec[192];
     jw_name_thread(true);
-    uint8_t *p = jn_put_error(rec, jw_next_seq(), (uint32_t)os_gettid(), error, info, cap_stack());
-    jw_write_record(rec, (size_t)(p - rec));
+    uint32_t stack = cap_stack();
+    uint64_t seq = jw_next_seq();
+    uint8_t *p = jn_put_error(rec, seq, (uint32_t)os_gettid(), error, info, stack);
+    return jw_write_record(rec, (size_t)(p - rec)) ? seq : 0;
+}
+
+void rec_error(enum jn_error error, const struct jn_error_info *info)
+{
+    rec_error_seq(error, info);
 }
 
 void rec_note(const char *text)

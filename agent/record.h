@@ -16,6 +16,9 @@ void rec_free(uint8_t api, void *p, uint32_t type);
 void rec_realloc(uint8_t api, void *old, void *p, uint64_t size);
 /* Records a heap error found at this point, with the current stack. */
 void rec_error(enum jn_error error, const struct jn_error_info *info);
+/* The same; returns the record's seq (records that belong to it carry it),
+ * or 0 when nothing was journaled. */
+uint64_t rec_error_seq(enum jn_error error, const struct jn_error_info *info);
 /* Records a message for the report. */
 void rec_note(const char *text);
 

@@ -28,7 +28,8 @@ void dt_heap(struct fd_report *rep, struct jr_journal *j, const struct rp_state 
 void dt_leaks(struct fd_report *rep, const struct rp_state *s, struct rs_ctx *rs);
 
 /* Adds the finding for a GC or reference-count invariant the agent found
- * broken (gc-untraversed-reference, gc-dangling-reference, refcount-too-low). */
+ * broken (gc-untraversed-reference, gc-dangling-reference, refcount-too-low,
+ * gc-tracked-uninitialized found at a collection). */
 void dt_gc_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs, const struct rp_error *e);
 
 /* The conventional name of a signal ("SIGSEGV"), or "signal N". */

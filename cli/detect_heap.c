@@ -193,7 +193,8 @@ static void one_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx
         uninitialized(rep, j, rs, e);
         return;
     }
-    if (e->rec.u.error.error >= JN_ERR_GC_UNTRAVERSED && e->rec.u.error.error <= JN_ERR_REFCOUNT_LOW) {
+    if ((e->rec.u.error.error >= JN_ERR_GC_UNTRAVERSED && e->rec.u.error.error <= JN_ERR_REFCOUNT_LOW) ||
+        (e->rec.u.error.error == JN_ERR_GC_TRACKED_UNINIT && e->rec.u.error.caught == JN_CAUGHT_LATER)) {
         dt_gc_error(rep, j, rs, e);
         return;
     }

@@ -5,6 +5,7 @@
 #include "detect.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static int by_importance(const void *a, const void *b)
 {
@@ -27,6 +28,30 @@ static const char *what_leaked(struct arena *a, const struct rp_leak_group *g, c
                         jn_domain_name(jn_api_domain(g->api)));
 }
 
+/* True if the frame belongs to the import of a module: importlib's
+ * loading, an extension's PyInit function or its exec slots. */
+static bool import_frame(const struct fd_frame *f)
+{
+    if (!f->function)
+        return false;
+    if (f->python)
+        return f->file && !strncmp(f->file, "<frozen importlib._bootstrap", 28) &&
+               (!strcmp(f->function, "_load_unlocked") || !strcmp(f->function, "exec_module"));
+    return !strncmp(f->function, "PyInit_", 7) || !strcmp(f->function, "PyModule_ExecDef") ||
+           !strcmp(f->function, "_imp_create_dynamic");
+}
+
+/* The module-import leaks: memory lost while a module was imported. It is
+ * lost once per process, not once per use, so it is a warning; the leaks
+ * that can grow are the errors. */
+static bool during_import(const struct fd_stack *st)
+{
+    for (int i = 0; i < st->n; i++)
+        if (import_frame(&st->frames[i]))
+            return true;
+    return false;
+}
+
 static void one_group(struct fd_report *rep, struct rs_ctx *rs, const struct rp_leak_group *g)
 {
     struct arena *a = &rep->arena;
@@ -40,11 +65,12 @@ static void one_group(struct fd_report *rep, struct rs_ctx *rs, const struct rp_
     fd_detail_int(f, "count", (int64_t)g->count);
     fd_detail_int(f, "bytes", (int64_t)g->bytes);
     fd_detail_str(f, "reachability", g->direct ? "direct" : "indirect");
-    f->summary = g->direct
-                     ? arena_printf(a, "%s unreachable at exit, allocated by %s()", what_leaked(a, g, f->block.type),
-                                    jn_api_name(g->api))
-                     : arena_printf(a, "%s reachable only from other leaked blocks at exit (indirect leak)",
-                                    what_leaked(a, g, f->block.type));
+    bool once = f->nstacks && during_import(&f->stacks[0]);
+    fd_detail_str(f, "when", once ? "import" : "run");
+    f->error = !once;
+    f->summary = arena_printf(a, "%s %s%s", what_leaked(a, g, f->block.type),
+                              g->direct ? "unreachable at exit" : "reachable only from other leaked blocks at exit",
+                              once ? ", lost while a module was imported (once per process)" : "");
 }
 
 void dt_leaks(struct fd_report *rep, const struct rp_state *s, struct rs_ctx *rs)

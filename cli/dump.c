@@ -111,6 +111,9 @@ int dump_journal(const char *path)
     }
     jr_each_module(j, print_module, NULL);
     print_stacks(j);
+    struct jn_str tname;
+    for (uint32_t id = 1; jr_type(j, id, &tname); id++)
+        printf("type %u: %.*s\n", id, (int)tname.len, tname.ptr);
     uint64_t n = jr_replay(j, print_event, NULL);
     printf("events=%" PRIu64 " damaged=%d\n", n, jr_damaged(j));
     jr_close(j);

@@ -79,6 +79,16 @@ void fd_detail_block(struct fd_finding *f, const char *key, const struct fd_bloc
     }
 }
 
+void fd_detail_referrers(struct fd_finding *f, const char *key, const struct fd_referrer *r, int n)
+{
+    struct fd_detail *d = new_detail(f, key);
+    if (d) {
+        d->type = FD_REFERRERS;
+        d->referrers = r;
+        d->num = n;
+    }
+}
+
 void fd_note(struct fd_report *r, const char *text)
 {
     if (r->nnotes == r->notes_cap) {

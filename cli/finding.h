@@ -52,13 +52,24 @@ struct fd_block {
     struct fd_stack alloc, free;
 };
 
-/* One entry of `details`: a string, an integer, or a block. */
+/* One referrer of an object (refcount-too-low): a block holding a
+ * reference to it. */
+struct fd_referrer {
+    const char *type;      /* NULL when the referrer is not an object */
+    uint64_t address;
+    int64_t offset;        /* of the reference in the referrer's object, -1 when unknown */
+    struct fd_stack alloc;
+};
+
+/* One entry of `details`: a string, an integer, a block, or a list of
+ * referrers. */
 struct fd_detail {
     const char *key;
-    enum { FD_STR, FD_INT, FD_BLOCK, FD_NULL } type;
+    enum { FD_STR, FD_INT, FD_BLOCK, FD_NULL, FD_REFERRERS } type;
     const char *str;
     int64_t num;
     const struct fd_block *block;
+    const struct fd_referrer *referrers; /* num of them */
 };
 
 #define FD_MAX_STACKS 4
@@ -111,6 +122,8 @@ struct fd_finding *fd_add(struct fd_report *r, enum fd_kind k);
 void fd_detail_str(struct fd_finding *f, const char *key, const char *value);
 void fd_detail_int(struct fd_finding *f, const char *key, int64_t value);
 void fd_detail_block(struct fd_finding *f, const char *key, const struct fd_block *b);
+/* A list of n referrers; the array must live as long as the report. */
+void fd_detail_referrers(struct fd_finding *f, const char *key, const struct fd_referrer *r, int n);
 void fd_note(struct fd_report *r, const char *text);
 int fd_error_count(const struct fd_report *r);
 void fd_report_free(struct fd_report *r);

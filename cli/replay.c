@@ -63,6 +63,29 @@ static void keep_error(struct rp_state *s, const struct jn_record *r)
     memset(e, 0, sizeof *e);
     e->rec = *r;
     e->known = rp_find(s, r->addr, 0, &e->block, &e->freed);
+    if (r->u.error.other_addr && r->u.error.error != JN_ERR_REFCOUNT_LOW)
+        e->other_known = rp_find(s, r->u.error.other_addr, 0, &e->other, &e->other_freed);
+}
+
+/* A REFERRER record: one more block holding a reference to the object of
+ * the refcount-too-low error with the same seq. */
+static void add_referrer(struct rp_state *s, const struct jn_record *r)
+{
+    for (int i = s->nerrors - 1; i >= 0; i--) {
+        struct rp_error *e = &s->errors[i];
+        if (e->rec.seq != r->seq)
+            continue;
+        if (e->nreferrers < RP_MAX_REFERRERS) {
+            struct rp_referrer *x = &e->referrers[e->nreferrers++];
+            bool freed;
+            x->known = rp_find(s, r->addr, 0, &x->block, &freed);
+            x->type = r->u.referrer.type;
+            x->offset = r->u.referrer.offset;
+            if (!x->known)
+                x->block.addr = r->addr;
+        }
+        return;
+    }
 }
 
 /* A LEAK record: the agent's scan found the block unreachable. It is
@@ -103,6 +126,10 @@ static bool on_event(void *arg, const struct jn_record *r, uint32_t tid)
     }
     if (r->kind == JN_K_LEAK)
         return add_leak(s, r);
+    if (r->kind == JN_K_REFERRER) {
+        add_referrer(s, r);
+        return true;
+    }
     if (r->kind > JN_K_REALLOC)
         return true;
     s->events++;
@@ -160,6 +187,12 @@ static uint64_t distance(uint64_t addr, uint64_t a, uint64_t size)
 
 bool rp_find(const struct rp_state *s, uint64_t addr, uint64_t slack, struct rp_block *out, bool *freed)
 {
+    const struct rp_live *exact = tbl_find(&s->live, addr);
+    if (exact) { /* the common case: the address of a live block */
+        from_live(exact, out);
+        *freed = false;
+        return true;
+    }
     uint64_t best = slack + 1;
     size_t pos = 0;
     struct rp_live *l;

@@ -22,11 +22,25 @@ struct rp_block {
     uint32_t alloc_tid, free_tid;
 };
 
+/* A block that refers to the object of a refcount-too-low error. */
+struct rp_referrer {
+    struct rp_block block;
+    uint32_t type;
+    int64_t offset;
+    bool known;
+};
+#define RP_MAX_REFERRERS 8
+
 /* A heap error the agent journaled, with the block as it stood then. */
 struct rp_error {
     struct jn_record rec;
     struct rp_block block;
     bool known, freed; /* block found; and whether it was already freed */
+    /* the other block of a GC error (the referent), as it stood then */
+    struct rp_block other;
+    bool other_known, other_freed;
+    struct rp_referrer referrers[RP_MAX_REFERRERS];
+    int nreferrers;
 };
 
 /* Errors kept for the report; the agent stops at the first by default. */

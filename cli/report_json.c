@@ -86,6 +86,21 @@ static void block(FILE *o, const struct fd_block *b, bool with_stacks)
     fputc('}', o);
 }
 
+static void referrers(FILE *o, const struct fd_referrer *r, int64_t n)
+{
+    fputc('[', o);
+    for (int64_t i = 0; i < n; i++) {
+        fputs(i ? ", {\"type\": " : "{\"type\": ", o);
+        jstr(o, r[i].type);
+        fprintf(o, ", \"address\": \"0x%" PRIx64 "\", \"offset\": ", r[i].address);
+        jint_or_null(o, r[i].offset, r[i].offset >= 0);
+        fputs(", \"alloc\": ", o);
+        stack(o, &r[i].alloc);
+        fputc('}', o);
+    }
+    fputc(']', o);
+}
+
 static void details(FILE *o, const struct fd_finding *f)
 {
     fputc('{', o);
@@ -99,6 +114,7 @@ static void details(FILE *o, const struct fd_finding *f)
         case FD_INT: fprintf(o, "%" PRId64, d->num); break;
         case FD_BLOCK: block(o, d->block, true); break;
         case FD_NULL: fputs("null", o); break;
+        case FD_REFERRERS: referrers(o, d->referrers, d->num); break;
         }
     }
     fputc('}', o);

@@ -56,6 +56,25 @@ static void block(FILE *o, const struct fd_block *b)
         stack(o, "block freed at", &b->free);
 }
 
+/* The referrers of a refcount-too-low finding, each with where it was
+ * allocated (its innermost frames). */
+static void referrer_list(FILE *o, const struct fd_finding *f)
+{
+    for (int d = 0; d < f->ndetails; d++) {
+        if (f->details[d].type != FD_REFERRERS)
+            continue;
+        for (int64_t i = 0; i < f->details[d].num; i++) {
+            const struct fd_referrer *r = &f->details[d].referrers[i];
+            fprintf(o, "  referenced from: 0x%" PRIx64 " (%s)", r->address, r->type ? r->type : "not an object");
+            if (r->offset >= 0)
+                fprintf(o, " at offset %" PRId64, r->offset);
+            fputc('\n', o);
+            if (r->alloc.n)
+                stack(o, "    allocated at", &r->alloc);
+        }
+    }
+}
+
 static void finding(FILE *o, const struct fd_finding *f)
 {
     fprintf(o, "lifeline: %s: %s\n", fd_kind_name(f->kind), f->summary ? f->summary : "");
@@ -65,6 +84,7 @@ static void finding(FILE *o, const struct fd_finding *f)
     for (int i = 0; i < f->nstacks; i++)
         stack(o, stack_title(f->stacks[i].name), &f->stacks[i]);
     block(o, &f->block);
+    referrer_list(o, f);
     fputc('\n', o);
 }
 

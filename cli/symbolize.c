@@ -988,31 +988,53 @@ static int member_at(Dwarf_Die *st, uint64_t offset, char *out, size_t cap)
     return 0;
 }
 
+/* The struct a top-level DIE names: the struct itself, or the struct a
+ * typedef stands for (`typedef struct {...} PairObject;` has no tag name). */
+static bool named_struct(Dwarf_Die *die, Dwarf_Die *st, const char **name)
+{
+    *name = dwarf_diename(die);
+    if (dwarf_tag(die) != DW_TAG_typedef) {
+        *st = *die;
+        return true;
+    }
+    Dwarf_Attribute at;
+    return dwarf_attr_integrate(die, DW_AT_type, &at) && dwarf_formref_die(&at, st);
+}
+
 /* Looks through the module's compilation units for object structs of the
- * given size; prefers one whose name contains the hint. */
+ * given size, by their tag or typedef name. One whose name contains the
+ * hint wins; otherwise the answer is only trusted when all candidates are
+ * the same struct (else another struct of that size, say PyModuleDef_Base,
+ * would name the wrong field). */
 static bool find_object_struct(Dwarf *dw, uint64_t size, const char *hint, Dwarf_Die *found)
 {
     Dwarf_Off off = 0, next;
     size_t hsize;
-    bool any = false;
+    int candidates = 0;
+    Dwarf_Off first = 0;
     while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-        Dwarf_Die cu, die;
+        Dwarf_Die cu, die, st;
+        const char *name;
         if (dwarf_offdie(dw, off + hsize, &cu) && dwarf_child(&cu, &die) == 0) {
             do {
-                if (!is_object_struct(&die, size))
+                if (!named_struct(&die, &st, &name) || !is_object_struct(&st, size))
                     continue;
-                const char *name = dwarf_diename(&die);
-                if (!any || (name && hint && *hint && strstr(name, hint))) {
-                    *found = die;
-                    any = true;
-                    if (name && hint && *hint && strstr(name, hint))
-                        return true;
+                if (name && hint && *hint && strstr(name, hint)) {
+                    *found = st;
+                    return true;
+                }
+                if (!candidates) {
+                    first = dwarf_dieoffset(&st);
+                    *found = st;
+                    candidates = 1;
+                } else if (dwarf_dieoffset(&st) != first) {
+                    candidates = 2; /* ambiguous, unless a name decides later */
                 }
             } while (dwarf_siblingof(&die, &die) == 0);
         }
         off = next;
     }
-    return any;
+    return candidates == 1;
 }
 
 int sym_struct_member(struct sym_table *t, uint64_t addr, uint64_t struct_size, const char *hint,

@@ -38,6 +38,13 @@ struct pyver_layout {
     } freelists[8];
     unsigned nfreelists;
 
+    /* The collector's generation lists: PyInterpreterState.gc.generations,
+     * an array of gc_generations structs of gc_generation_size bytes, each
+     * starting with its list head (a PyGC_Head). */
+    size_t interp_gc_generations, gc_generation_size;
+    unsigned gc_generations;
+    unsigned long tpflags_heaptype;
+
     /* PyCodeObject */
     size_t code_filename, code_name, code_firstlineno;
     size_t code_bytecode;          /* first _Py_CODEUNIT (co_code_adaptive) */
@@ -48,8 +55,10 @@ struct pyver_layout {
     size_t gc_head_size;           /* bytes of PyGC_Head before a GC object */
     unsigned long tpflags_have_gc, tpflags_type_subclass;
     size_t ob_size;                /* PyVarObject.ob_size */
-    size_t type_itemsize, type_traverse, type_free, type_weaklistoffset;
+    size_t type_itemsize, type_dealloc, type_traverse, type_free, type_weaklistoffset;
     size_t gc_next;                /* PyGC_Head._gc_next: 0 when the object is not tracked */
+    size_t gc_prev;                /* PyGC_Head._gc_prev: the previous head, low bits are flags */
+    unsigned long gc_prev_flags;   /* the flag bits of _gc_prev */
     /* Objects of types with this flag carry their dict pointers in a
      * pre-header of managed_dict_size bytes before the GC header. */
     unsigned long tpflags_managed_dict;

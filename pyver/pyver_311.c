@@ -23,6 +23,10 @@ const struct pyver_layout pyver_311 = {
                   {5816, 6456, 80},   /* async generator values */
                   {6464, 7104, 80}},  /* async generator asend */
     .nfreelists = 5,
+    .interp_gc_generations = 672,
+    .gc_generation_size = 24,
+    .gc_generations = 3,
+    .tpflags_heaptype = 1ul << 9,
     .code_filename = 112,
     .code_name = 120,
     .code_firstlineno = 72,
@@ -37,10 +41,13 @@ const struct pyver_layout pyver_311 = {
     .tpflags_type_subclass = 1ul << 31,
     .ob_size = 16,
     .type_itemsize = 40,
+    .type_dealloc = 48,
     .type_traverse = 184,
     .type_free = 320,
     .type_weaklistoffset = 208,
     .gc_next = 0,
+    .gc_prev = 8,
+    .gc_prev_flags = 3,
     .tpflags_managed_dict = 1ul << 4,
     .managed_dict_size = 16,
     .tpflags_data_subclasses = (1ul << 24) | (1ul << 27) | (1ul << 28), /* int, bytes, str */

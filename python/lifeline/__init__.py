@@ -9,3 +9,9 @@ import _lifeline
 def scan_leaks():
     """Runs the leak scan now; returns the number of leaked blocks found. They are reported at exit."""
     return _lifeline.scan_leaks()
+
+
+def check_heap():
+    """Runs the GC and reference-count checks over the whole heap now; returns the number of
+    problems found. They are reported at exit."""
+    return _lifeline.check_heap()

@@ -41,10 +41,22 @@ KNOWN_WARNINGS = {
 }
 
 
-def known_warning(finding):
+# Scripts whose import leaks memory for real, once: lifeline reports those leaks as warnings (a
+# leak made while a module is imported cannot grow). Investigated for Debian's numpy 1.24: its
+# Cython modules (numpy.random.*) lose tuples, code objects, strings and bytes in their module
+# initialisation (the code-object construction path Cython 0.29 uses on 3.11); no word of memory
+# points to them at exit and their reference counts are above zero.
+IMPORT_LEAKS_KNOWN = {"numpy"}
+
+
+def known_warning(finding, name=None):
     key = (finding.get("kind"), (finding.get("block") or {}).get("type"),
            (finding.get("details") or {}).get("field"))
-    return finding.get("severity") == "warning" and key in KNOWN_WARNINGS
+    if finding.get("severity") != "warning":
+        return False
+    if finding.get("kind") == "leak":
+        return name in IMPORT_LEAKS_KNOWN and finding["details"].get("when") == "import"
+    return key in KNOWN_WARNINGS
 
 
 # id -> (script, args, module that must import, marker printed at the end)
@@ -80,12 +92,12 @@ def findings_text(report):
                      for f in report["findings"]) or "(none)"
 
 
-def assert_clean(res, what, marker=None):
+def assert_clean(res, what, marker=None, name=None):
     """No error finding and no unexplained warning, exit 0, the script reached its end."""
     rc, stderr, report = res
     H.assert_not_crashed(rc, what)
     assert report is not None, f"{what}: no report\n{res.describe()}"
-    unexpected = [f for f in report["findings"] if not known_warning(f)]
+    unexpected = [f for f in report["findings"] if not known_warning(f, name)]
     assert unexpected == [], (f"{what}: {len(unexpected)} finding(s):\n"
                               f"{findings_text(report)}\n\n{res.describe()}")
     assert rc == 0, f"{what}: exit status {rc}\n{res.describe()}"
@@ -93,12 +105,12 @@ def assert_clean(res, what, marker=None):
         assert marker in res.stdout, f"{what}: the script did not reach its end\n{res.describe()}"
 
 
-def run_clean(interp, args, what, marker=None, timeout=None, cwd=None):
+def run_clean(interp, args, what, marker=None, timeout=None, cwd=None, name=None):
     """Run under lifeline (default options: heap checking on) and require no finding."""
     t0 = time.monotonic()
     res = H.run_lifeline(interp, args, timeout=timeout, cwd=cwd)
     print(f"{what}: lifeline run took {time.monotonic() - t0:.1f}s")
-    assert_clean(res, what, marker)
+    assert_clean(res, what, marker, name)
     return res
 
 
@@ -108,7 +120,7 @@ def test_real_extension_no_findings(name, interp_id):
     interp = get_interp(interp_id)
     script, args, module, marker = REALCODE[name]
     require_import(interp, module)
-    run_clean(interp, [os.path.join(REALCODE_DIR, script)] + args, f"{name} on {interp_id}", marker)
+    run_clean(interp, [os.path.join(REALCODE_DIR, script)] + args, f"{name} on {interp_id}", marker, name=name)
 
 
 @pytest.mark.parametrize("interp_id", INTERPS)

@@ -48,6 +48,10 @@ int main(void)
             CHECK(L->freelists[i].capacity == arrays[i][2]);
         }
     }
+    CHECK(L->interp_gc_generations == offsetof(PyInterpreterState, gc.generations));
+    CHECK(L->gc_generation_size == sizeof(struct gc_generation));
+    CHECK(L->gc_generations == NUM_GENERATIONS);
+    CHECK(L->tpflags_heaptype == Py_TPFLAGS_HEAPTYPE);
     CHECK(L->code_filename == offsetof(PyCodeObject, co_filename));
     CHECK(L->code_name == offsetof(PyCodeObject, co_name));
     CHECK(L->code_firstlineno == offsetof(PyCodeObject, co_firstlineno));
@@ -62,10 +66,13 @@ int main(void)
     CHECK(L->tpflags_type_subclass == Py_TPFLAGS_TYPE_SUBCLASS);
     CHECK(L->ob_size == offsetof(PyVarObject, ob_size));
     CHECK(L->type_itemsize == offsetof(PyTypeObject, tp_itemsize));
+    CHECK(L->type_dealloc == offsetof(PyTypeObject, tp_dealloc));
     CHECK(L->type_traverse == offsetof(PyTypeObject, tp_traverse));
     CHECK(L->type_free == offsetof(PyTypeObject, tp_free));
     CHECK(L->type_weaklistoffset == offsetof(PyTypeObject, tp_weaklistoffset));
     CHECK(L->gc_next == offsetof(PyGC_Head, _gc_next));
+    CHECK(L->gc_prev == offsetof(PyGC_Head, _gc_prev));
+    CHECK(L->gc_prev_flags == (_PyGC_PREV_MASK_FINALIZED | _PyGC_PREV_MASK_COLLECTING));
     CHECK(L->tpflags_managed_dict == Py_TPFLAGS_MANAGED_DICT);
     CHECK(L->managed_dict_size == 2 * sizeof(PyObject *));
     CHECK(L->tpflags_data_subclasses ==

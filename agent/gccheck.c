@@ -1,0 +1,498 @@
+#include "gccheck.h"
+
+#include <dlfcn.h>
+#include <string.h>
+
+#include "../core/journal.h"
+#include "../core/os.h"
+#include "../core/table.h"
+#include "../pyver/pyver.h"
+#include "capi.h"
+#include "guard.h"
+#include "heap.h"
+#include "heapsnap.h"
+#include "jwriter.h"
+#include "live.h"
+#include "modules.h"
+#include "pyframes.h"
+#include "record.h"
+#include "types.h"
+
+#define AT(base, off, type) (*(type *)((const char *)(base) + (off)))
+#define PAT_NEW_WORD 0xbebebebebebebebeull
+/* Visits remembered per object for the untraversed-reference check; an
+ * object visiting more (a big container) is not checked for it. */
+#define VISITS_MAX 512
+/* Reports per kind and pass at most, and per type and offset once. */
+#define REPORTS_PER_PASS 20
+#define SEEN_MAX 4096
+#define REFERRERS_MAX 8
+
+typedef int (*visitproc)(void *obj, void *arg);
+typedef int (*traverseproc)(void *self, visitproc visit, void *arg);
+
+/* Set once by gck_init. */
+static bool gck_ready;
+static uintptr_t core_base;       /* load address of the object defining PyType_Type */
+static uintptr_t float_type, complex_type, bytearray_type;
+
+/* protected by the GIL (every entry point holds it): what was reported */
+static struct seen {
+    uintptr_t type;
+    int64_t offset;
+    uint32_t error;
+} seen[SEEN_MAX];
+static size_t nseen;
+/* protected by the GIL: traverse function -> defined in an extension (1) or the core (2) */
+static struct tbl traverse_origin;
+
+bool gck_init(void)
+{
+    Dl_info info;
+    void *type_type = dlsym(RTLD_DEFAULT, "PyType_Type");
+    if (!pf_layout || !type_type || !dladdr(type_type, &info))
+        return false;
+    core_base = (uintptr_t)info.dli_fbase;
+    float_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyFloat_Type");
+    complex_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyComplex_Type");
+    bytearray_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyByteArray_Type");
+    tbl_init(&traverse_origin, 16);
+    gck_ready = true;
+    return true;
+}
+
+/* True the first time (type, offset, error) is met: each is reported once. */
+static bool first_time(uintptr_t type, int64_t offset, uint32_t error)
+{
+    for (size_t i = 0; i < nseen; i++)
+        if (seen[i].type == type && seen[i].offset == offset && seen[i].error == error)
+            return false;
+    if (nseen < SEEN_MAX)
+        seen[nseen++] = (struct seen){type, offset, error};
+    return true;
+}
+
+/* True if a function of a type (its tp_traverse, its tp_dealloc) belongs
+ * to an extension module, not to the interpreter: only extensions' types
+ * are held to the checks that the interpreter's own types break on purpose
+ * (their traverse skips borrowed fields: weak references, a frame's
+ * globals, a type's name; their plain objects link to each other). */
+static bool extension_code(uintptr_t fn)
+{
+    struct origin { uint64_t key, ext; } *o = tbl_find(&traverse_origin, fn);
+    if (o)
+        return o->ext == 1;
+    Dl_info info;
+    bool ext = dladdr((void *)fn, &info) && (uintptr_t)info.dli_fbase != core_base && !mod_in_agent(fn);
+    bool inserted;
+    o = tbl_insert(&traverse_origin, fn, &inserted);
+    if (o)
+        o->ext = ext ? 1 : 2;
+    return ext;
+}
+
+/* ---- objects and blocks ------------------------------------------------ */
+
+/* A live object: its block and what is known of it. */
+struct object {
+    uintptr_t obj, block;
+    struct live_info li;
+    struct ty_object ty;
+    uint32_t type_id;
+};
+
+/* Finds the live object that starts at p (p is a PyObject pointer): its
+ * block starts 0, 16 or 32 bytes before it. */
+static bool live_object_at(uintptr_t p, struct object *out)
+{
+    const struct pyver_layout *L = pf_layout;
+    if (!p || (p & 15))
+        return false;
+    size_t offs[3] = {L->gc_head_size, L->gc_head_size + L->managed_dict_size, 0};
+    for (int i = 0; i < 3; i++) {
+        uintptr_t block = p - offs[i];
+        if (!live_find(block, &out->li))
+            continue;
+        out->type_id = ty_of_live_block(block, out->li.size, &out->ty);
+        if (out->type_id && out->ty.offset == offs[i]) {
+            out->obj = p;
+            out->block = block;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The block that held the object at p if it was freed and is still in
+ * quarantine; 0 otherwise. */
+static uintptr_t freed_object_block(uintptr_t p, uint8_t *free_api)
+{
+    const struct pyver_layout *L = pf_layout;
+    size_t offs[3] = {L->gc_head_size, L->gc_head_size + L->managed_dict_size, 0};
+    for (int i = 0; i < 3; i++)
+        if (p > offs[i] && heap_recently_freed(p - offs[i], free_api))
+            return p - offs[i];
+    return 0;
+}
+
+static void report(enum jn_error e, const struct object *holder, int64_t offset, uintptr_t other, uint32_t other_type,
+                   uint8_t other_api)
+{
+    struct jn_error_info info = {.api = holder->li.api, .other_api = other_api, .addr = holder->block,
+                                 .offset = offset, .access = JN_ACCESS_UNKNOWN, .caught = JN_CAUGHT_LATER,
+                                 .type = holder->type_id, .type_addr = holder->ty.type,
+                                 .aux = holder->ty.basicsize, .other_addr = other, .other_type = other_type};
+    rec_error(e, &info);
+}
+
+/* ---- the per-object checks --------------------------------------------- */
+
+struct visit_ctx {
+    const struct object *holder;
+    uint64_t visits[VISITS_MAX];
+    size_t n;
+    bool overflow, uninitialized;
+    size_t reports;
+};
+
+static int check_visit(void *obj, void *arg)
+{
+    struct visit_ctx *c = arg;
+    uintptr_t v = (uintptr_t)obj;
+    if (c->n < VISITS_MAX)
+        c->visits[c->n++] = v;
+    else
+        c->overflow = true;
+    if (v == PAT_NEW_WORD) {
+        c->uninitialized = true;
+        return 0;
+    }
+    struct object ref;
+    uint8_t free_api;
+    uintptr_t freed;
+    if (live_object_at(v, &ref) || mod_in_data(v) || !(freed = freed_object_block(v, &free_api)))
+        return 0;
+    if (first_time(c->holder->ty.type, -1, JN_ERR_GC_DANGLING)) {
+        report(JN_ERR_GC_DANGLING, c->holder, -1, freed, 0, free_api);
+        c->reports++;
+        /* The collector is about to follow that pointer into freed memory. */
+        heap_stop_unless_keep_going();
+    }
+    return 0;
+}
+
+/* The offset in the object of its first word still holding the new-memory
+ * pattern, or -1. */
+static int64_t first_unwritten_word(const struct object *o)
+{
+    uint64_t end = o->li.size - o->ty.offset;
+    for (uint64_t off = 16; off + 8 <= end; off += 8)
+        if (AT(o->obj, off, uint64_t) == PAT_NEW_WORD)
+            return (int64_t)off;
+    return -1;
+}
+
+static bool visited(const struct visit_ctx *c, uintptr_t v)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->visits[i] == v)
+            return true;
+    return false;
+}
+
+/* Words of an extension's GC object that point to live GC objects its
+ * tp_traverse did not visit. Skipped: the header's reference count, the
+ * type pointer of a static type, the weak reference list (weak references
+ * are not owned). */
+static void check_untraversed(struct visit_ctx *c, const struct object *o)
+{
+    const struct pyver_layout *L = pf_layout;
+    int64_t weaklist = AT(o->ty.type, L->type_weaklistoffset, int64_t);
+    bool heap_type = (o->ty.flags & L->tpflags_heaptype) != 0;
+    uint64_t end = o->li.size - o->ty.offset;
+    for (uint64_t off = L->ob_type; off + 8 <= end && c->reports < REPORTS_PER_PASS; off += 8) {
+        if ((off == L->ob_type && !heap_type) || (weaklist > 0 && off == (uint64_t)weaklist))
+            continue;
+        uintptr_t w = AT(o->obj, off, uintptr_t);
+        struct object ref;
+        if (!w || (w & 15) || visited(c, w) || !live_object_at(w, &ref) || !ref.ty.gc)
+            continue;
+        if (first_time(o->ty.type, (int64_t)off, JN_ERR_GC_UNTRAVERSED)) {
+            report(JN_ERR_GC_UNTRAVERSED, o, (int64_t)off, ref.block, ref.type_id, ref.li.api);
+            c->reports++;
+        }
+    }
+}
+
+/* Checks one tracked object; returns the number of problems reported. */
+static size_t check_tracked(uintptr_t obj)
+{
+    const struct pyver_layout *L = pf_layout;
+    struct object o;
+    if (!live_object_at(obj, &o) || !o.ty.gc)
+        return 0; /* not a block lifeline knows: allocated before the hooks */
+    traverseproc trav = AT(o.ty.type, L->type_traverse, traverseproc);
+    if (!trav)
+        return 0;
+    static struct visit_ctx c; /* protected by the GIL; too big for the stack of a deep collection */
+    memset(&c, 0, sizeof c);
+    c.holder = &o;
+    trav((void *)obj, check_visit, &c);
+    if (c.uninitialized) {
+        int64_t off = first_unwritten_word(&o);
+        if (first_time(o.ty.type, off, JN_ERR_GC_TRACKED_UNINIT)) {
+            report(JN_ERR_GC_TRACKED_UNINIT, &o, off, 0, 0, 0);
+            c.reports++;
+            /* The collection about to run follows the garbage pointer. */
+            heap_stop_unless_keep_going();
+        }
+    } else if (!c.overflow && extension_code((uintptr_t)trav)) {
+        check_untraversed(&c, &o);
+    }
+    return c.reports;
+}
+
+/* Checks every object of generation g's list. */
+static size_t check_generation(unsigned g)
+{
+    const struct pyver_layout *L = pf_layout;
+    char *interp = capi.PyInterpreterState_Main();
+    uintptr_t head = (uintptr_t)(interp + L->interp_gc_generations + g * L->gc_generation_size);
+    size_t found = 0;
+    for (uintptr_t gc = AT(head, L->gc_next, uintptr_t); gc && gc != head && found < REPORTS_PER_PASS;
+         gc = AT(gc, L->gc_next, uintptr_t))
+        found += check_tracked(gc + L->gc_head_size);
+    return found;
+}
+
+static size_t check_generations(unsigned upto)
+{
+    size_t found = 0;
+    for (unsigned g = 0; g <= upto && g < pf_layout->gc_generations; g++)
+        found += check_generation(g);
+    return found;
+}
+
+/* ---- reference counts --------------------------------------------------- */
+
+enum { S_FLAGGED = 1 };
+
+struct count_pass {
+    struct hs_snapshot snap;
+    uint32_t *counts;       /* references found to each block's object */
+    uint8_t *state;         /* S_* per block */
+    size_t counts_bytes, state_bytes;
+    /* the referrer walk */
+    size_t referrer;        /* the block being scanned */
+    uint64_t flagged_seq[REPORTS_PER_PASS];
+    uintptr_t flagged_block[REPORTS_PER_PASS];
+    unsigned flagged_referrers[REPORTS_PER_PASS];
+    size_t nflagged;
+    bool collecting;        /* second pass: journal referrers instead of counting */
+};
+
+/* The object block that p is the PyObject pointer of, or -1. */
+static long object_index(struct count_pass *p, uintptr_t w)
+{
+    long j = hs_find(&p->snap, w);
+    if (j < 0)
+        return -1;
+    struct hs_block *b = &p->snap.blocks[j];
+    hs_layout(&p->snap, (size_t)j);
+    if ((b->layout != HS_LAYOUT_OBJECT && b->layout != HS_LAYOUT_GC_OBJECT) || b->addr + b->obj_off != w)
+        return -1;
+    return j;
+}
+
+static void journal_referrer(struct count_pass *p, long j, int64_t offset)
+{
+    for (size_t k = 0; k < p->nflagged; k++) {
+        if (p->flagged_block[k] != p->snap.blocks[j].addr || p->flagged_referrers[k] >= REFERRERS_MAX)
+            continue;
+        p->flagged_referrers[k]++;
+        const struct hs_block *r = &p->snap.blocks[p->referrer];
+        uint8_t rec[JN_SEQ_RECORD_MAX];
+        uint8_t *e = jn_put_referrer(rec, p->flagged_seq[k], r->addr, r->type, offset);
+        jw_write_record(rec, (size_t)(e - rec));
+    }
+}
+
+/* One reference to the object at w, found at `offset` in the referrer. */
+static void count_reference(struct count_pass *p, uintptr_t w, int64_t offset)
+{
+    long j = object_index(p, w);
+    if (j < 0)
+        return;
+    if (!p->collecting)
+        p->counts[j]++;
+    else if (p->state[j] & S_FLAGGED)
+        journal_referrer(p, j, offset);
+}
+
+static int count_visit(void *obj, void *arg)
+{
+    count_reference(arg, (uintptr_t)obj, -1); /* tp_traverse does not say where */
+    return 0;
+}
+
+/* True for objects whose memory holds data, never references. */
+static bool data_object(uintptr_t type, unsigned long flags)
+{
+    return (flags & pf_layout->tpflags_data_subclasses) || type == float_type || type == complex_type ||
+           type == bytearray_type;
+}
+
+/* Scans the words of block i as possible references, skipping the
+ * object's own header count and its weak reference list. */
+static void scan_conservatively(struct count_pass *p, size_t i)
+{
+    const struct pyver_layout *L = pf_layout;
+    const struct hs_block *b = &p->snap.blocks[i];
+    uint64_t skip1 = UINT64_MAX, skip2 = UINT64_MAX;
+    if (b->layout == HS_LAYOUT_OBJECT) {
+        uintptr_t type = AT(b->addr + b->obj_off, L->ob_type, uintptr_t);
+        int64_t weaklist = AT(type, L->type_weaklistoffset, int64_t);
+        skip1 = b->obj_off + L->ob_refcnt;
+        if (weaklist > 0)
+            skip2 = b->obj_off + (uint64_t)weaklist;
+    }
+    for (uint64_t off = 0; off + 8 <= b->size; off += 8) {
+        if (off == skip1 || off == skip2)
+            continue;
+        uintptr_t w = AT(b->addr, off, uintptr_t);
+        if (hs_maybe(&p->snap, w))
+            count_reference(p, w, (int64_t)off - b->obj_off);
+    }
+}
+
+/* Counts (or, when collecting, names) the references each block holds. */
+static void reference_pass(struct count_pass *p)
+{
+    const struct pyver_layout *L = pf_layout;
+    for (size_t i = 0; i < p->snap.n; i++) {
+        hs_layout(&p->snap, i);
+        struct hs_block *b = &p->snap.blocks[i];
+        uintptr_t obj = b->addr + b->obj_off;
+        p->referrer = i;
+        if (b->layout == HS_LAYOUT_GC_OBJECT) {
+            /* Only tracked objects are traversed, as the collector does: an
+             * untracked one may be half built (the allocation that started
+             * this collection). Its references are not counted. */
+            uintptr_t type = AT(obj, L->ob_type, uintptr_t);
+            traverseproc trav = AT(type, L->type_traverse, traverseproc);
+            bool tracked = AT(b->addr + b->gc_off, L->gc_next, uintptr_t) != 0;
+            if (trav && tracked && AT(obj, L->ob_refcnt, intptr_t) > 0)
+                trav((void *)obj, count_visit, p);
+        } else if (b->layout == HS_LAYOUT_OBJECT) {
+            /* Only extensions' objects are scanned: the interpreter's own
+             * non-GC objects keep borrowed references by design (the links
+             * of functools' LRU list), and its GC types report theirs. */
+            uintptr_t type = AT(obj, L->ob_type, uintptr_t);
+            uintptr_t dealloc = AT(type, L->type_dealloc, uintptr_t);
+            if (!data_object(type, AT(type, L->type_flags, unsigned long)) && extension_code(dealloc))
+                scan_conservatively(p, i);
+        }
+        /* Plain blocks are not counted: C structures hold borrowed
+         * references by design when an owner elsewhere keeps the object
+         * alive (the compiler's AST arena and its object list, libxml2's
+         * back-pointers to lxml's proxies), and nothing in the block says
+         * which. */
+    }
+}
+
+/* References an object may have beyond its count by design: an interned
+ * str's two in the interned dict are not counted (CPython 3.11). */
+static uint32_t uncounted_references(uintptr_t obj)
+{
+    const struct pyver_layout *L = pf_layout;
+    uintptr_t type = AT(obj, L->ob_type, uintptr_t);
+    if (!(AT(type, L->type_flags, unsigned long) & (1ul << 28))) /* Py_TPFLAGS_UNICODE_SUBCLASS */
+        return 0;
+    unsigned state = AT(obj, L->str_state, unsigned);
+    return ((state >> L->str_interned_shift) & L->str_interned_mask) == L->str_interned_mortal ? 2 : 0;
+}
+
+static size_t flag_low_counts(struct count_pass *p)
+{
+    const struct pyver_layout *L = pf_layout;
+    for (size_t j = 0; j < p->snap.n && p->nflagged < REPORTS_PER_PASS; j++) {
+        const struct hs_block *b = &p->snap.blocks[j];
+        if (b->layout != HS_LAYOUT_OBJECT && b->layout != HS_LAYOUT_GC_OBJECT)
+            continue;
+        uintptr_t obj = b->addr + b->obj_off;
+        intptr_t refcnt = AT(obj, L->ob_refcnt, intptr_t);
+        if (refcnt <= 0 || (intptr_t)p->counts[j] <= refcnt + (intptr_t)uncounted_references(obj))
+            continue;
+        struct object o;
+        if (!live_object_at(obj, &o) || !first_time(o.block, (int64_t)o.type_id, JN_ERR_REFCOUNT_LOW))
+            continue; /* reported at an earlier collection already */
+        p->state[j] |= S_FLAGGED;
+        struct jn_error_info info = {.api = o.li.api, .other_api = o.li.api, .addr = o.block,
+                                     .offset = 0, .access = JN_ACCESS_UNKNOWN, .caught = JN_CAUGHT_LATER,
+                                     .type = o.type_id, .type_addr = o.ty.type, .aux = (uint64_t)refcnt,
+                                     .other_addr = p->counts[j]};
+        p->flagged_seq[p->nflagged] = rec_error_seq(JN_ERR_REFCOUNT_LOW, &info);
+        p->flagged_block[p->nflagged++] = b->addr;
+    }
+    return p->nflagged;
+}
+
+static bool prepare_counts(struct count_pass *p)
+{
+    memset(p, 0, sizeof *p);
+    if (!hs_take(&p->snap))
+        return false;
+    size_t n = p->snap.n ? p->snap.n : 1;
+    p->counts_bytes = n * sizeof *p->counts;
+    p->state_bytes = n;
+    p->counts = os_map(p->counts_bytes);
+    p->state = os_map(p->state_bytes);
+    return p->counts && p->state;
+}
+
+static void finish_counts(struct count_pass *p)
+{
+    os_unmap(p->counts, p->counts_bytes);
+    os_unmap(p->state, p->state_bytes);
+    hs_release(&p->snap);
+}
+
+static size_t check_reference_counts(void)
+{
+    static struct count_pass p; /* protected by the GIL */
+    size_t found = 0;
+    if (prepare_counts(&p)) {
+        reference_pass(&p);
+        found = flag_low_counts(&p);
+        if (found) {
+            p.collecting = true;
+            reference_pass(&p);
+        }
+    }
+    finish_counts(&p);
+    return found;
+}
+
+size_t gck_whole_heap(void)
+{
+    if (!gck_ready || !jw_active() || !guard_enter())
+        return 0;
+    size_t found = check_generations(pf_layout->gc_generations - 1);
+    found += check_reference_counts();
+    guard_leave();
+    return found;
+}
+
+void gck_collection(int generation)
+{
+    if (generation < 0)
+        return;
+    if ((unsigned)generation + 1 >= pf_layout->gc_generations) {
+        gck_whole_heap();
+        return;
+    }
+    if (!gck_ready || !jw_active() || !guard_enter())
+        return;
+    check_generations((unsigned)generation);
+    guard_leave();
+}

@@ -1,0 +1,131 @@
+"""GC and reference-count invariants (agent/gccheck.c): gc-untraversed-reference,
+gc-dangling-reference, refcount-too-low, gc-tracked-uninitialized found at a collection."""
+import lifeline_harness as H
+
+
+def run(interp, tmp_path, body, args=()):
+    script = tmp_path / "script.py"
+    script.write_text("import gc, zoo_gc\n" + body + "\nprint('done')\n")
+    return H.run_lifeline(interp, list(args) + [str(script)], extensions=["zoo_gc"])
+
+
+def found(res, kind):
+    return [f for f in res.report["findings"] if f["kind"] == kind]
+
+
+def test_untraversed_field_is_named(interp, tmp_path):
+    res = run(interp, tmp_path, "def make():\n    return zoo_gc.holder([1], [2])\nh = make()\ngc.collect()")
+    fs = found(res, "gc-untraversed-reference")
+    assert len(fs) == 1, res.describe()
+    f = fs[0]
+    assert f["severity"] == "error" and res.returncode == H.ERROR_EXIT, res.describe()
+    assert f["block"]["type"] == "zoo_gc.Holder"
+    assert f["details"]["field"] == "second" and f["details"]["offset"] == 24, f["details"]
+    assert f["details"]["referent_type"] == "list", f["details"]
+    H.assert_stack_order(f["stacks"]["alloc"], ["native:holder", "python:make", "python:<module>"])
+    assert "lifeline: gc-untraversed-reference: field 'second' (offset 24) of a 'zoo_gc.Holder'" in res.stderr
+
+
+def test_untraversed_found_at_a_young_collection(interp, tmp_path):
+    # no explicit full collection: allocations trigger generation-0 collections
+    body = "keep = [zoo_gc.holder(None, {'k': i}) for i in range(3)]\njunk = [[i] for i in range(5000)]"
+    res = run(interp, tmp_path, body)
+    fs = found(res, "gc-untraversed-reference")
+    assert len(fs) == 1 and fs[0]["details"]["referent_type"] == "dict", res.describe()
+
+
+def test_heap_type_that_does_not_visit_its_type(interp, tmp_path):
+    res = run(interp, tmp_path, "t = zoo_gc.thing(None)\ngc.collect()")
+    fs = found(res, "gc-untraversed-reference")
+    assert len(fs) == 1, res.describe()
+    assert fs[0]["details"]["offset"] == 8 and fs[0]["details"]["referent_type"] == "type", fs[0]["details"]
+
+
+def test_traverse_visiting_freed_memory(interp, tmp_path):
+    body = "def make():\n    s = {1, 2}\n    return zoo_gc.keeper(s)\nk = make()\ngc.collect()"
+    res = run(interp, tmp_path, body)
+    fs = found(res, "gc-dangling-reference")
+    assert len(fs) == 1, res.describe()
+    f = fs[0]
+    assert f["block"]["type"] == "zoo_gc.Keeper" and f["details"]["referent"]["type"] == "set", f
+    assert f["details"]["referent"]["state"] == "freed"
+    H.assert_stack_order(f["stacks"]["free"], ["native:set_dealloc", "python:<module>"])
+    H.assert_stack_order(f["stacks"]["alloc"], ["native:keeper", "python:make"])
+    assert "done" not in res.stdout  # stopped before the collector follows the pointer
+    assert res.returncode == H.ERROR_EXIT, res.describe()
+
+
+def test_stored_borrowed_reference_in_plain_object(interp, tmp_path):
+    body = "def make():\n    s = {1, 2}\n    owner = [s]\n    return owner, zoo_gc.borrower(s)\nkeep = make()\ngc.collect()"
+    res = run(interp, tmp_path, body)
+    fs = found(res, "refcount-too-low")
+    assert len(fs) == 1, res.describe()
+    f = fs[0]
+    assert f["block"]["type"] == "set" and f["details"]["refcount"] == 1, f
+    assert f["details"]["references"] == 2, f["details"]
+    kinds = sorted(r["type"] or "-" for r in f["details"]["referrers"])
+    assert kinds == ["list", "zoo_gc.Borrower"], f["details"]["referrers"]
+    borrower = [r for r in f["details"]["referrers"] if r["type"] == "zoo_gc.Borrower"][0]
+    assert borrower["offset"] == 16
+    H.assert_stack_order(borrower["alloc"], ["native:borrower", "python:make"])
+    H.assert_stack_order(f["stacks"]["alloc"], ["python:make"])
+
+
+def test_borrowed_reference_in_c_memory_is_not_counted(interp, tmp_path):
+    # Plain C memory is not counted (C structures hold borrowed references by design, like the
+    # compiler's AST arena): a borrowed reference kept there is no finding.
+    body = "s = frozenset({1, 2})\nowner = [s]\nzoo_gc.remember(s)\ndel s\ngc.collect()"
+    res = run(interp, tmp_path, body)
+    assert found(res, "refcount-too-low") == [], res.describe()
+
+
+def test_visited_borrowed_reference(interp, tmp_path):
+    body = "s = {1, 2}\nowner = [s]\nk = zoo_gc.keeper(s)\ndel s\ngc.collect()"
+    res = run(interp, tmp_path, body)
+    fs = found(res, "refcount-too-low")
+    assert len(fs) == 1 and fs[0]["block"]["type"] == "set", res.describe()
+    assert sorted(r["type"] for r in fs[0]["details"]["referrers"]) == ["list", "zoo_gc.Keeper"]
+
+
+def test_tracked_before_its_fields_are_set(interp, tmp_path):
+    res = run(interp, tmp_path, "h = zoo_gc.half([1])")
+    fs = found(res, "gc-tracked-uninitialized")
+    assert len(fs) >= 1, res.describe()
+    assert fs[0]["details"]["offset"] == 24 and fs[0]["details"]["field"] == "right", fs[0]["details"]
+    assert fs[0]["block"]["type"] == "zoo_gc.Pair"
+    H.assert_stack_order(fs[0]["stacks"]["alloc"], ["native:half", "python:<module>"])
+    assert res.returncode == H.ERROR_EXIT and "done" not in res.stdout, res.describe()
+
+
+def test_correct_objects_are_quiet(interp, tmp_path):
+    body = """
+import weakref
+pairs = [zoo_gc.pair([i], {'x': i}) for i in range(100)]
+refs = [weakref.ref(p) for p in pairs]
+a = zoo_gc.pair(None, None)
+b = zoo_gc.pair(a, None)
+gc.collect()
+import lifeline
+assert lifeline.check_heap() == 0
+"""
+    res = run(interp, tmp_path, body)
+    assert res.returncode == 0 and res.report["findings"] == [], res.describe()
+
+
+def test_interpreter_objects_are_quiet(interp, tmp_path):
+    body = """
+import json, decimal, asyncio, collections, functools, itertools, re, io
+class Node:
+    __slots__ = ('next', '__weakref__')
+nodes = [Node() for _ in range(200)]
+for a, b in zip(nodes, nodes[1:]):
+    a.next = b
+async def coro():
+    return 1
+asyncio.run(coro())
+d = collections.OrderedDict((i, str(i)) for i in range(100))
+gen = (i for i in range(10)); next(gen)
+gc.collect()
+"""
+    res = run(interp, tmp_path, body)
+    assert res.returncode == 0 and res.report["findings"] == [], res.describe()

@@ -144,7 +144,7 @@ static size_t option_number(const char *opt, size_t len, const char *key, size_t
  * options are documented in the README; the cli checks them before the
  * target starts, so the agent only picks out the words it uses. */
 /* protected by: set once by read_options at start */
-static bool gc_checks = true;
+static bool gc_checks = true, leak_scan = true;
 
 static void read_options(struct heap_options *h)
 {
@@ -160,6 +160,7 @@ static void read_options(struct heap_options *h)
         cap_exact_stacks = option_number(o, len, "exact_stacks", cap_exact_stacks) != 0;
         h->check = option_number(o, len, "check", h->check) != 0;
         gc_checks = option_number(o, len, "gc_checks", gc_checks) != 0;
+        leak_scan = option_number(o, len, "leaks", leak_scan) != 0;
         h->keep_going = option_number(o, len, "keep_going", h->keep_going) != 0;
         h->quarantine_bytes = option_number(o, len, "quarantine_mb", h->quarantine_bytes >> 20) << 20;
         h->pool_rate = (unsigned)option_number(o, len, "pool_rate", h->pool_rate);
@@ -182,7 +183,7 @@ static void start_recording(const struct pyver_layout *layout)
     if (!rec_name_types)
         log_msg("cannot find the interpreter's frame API; Python stacks are not recorded");
     ty_init();
-    if (!boot_init(gc_checks))
+    if (!boot_init(gc_checks, leak_scan))
         log_msg("this interpreter lacks C-API functions lifeline needs: no leak scan, no _lifeline module");
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     hl_init();

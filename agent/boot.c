@@ -10,7 +10,8 @@
 #include "repeat.h"
 #include "spin.h"
 
-static bool gck_enabled; /* set once by boot_init: the GC checks are on */
+/* set once by boot_init */
+static bool gck_enabled, leak_scan_enabled;
 volatile bool boot_queued = true; /* until boot_init says the C API is there */
 /* protected by boot_lock: queuing the pending call exactly once */
 static int boot_lock;
@@ -35,11 +36,28 @@ static capi_obj *py_scan_leaks(capi_obj *self, capi_obj *unused)
     return capi.PyLong_FromSsize_t((intptr_t)reach_scan(REACH_ON_DEMAND));
 }
 
+/* gc.collect(): unlike PyGC_Collect, it collects even when the program
+ * disabled the collector; cyclic garbage is not a leak. */
+static void collect_garbage(void)
+{
+    capi_obj *gc = capi.PyImport_ImportModule("gc");
+    capi_obj *collect = gc ? capi.PyObject_GetAttrString(gc, "collect") : NULL;
+    capi_obj *res = collect ? capi.PyObject_CallNoArgs(collect) : NULL;
+    if (res)
+        capi.Py_DecRef(res);
+    else
+        capi.PyErr_Clear();
+    if (collect)
+        capi.Py_DecRef(collect);
+    if (gc)
+        capi.Py_DecRef(gc);
+}
+
 /* The atexit callback: registered first, so it runs after every callback
  * the program registered, while modules and interpreter state are intact. */
 static capi_obj *py_at_exit(capi_obj *self, capi_obj *unused)
 {
-    capi.PyGC_Collect();
+    collect_garbage();
     reach_scan(REACH_AT_EXIT);
     capi.Py_IncRef(capi.none); /* the result is a new reference */
     return capi.none;
@@ -150,7 +168,7 @@ static bool build_module(void)
     for (size_t i = 0; ok && i < sizeof methods / sizeof methods[0]; i++)
         ok = add_method(m, &methods[i]);
     ok = ok && capi.PyDict_SetItemString(capi.PyImport_GetModuleDict(), "_lifeline", m) == 0;
-    ok = ok && register_at_exit(m);
+    ok = ok && (!leak_scan_enabled || register_at_exit(m));
     ok = ok && (!gck_enabled || register_gc_callback(m));
     capi.Py_DecRef(m);
     return ok && extend_path();
@@ -172,11 +190,12 @@ static int boot_run(void *unused)
     return 0;
 }
 
-bool boot_init(bool gc_checks)
+bool boot_init(bool gc_checks, bool leak_scan)
 {
     if (!capi_init())
         return false;
     gck_enabled = gc_checks && gck_init();
+    leak_scan_enabled = leak_scan;
     boot_queued = false;
     return true;
 }

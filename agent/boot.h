@@ -23,7 +23,8 @@ static inline void boot_poll(void)
 }
 
 /* Prepares booting; false when this interpreter lacks the C API it needs
- * (boot_poll then does nothing). gc_checks: register the GC checks. */
-bool boot_init(bool gc_checks);
+ * (boot_poll then does nothing). gc_checks: register the GC checks;
+ * leak_scan: the leak scan at exit. */
+bool boot_init(bool gc_checks, bool leak_scan);
 
 #endif

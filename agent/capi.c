@@ -17,6 +17,7 @@ bool capi_init(void)
     LOOKUP(PyObject_SetAttrString);
     LOOKUP(PyObject_GetAttrString);
     LOOKUP(PyObject_CallOneArg);
+    LOOKUP(PyObject_CallNoArgs);
     LOOKUP(PyDict_SetItemString);
     LOOKUP(PySys_GetObject);
     LOOKUP(PyList_Append);
@@ -43,7 +44,7 @@ bool capi_init(void)
     capi.exc_runtime_error = (capi_obj **)dlsym(RTLD_DEFAULT, "PyExc_RuntimeError");
     return capi.Py_IsInitialized && capi.Py_AddPendingCall && capi.PyImport_ImportModule &&
            capi.PyImport_GetModuleDict && capi.PyModule_New && capi.PyCFunction_NewEx &&
-           capi.PyObject_SetAttrString && capi.PyObject_GetAttrString && capi.PyObject_CallOneArg &&
+           capi.PyObject_SetAttrString && capi.PyObject_GetAttrString && capi.PyObject_CallOneArg && capi.PyObject_CallNoArgs &&
            capi.PyDict_SetItemString && capi.PySys_GetObject && capi.PyList_Append &&
            capi.PyUnicode_DecodeFSDefault && capi.PyLong_FromSsize_t && capi.PyLong_AsSsize_t &&
            capi.PyGC_Collect && capi.Py_IncRef && capi.Py_DecRef && capi.PyErr_Occurred && capi.PyErr_Fetch &&

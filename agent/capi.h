@@ -32,6 +32,7 @@ struct capi {
     int (*PyObject_SetAttrString)(capi_obj *o, const char *name, capi_obj *v);
     capi_obj *(*PyObject_GetAttrString)(capi_obj *o, const char *name);
     capi_obj *(*PyObject_CallOneArg)(capi_obj *callable, capi_obj *arg);
+    capi_obj *(*PyObject_CallNoArgs)(capi_obj *callable);
     int (*PyDict_SetItemString)(capi_obj *d, const char *key, capi_obj *v);
     capi_obj *(*PySys_GetObject)(const char *name);
     int (*PyList_Append)(capi_obj *list, capi_obj *item);

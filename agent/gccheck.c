@@ -20,6 +20,7 @@
 
 #define AT(base, off, type) (*(type *)((const char *)(base) + (off)))
 #define PAT_NEW_WORD 0xbebebebebebebebeull
+#define PAT_FREED_WORD 0xddddddddddddddddull
 /* Visits remembered per object for the untraversed-reference check; an
  * object visiting more (a big container) is not checked for it. */
 #define VISITS_MAX 512
@@ -148,7 +149,9 @@ static void report(enum jn_error e, const struct object *holder, int64_t offset,
 /* ---- the per-object checks --------------------------------------------- */
 
 struct visit_ctx {
-    const struct object *holder;
+    uintptr_t obj;          /* the object traversed */
+    struct object holder;   /* what is known of it, looked up when needed */
+    bool holder_known;
     uint64_t visits[VISITS_MAX];
     size_t n;
     bool overflow, uninitialized;
@@ -167,13 +170,21 @@ static int check_visit(void *obj, void *arg)
         c->uninitialized = true;
         return 0;
     }
-    struct object ref;
-    uint8_t free_api;
-    uintptr_t freed;
-    if (live_object_at(v, &ref) || mod_in_data(v) || !(freed = freed_object_block(v, &free_api)))
+    /* Reading the visited object is what the collector is about to do. A
+     * freed one, waiting in quarantine, holds the freed-memory pattern. */
+    const struct pyver_layout *L = pf_layout;
+    if (!v || (v & 7) || AT(v, L->ob_refcnt, uint64_t) != PAT_FREED_WORD ||
+        AT(v, L->ob_type, uint64_t) != PAT_FREED_WORD)
         return 0;
-    if (first_time(c->holder->ty.type, -1, JN_ERR_GC_DANGLING)) {
-        report(JN_ERR_GC_DANGLING, c->holder, -1, freed, 0, free_api);
+    uint8_t free_api;
+    uintptr_t freed = freed_object_block(v, &free_api);
+    if (!freed)
+        return 0;
+    if (!c->holder_known && !live_object_at(c->obj, &c->holder))
+        return 0;
+    c->holder_known = true;
+    if (first_time(c->holder.ty.type, -1, JN_ERR_GC_DANGLING)) {
+        report(JN_ERR_GC_DANGLING, &c->holder, -1, freed, 0, free_api);
         c->reports++;
         /* The collector is about to follow that pointer into freed memory. */
         heap_stop_unless_keep_going();
@@ -224,30 +235,40 @@ static void check_untraversed(struct visit_ctx *c, const struct object *o)
     }
 }
 
-/* Checks one tracked object; returns the number of problems reported. */
+/* Checks one tracked object; returns the number of problems reported.
+ * The object comes from the collector's list: its header is genuine, and
+ * its block is looked up only when there is something to report or for the
+ * checks that need its size. */
 static size_t check_tracked(uintptr_t obj)
 {
     const struct pyver_layout *L = pf_layout;
-    struct object o;
-    if (!live_object_at(obj, &o) || !o.ty.gc)
-        return 0; /* not a block lifeline knows: allocated before the hooks */
-    traverseproc trav = AT(o.ty.type, L->type_traverse, traverseproc);
+    uintptr_t type = AT(obj, L->ob_type, uintptr_t);
+    traverseproc trav = type ? AT(type, L->type_traverse, traverseproc) : NULL;
     if (!trav)
         return 0;
     static struct visit_ctx c; /* protected by the GIL; too big for the stack of a deep collection */
-    memset(&c, 0, sizeof c);
-    c.holder = &o;
+    c.obj = obj;
+    c.holder_known = false;
+    c.n = 0;
+    c.overflow = c.uninitialized = false;
+    c.reports = 0;
     trav((void *)obj, check_visit, &c);
+    bool extension = extension_code((uintptr_t)trav);
+    if (!c.uninitialized && (c.overflow || !extension))
+        return c.reports;
+    if (!c.holder_known && !live_object_at(obj, &c.holder))
+        return c.reports; /* not a block lifeline knows: allocated before the hooks */
+    c.holder_known = true;
     if (c.uninitialized) {
-        int64_t off = first_unwritten_word(&o);
-        if (first_time(o.ty.type, off, JN_ERR_GC_TRACKED_UNINIT)) {
-            report(JN_ERR_GC_TRACKED_UNINIT, &o, off, 0, 0, 0);
+        int64_t off = first_unwritten_word(&c.holder);
+        if (first_time(type, off, JN_ERR_GC_TRACKED_UNINIT)) {
+            report(JN_ERR_GC_TRACKED_UNINIT, &c.holder, off, 0, 0, 0);
             c.reports++;
             /* The collection about to run follows the garbage pointer. */
             heap_stop_unless_keep_going();
         }
-    } else if (!c.overflow && extension_code((uintptr_t)trav)) {
-        check_untraversed(&c, &o);
+    } else {
+        check_untraversed(&c, &c.holder);
     }
     return c.reports;
 }

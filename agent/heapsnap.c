@@ -24,36 +24,46 @@ static size_t page_slot(const struct hs_snapshot *s, uint64_t page)
     return (size_t)((page * 0x9e3779b97f4a7c15ull) >> 20) & (s->npages_cap - 1);
 }
 
+/* What the sort moves: 16 bytes per block, the api in the size's top byte. */
+struct key {
+    uint64_t addr;
+    uint64_t size_api;
+};
+
 struct collect {
-    struct hs_block *blocks;
+    struct key *keys;
     size_t n, cap;
 };
 
 static void collect_one(uintptr_t addr, const struct live_info *li, void *arg)
 {
     struct collect *c = arg;
-    if (c->n < c->cap && li->size)
-        c->blocks[c->n++] = (struct hs_block){.addr = addr, .size = li->size, .api = li->api};
+    if (c->n < c->cap && li->size && li->size < (1ull << 56))
+        c->keys[c->n++] = (struct key){addr, li->size | ((uint64_t)li->api << 56)};
 }
 
-/* Sorts by address: a radix sort on 16-bit digits of the 48 significant
- * bits, since qsort may allocate and the snapshot must not. */
-static void sort_blocks(struct hs_block *a, struct hs_block *tmp, size_t n, size_t *count)
+/* Sorts by address: a radix sort on 11-bit digits of the 43 significant
+ * bits above the 16-byte alignment (a digit's counts fit the first-level
+ * cache), since qsort may allocate and the snapshot must not. */
+static void sort_keys(struct key *a, struct key *tmp, size_t n, size_t *count)
 {
-    for (unsigned shift = 0; shift < 48; shift += 16) {
-        memset(count, 0, 65536 * sizeof *count);
+    for (unsigned shift = 4; shift < 4 + 44; shift += 11) {
+        memset(count, 0, 2048 * sizeof *count);
         for (size_t i = 0; i < n; i++)
-            count[(a[i].addr >> shift) & 0xffff]++;
+            count[(a[i].addr >> shift) & 2047]++;
         size_t sum = 0;
-        for (size_t d = 0; d < 65536; d++) {
+        for (size_t d = 0; d < 2048; d++) {
             size_t c = count[d];
             count[d] = sum;
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            tmp[count[(a[i].addr >> shift) & 0xffff]++] = a[i];
-        memcpy(a, tmp, n * sizeof *a);
+            tmp[count[(a[i].addr >> shift) & 2047]++] = a[i];
+        struct key *t = a;
+        a = tmp;
+        tmp = t;
     }
+    /* four passes: the sorted keys are back in the first array */
 }
 
 static struct hs_page *page_entry(struct hs_snapshot *s, uint64_t page)
@@ -100,16 +110,23 @@ bool hs_take(struct hs_snapshot *s)
     memset(s, 0, sizeof *s);
     /* Room for blocks allocated by other threads while the table is read. */
     size_t cap = live_count() + live_count() / 8 + 1024;
-    size_t count_bytes = 65536 * sizeof(size_t);
-    s->blocks_bytes = 2 * cap * sizeof(struct hs_block) + count_bytes;
-    struct hs_block *mem = os_map(s->blocks_bytes);
-    if (!mem)
+    size_t keys_bytes = 2 * cap * sizeof(struct key) + 2048 * sizeof(size_t);
+    s->blocks_bytes = cap * sizeof(struct hs_block);
+    struct key *keys = os_map(keys_bytes);
+    struct hs_block *mem = keys ? os_map(s->blocks_bytes) : NULL;
+    if (!mem) {
+        os_unmap(keys, keys_bytes);
         return false;
-    struct collect c = {mem, 0, cap};
+    }
+    struct collect c = {keys, 0, cap};
     live_each(collect_one, &c);
+    sort_keys(keys, keys + cap, c.n, (size_t *)(keys + 2 * cap));
+    for (size_t i = 0; i < c.n; i++)
+        mem[i] = (struct hs_block){.addr = keys[i].addr, .size = keys[i].size_api & ((1ull << 56) - 1),
+                                   .api = (uint8_t)(keys[i].size_api >> 56)};
+    os_unmap(keys, keys_bytes);
     s->blocks = mem;
     s->n = c.n;
-    sort_blocks(mem, mem + cap, c.n, (size_t *)(mem + 2 * cap));
     if (s->n) {
         s->lo = s->blocks[0].addr;
         s->hi = s->blocks[s->n - 1].addr + s->blocks[s->n - 1].size;

@@ -197,21 +197,52 @@ static size_t first_block_after(const struct hs_snapshot *snap, uint64_t addr)
     return lo;
 }
 
+/* Scans [start, end) where sc->residency describes the pages from `base`
+ * on (one byte per page, from mincore). */
+static void scan_known_residency(struct scan *sc, uint64_t base, uint64_t start, uint64_t end)
+{
+    while (start < end) {
+        uint64_t page = (start - base) / PAGE;
+        uint64_t page_end = base + (page + 1) * PAGE;
+        uint64_t stop = page_end < end ? page_end : end;
+        if (sc->residency[page] & 1)
+            scan_words(sc, start, stop, consider_reached);
+        start = stop;
+    }
+}
+
 /* Scans [start, end) minus the blocks in it (which are scanned when, and
- * only if, they are reached). */
-static void scan_gaps(struct scan *sc, uint64_t start, uint64_t end)
+ * only if, they are reached). The range lies within one residency window
+ * that starts at base. */
+static void scan_gaps_window(struct scan *sc, uint64_t base, uint64_t start, uint64_t end)
 {
     size_t i = first_block_after(&sc->snap, start);
     uint64_t a = start;
     for (; i < sc->snap.n && sc->snap.blocks[i].addr < end; i++) {
         const struct hs_block *b = &sc->snap.blocks[i];
         if (b->addr > a)
-            scan_resident(sc, a, b->addr, consider_reached);
+            scan_known_residency(sc, base, a, b->addr < end ? b->addr : end);
         if (b->addr + b->size > a)
             a = b->addr + b->size;
     }
     if (a < end)
-        scan_resident(sc, a, end, consider_reached);
+        scan_known_residency(sc, base, a, end);
+}
+
+/* The same over any range: one mincore call per window of residency_pages
+ * pages, not one per gap. */
+static void scan_gaps(struct scan *sc, uint64_t start, uint64_t end)
+{
+    while (start < end) {
+        uint64_t base = start & ~(PAGE - 1);
+        uint64_t window_end = base + sc->residency_pages * PAGE;
+        uint64_t stop = window_end < end ? window_end : end;
+        size_t pages = (size_t)((stop - base + PAGE - 1) / PAGE);
+        if (mincore((void *)base, pages * PAGE, sc->residency) != 0)
+            memset(sc->residency, 1, pages); /* cannot tell: scan it all */
+        scan_gaps_window(sc, base, start, stop);
+        start = stop;
+    }
 }
 
 /* Scans a root mapping [start, end) minus the agent's own memory. */

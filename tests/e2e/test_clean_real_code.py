@@ -49,6 +49,27 @@ KNOWN_WARNINGS = {
 IMPORT_LEAKS_KNOWN = {"numpy"}
 
 
+# Real leaks in Debian's packages that lifeline finds (true positives, so no false alarm), matched
+# by script and by a function of the allocation stack. Each was confirmed without lifeline, by
+# sys.getallocatedblocks() around repeated calls (tests/e2e/realcode/confirm_leaks.py):
+#  - python3-msgpack 1.0.3: unpackb() of truncated data leaks what it had built (about 2600 blocks
+#    per call for the sample document), the objects made by the unpacker's callbacks;
+#  - python3-ujson 5.7.0: dumps() of an int beyond 64 bits leaks the decimal str it makes with
+#    PyNumber_ToBase (one block per call).
+KNOWN_REAL_LEAKS = {
+    "msgpack": "_cmsgpack",
+    "ujson": "PyNumber_ToBase",
+}
+
+
+def known_real_leak(finding, name):
+    marker = KNOWN_REAL_LEAKS.get(name)
+    if not marker or finding.get("kind") != "leak":
+        return False
+    frames = (finding.get("stacks") or {}).get("alloc") or []
+    return any(marker in (f.get("function") or "") or marker in (f.get("module") or "") for f in frames)
+
+
 def known_warning(finding, name=None):
     key = (finding.get("kind"), (finding.get("block") or {}).get("type"),
            (finding.get("details") or {}).get("field"))
@@ -97,10 +118,11 @@ def assert_clean(res, what, marker=None, name=None):
     rc, stderr, report = res
     H.assert_not_crashed(rc, what)
     assert report is not None, f"{what}: no report\n{res.describe()}"
-    unexpected = [f for f in report["findings"] if not known_warning(f, name)]
+    unexpected = [f for f in report["findings"] if not known_warning(f, name) and not known_real_leak(f, name)]
     assert unexpected == [], (f"{what}: {len(unexpected)} finding(s):\n"
                               f"{findings_text(report)}\n\n{res.describe()}")
-    assert rc == 0, f"{what}: exit status {rc}\n{res.describe()}"
+    errors = [f for f in report["findings"] if f.get("severity") == "error"]
+    assert rc == (H.ERROR_EXIT if errors else 0), f"{what}: exit status {rc}\n{res.describe()}"
     if marker:
         assert marker in res.stdout, f"{what}: the script did not reach its end\n{res.describe()}"
 

@@ -129,3 +129,10 @@ gc.collect()
 """
     res = run(interp, tmp_path, body)
     assert res.returncode == 0 and res.report["findings"] == [], res.describe()
+
+
+def test_no_gc_checks_turns_them_off(release_interp, tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text("import gc, zoo_gc\nh = zoo_gc.holder([1], [2])\ngc.collect()\n")
+    res = H.run_lifeline(release_interp, [str(script)], extensions=["zoo_gc"], lifeline_args=["--no-gc-checks"])
+    assert res.returncode == 0 and res.report["findings"] == [], res.describe()

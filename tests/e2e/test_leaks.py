@@ -4,10 +4,10 @@ import pytest
 import lifeline_harness as H
 
 
-def run(interp, tmp_path, body, extra_args=()):
+def run(interp, tmp_path, body, lifeline_args=(), env=None):
     script = tmp_path / "script.py"
     script.write_text("import zoo_leak\n" + body + "\nprint('done')\n")
-    return H.run_lifeline(interp, list(extra_args) + [str(script)], extensions=["zoo_leak"])
+    return H.run_lifeline(interp, [str(script)], extensions=["zoo_leak"], lifeline_args=lifeline_args, env=env)
 
 
 def leaks(report):
@@ -102,3 +102,10 @@ assert n == 1, n
 """
     res = run(release_interp, tmp_path, body)
     assert "leaked" in res.stdout, res.describe()
+
+
+def test_no_leaks_turns_the_scan_off(release_interp, tmp_path):
+    res = run(release_interp, tmp_path, "zoo_leak.extra_ref_set()", lifeline_args=["--no-leaks"])
+    assert res.returncode == 0 and leaks(res.report) == [], res.describe()
+    res = run(release_interp, tmp_path, "zoo_leak.extra_ref_set()", env={"LIFELINE_OPTIONS": "leaks=0"})
+    assert res.returncode == 0 and leaks(res.report) == [], res.describe()

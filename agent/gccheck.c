@@ -214,7 +214,7 @@ static bool visited(const struct visit_ctx *c, uintptr_t v)
 /* Words of an extension's GC object that point to live GC objects its
  * tp_traverse did not visit. Skipped: the header's reference count, the
  * type pointer of a static type, the weak reference list (weak references
- * are not owned). */
+ * are not owned), a pointer to the object itself. */
 static void check_untraversed(struct visit_ctx *c, const struct object *o)
 {
     const struct pyver_layout *L = pf_layout;
@@ -226,7 +226,9 @@ static void check_untraversed(struct visit_ctx *c, const struct object *o)
             continue;
         uintptr_t w = AT(o->obj, off, uintptr_t);
         struct object ref;
-        if (!w || (w & 15) || visited(c, w) || !live_object_at(w, &ref) || !ref.ty.gc)
+        /* A pointer to itself is not a reference the collector needs (Cython's
+         * functions keep one in m_self without owning it). */
+        if (!w || (w & 15) || w == o->obj || visited(c, w) || !live_object_at(w, &ref) || !ref.ty.gc)
             continue;
         if (first_time(o->ty.type, (int64_t)off, JN_ERR_GC_UNTRAVERSED)) {
             report(JN_ERR_GC_UNTRAVERSED, o, (int64_t)off, ref.block, ref.type_id, ref.li.api);

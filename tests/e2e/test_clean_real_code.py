@@ -61,6 +61,19 @@ KNOWN_REAL_LEAKS = {
     "ujson": "PyNumber_ToBase",
 }
 
+# Cython's function objects (Cython 0.29, which built Debian's lxml and numpy) own their
+# annotations dict, func_annotations at offset 176 on 3.11, and __Pyx_CyFunction_traverse never
+# visits it (Cython/Utility/CythonFunction.c: it is cleared in __Pyx_CyFunction_clear, not
+# visited): a cycle through an annotation would never be collected. A true finding, in code that
+# Cython generates into every module.
+KNOWN_GC_BUGS = {("gc-untraversed-reference", "cython_function_or_method", 176)}
+
+
+def known_gc_bug(finding, name):
+    key = (finding.get("kind"), (finding.get("block") or {}).get("type"),
+           (finding.get("details") or {}).get("offset"))
+    return name in ("lxml", "numpy") and key in KNOWN_GC_BUGS
+
 
 def known_real_leak(finding, name):
     marker = KNOWN_REAL_LEAKS.get(name)
@@ -118,7 +131,8 @@ def assert_clean(res, what, marker=None, name=None):
     rc, stderr, report = res
     H.assert_not_crashed(rc, what)
     assert report is not None, f"{what}: no report\n{res.describe()}"
-    unexpected = [f for f in report["findings"] if not known_warning(f, name) and not known_real_leak(f, name)]
+    unexpected = [f for f in report["findings"]
+                  if not known_warning(f, name) and not known_real_leak(f, name) and not known_gc_bug(f, name)]
     assert unexpected == [], (f"{what}: {len(unexpected)} finding(s):\n"
                               f"{findings_text(report)}\n\n{res.describe()}")
     errors = [f for f in report["findings"] if f.get("severity") == "error"]

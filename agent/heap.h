@@ -64,6 +64,11 @@ size_t heap_usable_size(void *p);
  * return when the target is stopped. Called from the SIGSEGV handler. */
 bool heap_pool_fault(uintptr_t addr, bool write);
 
+/* Ends the target after an error was journaled, as ASan does: a note says
+ * why, the crash handlers step aside, the status is 1. Returns only under
+ * keep_going. */
+void heap_stop(void);
+
 /* Verifies every block still in quarantine and every live block's redzones;
  * called at exit. */
 void heap_verify_all(void);

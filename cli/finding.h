@@ -61,7 +61,7 @@ struct fd_detail {
     const struct fd_block *block;
 };
 
-#define FD_MAX_STACKS 4
+#define FD_MAX_STACKS 6
 #define FD_MAX_DETAILS 8
 
 struct fd_finding {

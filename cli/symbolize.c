@@ -988,27 +988,41 @@ static int member_at(Dwarf_Die *st, uint64_t offset, char *out, size_t cap)
     return 0;
 }
 
+/* The struct a typedef names (`typedef struct { PyObject_HEAD ... }
+ * PairObject;`, the usual way to declare an object struct, gives the struct
+ * no name of its own). False when die is no typedef of a struct. */
+static bool typedef_struct(Dwarf_Die *die, Dwarf_Die *out)
+{
+    Dwarf_Attribute at;
+    return dwarf_tag(die) == DW_TAG_typedef && dwarf_attr_integrate(die, DW_AT_type, &at) &&
+           dwarf_formref_die(&at, out) && dwarf_tag(out) == DW_TAG_structure_type;
+}
+
 /* Looks through the module's compilation units for object structs of the
- * given size; prefers one whose name contains the hint. */
+ * given size; prefers one whose name, or the name of a typedef of it,
+ * contains the hint. */
 static bool find_object_struct(Dwarf *dw, uint64_t size, const char *hint, Dwarf_Die *found)
 {
     Dwarf_Off off = 0, next;
     size_t hsize;
     bool any = false;
     while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-        Dwarf_Die cu, die;
-        if (dwarf_offdie(dw, off + hsize, &cu) && dwarf_child(&cu, &die) == 0) {
+        Dwarf_Die cu, child;
+        if (dwarf_offdie(dw, off + hsize, &cu) && dwarf_child(&cu, &child) == 0) {
             do {
+                Dwarf_Die die = child;
+                const char *name = dwarf_diename(&child);
+                if (dwarf_tag(&child) == DW_TAG_typedef && !typedef_struct(&child, &die))
+                    continue;
                 if (!is_object_struct(&die, size))
                     continue;
-                const char *name = dwarf_diename(&die);
                 if (!any || (name && hint && *hint && strstr(name, hint))) {
                     *found = die;
                     any = true;
                     if (name && hint && *hint && strstr(name, hint))
                         return true;
                 }
-            } while (dwarf_siblingof(&die, &die) == 0);
+            } while (dwarf_siblingof(&child, &child) == 0);
         }
         off = next;
     }

@@ -25,6 +25,7 @@ struct options {
     bool exact_stacks;
     bool check;        /* heap checking: redzones, patterns, quarantine */
     bool keep_going;
+    bool boundary;     /* C-API boundary wrappers in extension modules */
     long quarantine_mb;
     long pool_rate, pool_slots, sample;
     const char *report_path;
@@ -54,6 +55,8 @@ static const char usage_text[] =
     "  --no-check            record only: no redzones, fill patterns or quarantine,\n"
     "                        so no heap-error findings (crashes are still explained)\n"
     "  --keep-going          go on after a heap error instead of stopping the target\n"
+    "  --no-boundary         leave extension modules' C-API calls alone: no borrow,\n"
+    "                        steal or GC-tracking events, no gc-* findings from them\n"
     "  --quarantine-mb N     freed memory held back from reuse, per family (default 4)\n"
     "  --pool-rate N         put about 1 in N small blocks on a guarded page of their\n"
     "                        own, so that touching them past their end or after their\n"
@@ -64,8 +67,8 @@ static const char usage_text[] =
     "                        about 1 in N blocks; everything else runs untouched\n"
     "\n"
     "LIFELINE_OPTIONS: the same settings as words separated by spaces, commas or\n"
-    "colons: exact_stacks=0|1 check=0|1 keep_going=0|1 quarantine_mb=N\n"
-    "pool_rate=N pool_slots=N sample=N error_exitcode=N, e.g.\n"
+    "colons: exact_stacks=0|1 check=0|1 keep_going=0|1 boundary=0|1\n"
+    "quarantine_mb=N pool_rate=N pool_slots=N sample=N error_exitcode=N, e.g.\n"
     "LIFELINE_OPTIONS='keep_going=1 error_exitcode=99'. Flags win.\n"
     "\n"
     "Exit status: the command's own status when nothing is found; N when an\n"
@@ -146,6 +149,8 @@ static int parse_options(int argc, char **argv, int i, struct options *o, bool a
             o->check = false;
         } else if (allow_run_opts && !strcmp(a, "--keep-going")) {
             o->keep_going = true;
+        } else if (allow_run_opts && !strcmp(a, "--no-boundary")) {
+            o->boundary = false;
         } else if (allow_run_opts && number_option(a, o)) {
             long *dst = number_option(a, o);
             if (i + 1 >= argc || !parse_count(argv[i + 1], dst)) {
@@ -195,6 +200,7 @@ static bool parse_env_options(struct options *o)
             bool ok = eq && ((!strcmp(word, "exact_stacks") && parse_bool(eq, &o->exact_stacks)) ||
                              (!strcmp(word, "check") && parse_bool(eq, &o->check)) ||
                              (!strcmp(word, "keep_going") && parse_bool(eq, &o->keep_going)) ||
+                             (!strcmp(word, "boundary") && parse_bool(eq, &o->boundary)) ||
                              (!strcmp(word, "quarantine_mb") && parse_count(eq, &o->quarantine_mb)) ||
                              (!strcmp(word, "pool_rate") && parse_count(eq, &o->pool_rate)) ||
                              (!strcmp(word, "pool_slots") && parse_count(eq, &o->pool_slots)) ||
@@ -202,7 +208,7 @@ static bool parse_env_options(struct options *o)
                              (!strcmp(word, "error_exitcode") && parse_exitcode(eq, &o->error_exitcode)));
             if (!ok) {
                 fprintf(stderr, "lifeline: error: LIFELINE_OPTIONS: cannot use '%.*s' (known: exact_stacks=0|1, "
-                                "check=0|1, keep_going=0|1, quarantine_mb=N, pool_rate=N, pool_slots=N, sample=N, "
+                                "check=0|1, keep_going=0|1, boundary=0|1, quarantine_mb=N, pool_rate=N, pool_slots=N, sample=N, "
                                 "error_exitcode=1..255)\n",
                         (int)len, env);
                 return false;
@@ -218,9 +224,9 @@ static bool parse_env_options(struct options *o)
 static void export_agent_options(const struct options *o)
 {
     char v[256];
-    snprintf(v, sizeof v, "exact_stacks=%d check=%d keep_going=%d quarantine_mb=%ld pool_rate=%ld pool_slots=%ld "
-             "sample=%ld", o->exact_stacks, o->check, o->keep_going, o->quarantine_mb, o->pool_rate, o->pool_slots,
-             o->sample);
+    snprintf(v, sizeof v, "exact_stacks=%d check=%d keep_going=%d boundary=%d quarantine_mb=%ld pool_rate=%ld "
+             "pool_slots=%ld sample=%ld", o->exact_stacks, o->check, o->keep_going, o->boundary, o->quarantine_mb,
+             o->pool_rate, o->pool_slots, o->sample);
     setenv("LIFELINE_OPTIONS", v, 1);
 }
 
@@ -422,7 +428,7 @@ static void say_fate(struct fd_report *rep, const struct run_result *res)
 
 static int cmd_run(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 4,
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .boundary = true, .quarantine_mb = 4,
                          .pool_rate = 256, .pool_slots = 4096};
     if (!parse_env_options(&o))
         return EXIT_USAGE;
@@ -489,7 +495,7 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_report(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 4,
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .boundary = true, .quarantine_mb = 4,
                          .pool_rate = 256, .pool_slots = 4096};
     const char *journal = NULL;
     if (!parse_env_options(&o))

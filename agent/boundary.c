@@ -34,13 +34,16 @@ enum {
     BND_COUNT
 };
 
-/* Set once by bnd_init, before the first patch. */
+/* protected by: set once by bnd_init, before the first patch (the agent's
+ * start, before the program's first dlopen) */
 static uintptr_t real[BND_COUNT];         /* the interpreter's definitions */
 static struct ep_target targets[BND_COUNT];
 static size_t ntargets;
 static bool bnd_ready, bnd_check;
 
-/* The calling thread's id, read once: OWNER records carry it. */
+/* protected by: thread-local. The calling thread's id, read once: OWNER
+ * records carry it, and a system call per record would cost more than the
+ * record. */
 static AGENT_TLS uint32_t bnd_tid;
 
 typedef obj *(*get_at_fn)(obj *, intptr_t);
@@ -68,6 +71,7 @@ typedef obj *(*from_module_spec_fn)(obj *, void *, obj *);
 
 /* ---- recording ---- */
 
+/* The calling thread's id. */
 static uint32_t thread_id(void)
 {
     if (!bnd_tid)
@@ -117,6 +121,7 @@ static void note(enum jn_owner_event ev, unsigned func, const obj *o)
 
 /* ---- borrowed references ---- */
 
+/* PyList_GetItem: a borrowed reference (or NULL, recorded as nothing). */
 static obj *bnd_list_getitem(obj *list, intptr_t i)
 {
     obj *r = ((get_at_fn)real[JN_CAPI_LIST_GETITEM])(list, i);
@@ -124,6 +129,7 @@ static obj *bnd_list_getitem(obj *list, intptr_t i)
     return r;
 }
 
+/* PyTuple_GetItem: a borrowed reference. */
 static obj *bnd_tuple_getitem(obj *tuple, intptr_t i)
 {
     obj *r = ((get_at_fn)real[JN_CAPI_TUPLE_GETITEM])(tuple, i);
@@ -131,6 +137,7 @@ static obj *bnd_tuple_getitem(obj *tuple, intptr_t i)
     return r;
 }
 
+/* PyStructSequence_GetItem: a borrowed reference. */
 static obj *bnd_structsequence_getitem(obj *seq, intptr_t i)
 {
     obj *r = ((get_at_fn)real[JN_CAPI_STRUCTSEQUENCE_GETITEM])(seq, i);
@@ -138,6 +145,7 @@ static obj *bnd_structsequence_getitem(obj *seq, intptr_t i)
     return r;
 }
 
+/* PyDict_GetItem: a borrowed reference (NULL when absent, errors suppressed). */
 static obj *bnd_dict_getitem(obj *dict, obj *key)
 {
     obj *r = ((get_key_fn)real[JN_CAPI_DICT_GETITEM])(dict, key);
@@ -145,6 +153,7 @@ static obj *bnd_dict_getitem(obj *dict, obj *key)
     return r;
 }
 
+/* PyDict_GetItemWithError: a borrowed reference. */
 static obj *bnd_dict_getitemwitherror(obj *dict, obj *key)
 {
     obj *r = ((get_key_fn)real[JN_CAPI_DICT_GETITEMWITHERROR])(dict, key);
@@ -152,6 +161,7 @@ static obj *bnd_dict_getitemwitherror(obj *dict, obj *key)
     return r;
 }
 
+/* PyDict_GetItemString: a borrowed reference. */
 static obj *bnd_dict_getitemstring(obj *dict, const char *key)
 {
     obj *r = ((get_str_fn)real[JN_CAPI_DICT_GETITEMSTRING])(dict, key);
@@ -159,6 +169,7 @@ static obj *bnd_dict_getitemstring(obj *dict, const char *key)
     return r;
 }
 
+/* PyDict_SetDefault: a borrowed reference to the value now in the dict. */
 static obj *bnd_dict_setdefault(obj *dict, obj *key, obj *deflt)
 {
     obj *r = ((setdefault_fn)real[JN_CAPI_DICT_SETDEFAULT])(dict, key, deflt);
@@ -177,6 +188,7 @@ static int bnd_dict_next(obj *dict, intptr_t *pos, obj **key, obj **value)
     return more;
 }
 
+/* PyWeakref_GetObject: a borrowed reference to the referent (or None). */
 static obj *bnd_weakref_getobject(obj *ref)
 {
     obj *r = ((get_of_fn)real[JN_CAPI_WEAKREF_GETOBJECT])(ref);
@@ -184,6 +196,7 @@ static obj *bnd_weakref_getobject(obj *ref)
     return r;
 }
 
+/* PySys_GetObject: a borrowed reference. */
 static obj *bnd_sys_getobject(const char *name)
 {
     obj *r = ((get_name_fn)real[JN_CAPI_SYS_GETOBJECT])(name);
@@ -191,6 +204,7 @@ static obj *bnd_sys_getobject(const char *name)
     return r;
 }
 
+/* PyModule_GetDict: a borrowed reference to the module's dict. */
 static obj *bnd_module_getdict(obj *module)
 {
     obj *r = ((get_of_fn)real[JN_CAPI_MODULE_GETDICT])(module);
@@ -198,6 +212,7 @@ static obj *bnd_module_getdict(obj *module)
     return r;
 }
 
+/* PyImport_AddModule: a borrowed reference to the module. */
 static obj *bnd_import_addmodule(const char *name)
 {
     obj *r = ((get_name_fn)real[JN_CAPI_IMPORT_ADDMODULE])(name);
@@ -205,6 +220,7 @@ static obj *bnd_import_addmodule(const char *name)
     return r;
 }
 
+/* PyImport_AddModuleObject: a borrowed reference to the module. */
 static obj *bnd_import_addmoduleobject(obj *name)
 {
     obj *r = ((get_of_fn)real[JN_CAPI_IMPORT_ADDMODULEOBJECT])(name);
@@ -212,6 +228,7 @@ static obj *bnd_import_addmoduleobject(obj *name)
     return r;
 }
 
+/* PyImport_GetModuleDict: a borrowed reference to sys.modules. */
 static obj *bnd_import_getmoduledict(void)
 {
     obj *r = ((get_fn)real[JN_CAPI_IMPORT_GETMODULEDICT])();
@@ -224,6 +241,7 @@ static obj *bnd_import_getmoduledict(void)
  * released it already (PyTuple_SetItem steals even then), and then it is
  * no live block and nothing is recorded. */
 
+/* PyTuple_SetItem: steals item, even when it fails. */
 static int bnd_tuple_setitem(obj *tuple, intptr_t i, obj *item)
 {
     int rc = ((set_at_fn)real[JN_CAPI_TUPLE_SETITEM])(tuple, i, item);
@@ -231,6 +249,7 @@ static int bnd_tuple_setitem(obj *tuple, intptr_t i, obj *item)
     return rc;
 }
 
+/* PyList_SetItem: steals item, even when it fails. */
 static int bnd_list_setitem(obj *list, intptr_t i, obj *item)
 {
     int rc = ((set_at_fn)real[JN_CAPI_LIST_SETITEM])(list, i, item);
@@ -238,6 +257,7 @@ static int bnd_list_setitem(obj *list, intptr_t i, obj *item)
     return rc;
 }
 
+/* PyStructSequence_SetItem: steals item. */
 static void bnd_structsequence_setitem(obj *seq, intptr_t i, obj *item)
 {
     ((set_at_void_fn)real[JN_CAPI_STRUCTSEQUENCE_SETITEM])(seq, i, item);
@@ -253,18 +273,21 @@ static int bnd_module_addobject(obj *module, const char *name, obj *value)
     return rc;
 }
 
+/* PyException_SetCause: steals cause (NULL allowed). */
 static void bnd_exception_setcause(obj *exc, obj *cause)
 {
     ((set_one_fn)real[JN_CAPI_EXCEPTION_SETCAUSE])(exc, cause);
     note(JN_OWN_STEAL, JN_CAPI_EXCEPTION_SETCAUSE, cause);
 }
 
+/* PyException_SetContext: steals context (NULL allowed). */
 static void bnd_exception_setcontext(obj *exc, obj *context)
 {
     ((set_one_fn)real[JN_CAPI_EXCEPTION_SETCONTEXT])(exc, context);
     note(JN_OWN_STEAL, JN_CAPI_EXCEPTION_SETCONTEXT, context);
 }
 
+/* PyErr_Restore: steals all three (each may be NULL). */
 static void bnd_err_restore(obj *type, obj *value, obj *tb)
 {
     ((set_three_fn)real[JN_CAPI_ERR_RESTORE])(type, value, tb);
@@ -273,6 +296,7 @@ static void bnd_err_restore(obj *type, obj *value, obj *tb)
     note(JN_OWN_STEAL, JN_CAPI_ERR_RESTORE, tb);
 }
 
+/* PyErr_SetExcInfo: steals all three (each may be NULL). */
 static void bnd_err_setexcinfo(obj *type, obj *value, obj *tb)
 {
     ((set_three_fn)real[JN_CAPI_ERR_SETEXCINFO])(type, value, tb);
@@ -299,6 +323,7 @@ static int visit_new_memory(obj *o, void *arg)
     return 1;
 }
 
+/* crash_probe's body: the type's tp_traverse with the comparing visitor. */
 static void run_traverse(void *arg)
 {
     struct traversal *t = arg;
@@ -381,6 +406,7 @@ static void check_del(obj *op)
     guard_leave();
 }
 
+/* PyObject_GC_Track: checked first (may stop the target), then tracked and recorded. */
 static void bnd_gc_track(void *op)
 {
     if (bnd_check)
@@ -389,12 +415,14 @@ static void bnd_gc_track(void *op)
     note(JN_OWN_TRACK, JN_CAPI_GC_TRACK, op);
 }
 
+/* PyObject_GC_UnTrack: untracked, then recorded. */
 static void bnd_gc_untrack(void *op)
 {
     ((gc_fn)real[JN_CAPI_GC_UNTRACK])(op);
     note(JN_OWN_UNTRACK, JN_CAPI_GC_UNTRACK, op);
 }
 
+/* PyObject_GC_Del: checked first (may stop the target), then freed by the interpreter. */
 static void bnd_gc_del(void *op)
 {
     if (bnd_check)
@@ -419,6 +447,7 @@ static void adopt_tp_free(obj *type)
         AT(type, L->type_free, uintptr_t) = (uintptr_t)bnd_gc_del;
 }
 
+/* PyType_Ready: a GC type readied without a tp_free of its own gets the checked one. */
 static int bnd_type_ready(obj *type)
 {
     int rc = ((type_ready_fn)real[BND_TYPE_READY])(type);
@@ -427,6 +456,7 @@ static int bnd_type_ready(obj *type)
     return rc;
 }
 
+/* PyType_FromSpec: the same for a heap type (NULL passes through). */
 static obj *bnd_type_fromspec(void *spec)
 {
     obj *t = ((from_spec_fn)real[BND_TYPE_FROMSPEC])(spec);
@@ -434,6 +464,7 @@ static obj *bnd_type_fromspec(void *spec)
     return t;
 }
 
+/* PyType_FromSpecWithBases: the same. */
 static obj *bnd_type_fromspecwithbases(void *spec, obj *bases)
 {
     obj *t = ((from_spec_bases_fn)real[BND_TYPE_FROMSPECWITHBASES])(spec, bases);
@@ -441,6 +472,7 @@ static obj *bnd_type_fromspecwithbases(void *spec, obj *bases)
     return t;
 }
 
+/* PyType_FromModuleAndSpec: the same. */
 static obj *bnd_type_frommoduleandspec(obj *module, void *spec, obj *bases)
 {
     obj *t = ((from_module_spec_fn)real[BND_TYPE_FROMMODULEANDSPEC])(module, spec, bases);

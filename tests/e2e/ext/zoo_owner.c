@@ -42,6 +42,7 @@
  * ============================================================================================== */
 
 #define KEPT_MAX 64
+/* protected by the GIL */
 static PyObject *kept[KEPT_MAX];
 static int nkept;
 
@@ -164,6 +165,7 @@ record_weight(PyObject *record)
     return v;
 }
 
+/* protected by the GIL */
 static PyObject *cached_item;
 
 NOINLINE static void

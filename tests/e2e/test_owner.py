@@ -10,7 +10,7 @@ stacks, a `borrow` or `steal` stack at the zoo's call of that function, `borrowe
 PyObject_GC_Track of an object with a reference never written, and a GC object freed while still
 tracked (by PyObject_GC_Del called directly, through a tp_free set to it in the static type, and
 through the tp_free PyType_Ready fills in), the gc-* finding must stop the target with its stacks
-and details. Then: correct code doing the same calls gives no finding while its journal shows the
+and details. A crash on a released borrowed reference names the borrow too. Then: correct code doing the same calls gives no finding while its journal shows the
 boundary saw every call (so that the clean test can fail when the wrappers are not installed);
 --no-boundary and boundary=0 record none of it; --keep-going reports each freed-while-tracked
 object once and lets the script run on.
@@ -288,6 +288,51 @@ def test_owner_error(interp, tmp_path, name):
     assert len(lines) == 1, res.describe()
     for title, stack in (("borrowed at:", "borrow"), ("stolen at:", "steal"), ("tracked at:", "track")):
         assert (f"  {title}" in stderr) == (stack in sc.stacks), f"text report and {stack!r}\n{stderr}"
+
+
+# --------------------------------------------------------------------------------------------------
+# A crash on a released borrowed reference (the demo's shape)
+# --------------------------------------------------------------------------------------------------
+
+CRASH = """\
+import zoo_owner
+
+def trigger():
+    items = zoo_owner.make_list()
+    zoo_owner.sum_and_release(items)
+    zoo_owner.sum_and_release(items)
+
+trigger()
+print("script-finished")
+"""
+
+
+def test_borrow_then_crash(interp, tmp_path):
+    """The first sum_and_release() releases every item it borrowed; the second reads a freed
+    item's type and crashes. The crash names the freed item (a register points at it) and where
+    the extension borrowed it and released it."""
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH, encoding="utf-8")
+    res = H.run_lifeline(interp, [str(script)], extensions=["zoo_owner"], lifeline_args=NO_POOL)
+    rc, stderr, report = res
+    assert rc == H.ERROR_EXIT and "script-finished" not in res.stdout, res.describe()
+    f = H.only_finding(report, "crash")
+    assert f["details"]["signal"] == "SIGSEGV", f["details"]
+    block = f["details"]["nearest_block"]
+    assert block is not None and block["type"] == ITEM and block["state"] == "freed", res.describe()
+    assert f["details"].get("borrowed_by") == "PyList_GetItem", f["details"]
+    try:
+        check_frames(f["stacks"]["access"], [C("checked_sum", "PyObject_TypeCheck"),
+                                             ("python:trigger", "crash.py", 6)], "access")
+        check_frames(f["stacks"]["borrow"], [C("sum_values", "PyList_GetItem(list, i)"), C("checked_sum"),
+                                             ("python:trigger", "crash.py", 5)], "borrow")
+        check_frames(block["free"], [C("item_dealloc"), C("sum_values", "released: never owned"),
+                                     ("python:trigger", "crash.py", 5)], "free")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n\n{res.describe()}") from None
+    for text in released("PyList_GetItem", "sum_values", "PyList_GetItem(list, i)", "sum_values",
+                         "released: never owned"):
+        assert text in f["summary"], f["summary"]
 
 
 # --------------------------------------------------------------------------------------------------

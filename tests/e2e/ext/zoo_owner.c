@@ -8,7 +8,9 @@
  *   borrowed, then released   PyList_GetItem in a summing loop that Py_DECREFs every item (the
  *                demo's bug), then a field written through the list's stale slot; PyTuple_GetItem
  *                released, then Py_INCREF'd by a cache; PyDict_GetItemString released by a
- *                "cleanup", then a field reset through a second lookup
+ *                "cleanup", then a field reset through a second lookup; the demo's shape driven from
+ *                Python (make_list, sum_and_release twice), where the second call crashes reading a
+ *                freed item's type
  *   stolen, then released     PyTuple_SetItem then Py_DECREF of the item, then a field written;
  *                PyList_SetItem then Py_DECREF, then the item handed out again with Py_INCREF;
  *                PyModule_AddObject then Py_DECREF (it steals on success), then
@@ -229,6 +231,31 @@ zoo_borrow_dict_decref(PyObject *module, PyObject *Py_UNUSED(args))
     reset_limit(opts);
     Py_DECREF(opts);
     return PyLong_FromLong(n);
+}
+
+/* The demo's shape, driven from Python: make_list() returns a list holding the only references to
+ * its items; sum_and_release(list) sums them with sum_values(), releasing every item it borrowed;
+ * the second call reads the freed items (their type pointer is the freed-memory pattern) and
+ * crashes. */
+static PyObject *
+zoo_make_list(PyObject *module, PyObject *Py_UNUSED(args))
+{
+    return make_items(3);
+}
+
+NOINLINE static long
+checked_sum(PyObject *list)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++)
+        if (!PyObject_TypeCheck(PyList_GET_ITEM(list, i), &Item_Type))     /* reads the type */
+            return -1;
+    return sum_values(list);
+}
+
+static PyObject *
+zoo_sum_and_release(PyObject *module, PyObject *list)
+{
+    return PyLong_FromLong(checked_sum(list));
 }
 
 /* ================================================================================================
@@ -717,6 +744,8 @@ zoo_clean_ownership(PyObject *module, PyObject *Py_UNUSED(args))
 static PyMethodDef zoo_methods[] = {
     {"borrow_list_decref", zoo_borrow_list_decref, METH_NOARGS, NULL},
     {"borrow_tuple_incref", zoo_borrow_tuple_incref, METH_NOARGS, NULL},
+    {"make_list", zoo_make_list, METH_NOARGS, NULL},
+    {"sum_and_release", zoo_sum_and_release, METH_O, NULL},
     {"borrow_dict_decref", zoo_borrow_dict_decref, METH_NOARGS, NULL},
     {"steal_tuple_decref", zoo_steal_tuple_decref, METH_NOARGS, NULL},
     {"steal_list_decref", zoo_steal_list_decref, METH_NOARGS, NULL},

@@ -15,6 +15,7 @@ struct rp_live {
     uint32_t borrow_stack, borrow_tid, steal_stack, steal_tid;
 };
 
+/* A live block as the replay's users see it, ownership events included. */
 static void from_live(const struct rp_live *l, struct rp_block *out)
 {
     *out = (struct rp_block){.addr = l->addr, .size = l->size, .alloc_stack = l->stack,

@@ -382,6 +382,32 @@ def test_clean_ownership(interp, tmp_path):
     assert not missing, f"no OWNER record for {missing}; seen: {sorted(seen)}"
 
 
+PURE_PYTHON = """\
+import gc
+
+class A:
+    x = 1
+
+d = {i: [str(i)] * 3 for i in range(3000)}
+t = sorted(d.items(), reverse=True)
+kinds = [type("T%d" % i, (A,), {"y": i}) for i in range(2000)]
+gc.collect()
+print("script-finished")
+"""
+
+
+def test_interpreter_calls_not_recorded(interp, tmp_path):
+    """Only extensions are patched: pure Python work (-I -S: no site, so no extension module is
+    imported) makes many C-API calls inside the interpreter and none of them is recorded -- on the
+    shared-libpython builds too, where libpython is a separate object."""
+    script = tmp_path / "pure.py"
+    script.write_text(PURE_PYTHON, encoding="utf-8")
+    journal = tmp_path / "journal"
+    res = H.run_lifeline(interp, ["-I", "-S", str(script)], keep_journal=journal)
+    assert res.returncode == 0 and res.report["findings"] == [], res.describe()
+    assert owner_functions(str(journal)) == set()
+
+
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_boundary_off(release_interp, tmp_path, how):
     """--no-boundary (or boundary=0): the extension's calls go straight to the interpreter. The

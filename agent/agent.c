@@ -16,6 +16,7 @@
 #include "../core/os.h"
 #include "../pyver/pyver.h"
 #include "boot.h"
+#include "boundary.h"
 #include "capture.h"
 #include "crash.h"
 #include "guard.h"
@@ -146,9 +147,10 @@ static size_t option_number(const char *opt, size_t len, const char *key, size_t
 /* protected by: set once by read_options at start */
 static bool gc_checks = true, leak_scan = true;
 
-static void read_options(struct heap_options *h)
+static void read_options(struct heap_options *h, bool *boundary)
 {
     const char *o = getenv("LIFELINE_OPTIONS");
+    *boundary = true;
     h->check = true;
     h->keep_going = false;
     h->quarantine_bytes = 4u << 20;
@@ -165,6 +167,7 @@ static void read_options(struct heap_options *h)
         h->quarantine_bytes = option_number(o, len, "quarantine_mb", h->quarantine_bytes >> 20) << 20;
         h->pool_rate = (unsigned)option_number(o, len, "pool_rate", h->pool_rate);
         h->pool_slots = option_number(o, len, "pool_slots", h->pool_slots);
+        *boundary = option_number(o, len, "boundary", *boundary) != 0;
         size_t sample = option_number(o, len, "sample", 0);
         if (sample) {
             h->sample_only = true;
@@ -178,7 +181,8 @@ static void read_options(struct heap_options *h)
 static void start_recording(const struct pyver_layout *layout)
 {
     struct heap_options hopt;
-    read_options(&hopt);
+    bool boundary;
+    read_options(&hopt, &boundary);
     rec_name_types = pf_init(layout);
     if (!rec_name_types)
         log_msg("cannot find the interpreter's frame API; Python stacks are not recorded");
@@ -194,6 +198,8 @@ static void start_recording(const struct pyver_layout *layout)
      * seen: not when the hooks come after the interpreter's own start. */
     hopt.invalid_free = !deferred;
     heap_configure(&hopt);
+    if (boundary && !bnd_init(hopt.check))
+        log_msg("cannot read the interpreter's objects; C-API calls of extensions are not recorded");
     hl_activate();
     if (deferred) {
         initial_obj_malloc = current_obj_malloc();

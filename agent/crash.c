@@ -321,6 +321,19 @@ static void on_fatal(int signo, siginfo_t *si, void *ucv)
     restore_and_reraise(signo, si);
 }
 
+bool crash_probe(void (*fn)(void *arg), void *arg)
+{
+    sigjmp_buf jump;
+    volatile bool completed = false;
+    if (sigsetjmp(jump, 1) == 0) {
+        probe_jump = &jump;
+        fn(arg);
+        completed = true;
+    }
+    probe_jump = NULL;
+    return completed;
+}
+
 void crash_disarm(void)
 {
     __atomic_store_n(&crash_reporting, 1, __ATOMIC_RELEASE);

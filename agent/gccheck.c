@@ -187,7 +187,7 @@ static int check_visit(void *obj, void *arg)
         report(JN_ERR_GC_DANGLING, &c->holder, -1, freed, 0, free_api);
         c->reports++;
         /* The collector is about to follow that pointer into freed memory. */
-        heap_stop_unless_keep_going();
+        heap_stop();
     }
     return 0;
 }
@@ -267,7 +267,7 @@ static size_t check_tracked(uintptr_t obj)
             report(JN_ERR_GC_TRACKED_UNINIT, &c.holder, off, 0, 0, 0);
             c.reports++;
             /* The collection about to run follows the garbage pointer. */
-            heap_stop_unless_keep_going();
+            heap_stop();
         }
     } else {
         check_untraversed(&c, &c.holder);

@@ -139,8 +139,7 @@ static int64_t first_changed(const char *from, size_t n, unsigned char pat)
 
 /* ---- stopping ---- */
 
-/* Ends the target after its first error, as ASan does, unless keep_going. */
-static void stop_unless_keep_going(void)
+void heap_stop(void)
 {
     if (opt.keep_going)
         return;
@@ -160,7 +159,7 @@ static void report(enum jn_error e, uint8_t api, void *p, int64_t offset, enum j
         rec_error(e, &info);
     else
         log_msg("heap error %d at %p in a process that is not recorded (pid %d)", (int)e, p, (int)getpid());
-    stop_unless_keep_going();
+    heap_stop();
 }
 
 /* True if a redzone around the guarded block at user lost its pattern;
@@ -325,10 +324,6 @@ bool heap_recently_freed(uintptr_t block, uint8_t *free_api)
     return opt.check && in_quarantine(block, free_api);
 }
 
-void heap_stop_unless_keep_going(void)
-{
-    stop_unless_keep_going();
-}
 
 /* ---- the calls ---- */
 

@@ -69,8 +69,10 @@ bool heap_checking(void);
 /* True if block (a block start) was freed and waits in quarantine: memory
  * that a pointer still in use should not point to. *free_api names the free. */
 bool heap_recently_freed(uintptr_t block, uint8_t *free_api);
-/* Stops the target after an error unless --keep-going (exit status 1). */
-void heap_stop_unless_keep_going(void);
+/* Ends the target after an error was journaled, as ASan does: a note says
+ * why, the crash handlers step aside, the status is 1. Returns only under
+ * keep_going. */
+void heap_stop(void);
 
 /* Verifies every block still in quarantine and every live block's redzones;
  * called at exit. */

@@ -8,6 +8,7 @@
 
 #include "../core/journal.h"
 #include "agent.h"
+#include "boundary.h"
 #include "guard.h"
 #include "jwriter.h"
 #include "modules.h"
@@ -212,6 +213,7 @@ EXPORT void *dlopen(const char *file, int mode)
     void *h = real_dlopen(file, mode);
     if (h && jw_active() && guard_enter()) {
         mod_scan();
+        bnd_patch_new();
         guard_leave();
     }
     return h;

@@ -32,6 +32,17 @@ void dt_leaks(struct fd_report *rep, const struct rp_state *s, struct rs_ctx *rs
  * gc-tracked-uninitialized found at a collection). */
 void dt_gc_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs, const struct rp_error *e);
 
+/* Adds to a finding about block b its most recent borrow and steal at the
+ * C-API boundary, if the replay saw any: stacks `borrow` and `steal`,
+ * details `borrowed_by` and `stolen_by` (the C-API function). free is the
+ * block's free stack as the finding shows it (NULL when the block is live):
+ * when the extension function that got the reference also released it,
+ * the clause says so. Returns a clause for the finding's summary ("; the
+ * extension borrowed it from PyList_GetItem() at widgets.c:130 and released
+ * it at widgets.c:139"), "" when there was no such event. */
+const char *dt_ownership(struct rs_ctx *rs, const struct rp_block *b, const struct fd_stack *free,
+                         struct fd_finding *f);
+
 /* The conventional name of a signal ("SIGSEGV"), or "signal N". */
 const char *dt_signal_name(struct arena *a, int signo);
 

@@ -160,6 +160,8 @@ void dt_crash(struct fd_report *rep, struct jr_journal *j, const struct rp_state
         where = arena_printf(a, ": register %s of frame #%u (0x%llx) points %s", jn_reg_name(sr->reg),
                              sr->frame, (unsigned long long)sr->value, describe_block(a, &f->block));
     }
+    if (f->block.present)
+        where = arena_printf(a, "%s%s", where, dt_ownership(rs, &b, f->block.free.name ? &f->block.free : NULL, f));
     int poisoned = register_holding(&cr, POISON_WORD);
     if (poisoned >= 0)
         fd_detail_str(f, "freed_pattern_in", jn_reg_name((unsigned)poisoned));

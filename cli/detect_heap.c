@@ -187,14 +187,121 @@ static void uninitialized(struct fd_report *rep, struct jr_journal *j, struct rs
                                  "allocation and its free", field, (long long)r->u.error.offset, type);
 }
 
+/* The name of type id `type` from the journal, or NULL. */
+static const char *type_name(struct arena *a, struct jr_journal *j, uint32_t type)
+{
+    struct jn_str name;
+    return type && jr_type(j, type, &name) ? arena_strndup(a, name.ptr, name.len) : NULL;
+}
+
+/* Fills a GC finding's block: the object's block as it stood (live), its
+ * type from the error record; `at` is the address the finding is about. */
+static void gc_block(struct rs_ctx *rs, struct fd_finding *f, const struct rp_error *e, const char *type, uint64_t at)
+{
+    if (!e->known)
+        return;
+    dt_block(rs, &e->block, e->freed, at, &f->block);
+    f->block.alloc.name = f->block.free.name = NULL;
+    if (type)
+        f->block.type = type;
+}
+
+/* " field 'second' (offset 24)" when the extension's DWARF names the
+ * reference field at offset, else " the reference at offset 24". */
+static const char *gc_field(struct fd_finding *f, struct rs_ctx *rs, const struct jn_record *r, const char *type)
+{
+    char field[256];
+    const char *dot = type ? strrchr(type, '.') : NULL;
+    int known = type ? sym_struct_member(rs->sym, r->u.error.type_addr, r->u.error.aux, dot ? dot + 1 : type,
+                                         (uint64_t)r->u.error.offset, field, sizeof field)
+                     : -1;
+    if (known <= 0)
+        return arena_printf(rs->arena, "the reference at offset %lld", (long long)r->u.error.offset);
+    fd_detail_str(f, "field", arena_strndup(rs->arena, field, strlen(field)));
+    return arena_printf(rs->arena, "field '%s' (offset %lld)", field, (long long)r->u.error.offset);
+}
+
+/* PyObject_GC_Track of an object whose tp_traverse visits a reference that
+ * still held the new-memory pattern (agent/boundary.c). The error's
+ * other_addr is the object, offset the reference's offset in it. */
+static void gc_tracked_uninit(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs, const struct rp_error *e)
+{
+    const struct jn_record *r = &e->rec;
+    struct arena *a = &rep->arena;
+    const char *type = type_name(a, j, r->u.error.type);
+    struct fd_finding *f = fd_add(rep, FD_GC_TRACKED_UNINITIALIZED);
+    dt_thread(f, j, a, r->u.error.tid);
+    gc_block(rs, f, e, type, r->u.error.other_addr + (uint64_t)r->u.error.offset);
+    add_stack(rs, f, r->stack, "track");
+    if (e->known)
+        add_stack(rs, f, e->block.alloc_stack, "alloc");
+    fd_detail_int(f, "offset", r->u.error.offset);
+    const char *field = gc_field(f, rs, r, type);
+    f->summary = arena_printf(a, "PyObject_GC_Track() of a '%s' object whose tp_traverse visits %s, never written "
+                                 "since the object was allocated: the collector would follow a garbage pointer",
+                              type ? type : "?", field);
+}
+
+/* PyObject_GC_Del of an object the collector still tracks: its tp_dealloc
+ * did not call PyObject_GC_UnTrack first (agent/boundary.c). */
+static void gc_freed_tracked(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs, const struct rp_error *e)
+{
+    const struct jn_record *r = &e->rec;
+    struct arena *a = &rep->arena;
+    const char *type = type_name(a, j, r->u.error.type);
+    struct fd_finding *f = fd_add(rep, FD_GC_FREED_WHILE_TRACKED);
+    dt_thread(f, j, a, r->u.error.tid);
+    gc_block(rs, f, e, type, r->u.error.other_addr);
+    add_stack(rs, f, r->stack, "free");
+    if (e->known)
+        add_stack(rs, f, e->block.alloc_stack, "alloc");
+    fd_detail_str(f, "free_api", "PyObject_GC_Del");
+    f->summary = arena_printf(a, "PyObject_GC_Del() of a '%s' object that the garbage collector still tracks: its "
+                                 "deallocator did not call PyObject_GC_UnTrack() first, so a collection during "
+                                 "the deallocation could visit a half-destroyed object", type ? type : "?");
+}
+
+/* The stack of a finding named `name`, or NULL. */
+static const struct fd_stack *stack_named(const struct fd_finding *f, const char *name)
+{
+    for (int i = 0; i < f->nstacks; i++)
+        if (!strcmp(f->stacks[i].name, name))
+            return &f->stacks[i];
+    return NULL;
+}
+
+/* Borrow and steal events on the block of a use-after-free, double or
+ * invalid free: stacks, details and a clause of the summary. */
+static void ownership(struct rs_ctx *rs, struct fd_finding *f, const struct rp_error *e)
+{
+    uint32_t err = e->rec.u.error.error;
+    if (!e->known || (err != JN_ERR_USE_AFTER_FREE && err != JN_ERR_DOUBLE_FREE && err != JN_ERR_INVALID_FREE))
+        return;
+    const struct fd_stack *free = stack_named(f, err == JN_ERR_DOUBLE_FREE ? "first_free" : "free");
+    const char *clause = dt_ownership(rs, &e->block, e->freed ? free : NULL, f);
+    if (*clause)
+        f->summary = arena_printf(rs->arena, "%s%s", f->summary, clause);
+}
+
 static void one_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs, const struct rp_error *e)
 {
     if (e->rec.u.error.error == JN_ERR_UNINIT) {
         uninitialized(rep, j, rs, e);
         return;
     }
-    if ((e->rec.u.error.error >= JN_ERR_GC_UNTRAVERSED && e->rec.u.error.error <= JN_ERR_REFCOUNT_LOW) ||
-        (e->rec.u.error.error == JN_ERR_GC_TRACKED_UNINIT && e->rec.u.error.caught == JN_CAUGHT_LATER)) {
+    if (e->rec.u.error.error == JN_ERR_GC_TRACKED_UNINIT && e->rec.u.error.caught == JN_CAUGHT_LATER) {
+        dt_gc_error(rep, j, rs, e); /* found at a collection, not at the track call */
+        return;
+    }
+    if (e->rec.u.error.error == JN_ERR_GC_TRACKED_UNINIT) {
+        gc_tracked_uninit(rep, j, rs, e);
+        return;
+    }
+    if (e->rec.u.error.error == JN_ERR_GC_FREED_TRACKED) {
+        gc_freed_tracked(rep, j, rs, e);
+        return;
+    }
+    if (e->rec.u.error.error >= JN_ERR_GC_UNTRAVERSED && e->rec.u.error.error <= JN_ERR_REFCOUNT_LOW) {
         dt_gc_error(rep, j, rs, e);
         return;
     }
@@ -209,6 +316,7 @@ static void one_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx
     summarize(&rep->arena, f, &e->rec);
     add_details(f, &e->rec);
     add_stacks(rs, f, e);
+    ownership(rs, f, e);
 }
 
 void dt_heap(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs)

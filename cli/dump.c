@@ -31,8 +31,8 @@ static void print_other(const struct jn_record *r, uint32_t tid)
         printf("block-type addr=0x%" PRIx64 " type=%u\n", r->addr, r->u.block_type.type);
         break;
     case JN_K_OWNER:
-        printf("owner event=%u func=%u addr=0x%" PRIx64 " refcnt=%" PRId64 " stack=%u\n", r->u.owner.event,
-               r->u.owner.func, r->addr, r->u.owner.refcnt, r->stack);
+        printf("owner event=%u func=%s addr=0x%" PRIx64 " refcnt=%" PRId64 " stack=%u\n", r->u.owner.event,
+               jn_capi_name(r->u.owner.func), r->addr, r->u.owner.refcnt, r->stack);
         break;
     case JN_K_REFERRER:
         printf("referrer addr=0x%" PRIx64 " type=%u offset=%" PRId64 "\n", r->addr, r->u.referrer.type,

@@ -72,7 +72,7 @@ struct fd_detail {
     const struct fd_referrer *referrers; /* num of them */
 };
 
-#define FD_MAX_STACKS 4
+#define FD_MAX_STACKS 6
 #define FD_MAX_DETAILS 8
 
 struct fd_finding {

@@ -27,6 +27,7 @@ struct options {
     bool gc_checks;  /* the GC and reference-count checks at collections */
     bool check;        /* heap checking: redzones, patterns, quarantine */
     bool keep_going;
+    bool boundary;     /* C-API boundary wrappers in extension modules */
     long quarantine_mb;
     long pool_rate, pool_slots, sample;
     const char *report_path;
@@ -58,6 +59,8 @@ static const char usage_text[] =
     "  --keep-going          go on after a heap error instead of stopping the target\n"
     "  --no-leaks            no leak scan at exit\n"
     "  --no-gc-checks        no GC or reference-count checks at collections\n"
+    "  --no-boundary         leave extension modules' C-API calls alone: no borrow,\n"
+    "                        steal or GC-tracking events, no gc-* findings from them\n"
     "  --quarantine-mb N     freed memory held back from reuse, per family (default 4)\n"
     "  --pool-rate N         put about 1 in N small blocks on a guarded page of their\n"
     "                        own, so that touching them past their end or after their\n"
@@ -68,8 +71,8 @@ static const char usage_text[] =
     "                        about 1 in N blocks; everything else runs untouched\n"
     "\n"
     "LIFELINE_OPTIONS: the same settings as words separated by spaces, commas or\n"
-    "colons: exact_stacks=0|1 check=0|1 keep_going=0|1 leaks=0|1 gc_checks=0|1 quarantine_mb=N\n"
-    "pool_rate=N pool_slots=N sample=N error_exitcode=N, e.g.\n"
+    "colons: exact_stacks=0|1 check=0|1 keep_going=0|1 leaks=0|1 gc_checks=0|1 boundary=0|1\n"
+    "quarantine_mb=N pool_rate=N pool_slots=N sample=N error_exitcode=N, e.g.\n"
     "LIFELINE_OPTIONS='keep_going=1 error_exitcode=99'. Flags win.\n"
     "\n"
     "Exit status: the command's own status when nothing is found; N when an\n"
@@ -154,6 +157,8 @@ static int parse_options(int argc, char **argv, int i, struct options *o, bool a
             o->leaks = false;
         } else if (allow_run_opts && !strcmp(a, "--no-gc-checks")) {
             o->gc_checks = false;
+        } else if (allow_run_opts && !strcmp(a, "--no-boundary")) {
+            o->boundary = false;
         } else if (allow_run_opts && number_option(a, o)) {
             long *dst = number_option(a, o);
             if (i + 1 >= argc || !parse_count(argv[i + 1], dst)) {
@@ -205,6 +210,7 @@ static bool parse_env_options(struct options *o)
                              (!strcmp(word, "keep_going") && parse_bool(eq, &o->keep_going)) ||
                              (!strcmp(word, "leaks") && parse_bool(eq, &o->leaks)) ||
                              (!strcmp(word, "gc_checks") && parse_bool(eq, &o->gc_checks)) ||
+                             (!strcmp(word, "boundary") && parse_bool(eq, &o->boundary)) ||
                              (!strcmp(word, "quarantine_mb") && parse_count(eq, &o->quarantine_mb)) ||
                              (!strcmp(word, "pool_rate") && parse_count(eq, &o->pool_rate)) ||
                              (!strcmp(word, "pool_slots") && parse_count(eq, &o->pool_slots)) ||
@@ -212,8 +218,8 @@ static bool parse_env_options(struct options *o)
                              (!strcmp(word, "error_exitcode") && parse_exitcode(eq, &o->error_exitcode)));
             if (!ok) {
                 fprintf(stderr, "lifeline: error: LIFELINE_OPTIONS: cannot use '%.*s' (known: exact_stacks=0|1, "
-                                "check=0|1, keep_going=0|1, leaks=0|1, gc_checks=0|1, quarantine_mb=N, pool_rate=N, "
-                                "pool_slots=N, sample=N, "
+                                "check=0|1, keep_going=0|1, leaks=0|1, gc_checks=0|1, boundary=0|1, quarantine_mb=N, "
+                                "pool_rate=N, pool_slots=N, sample=N, "
                                 "error_exitcode=1..255)\n",
                         (int)len, env);
                 return false;
@@ -229,9 +235,9 @@ static bool parse_env_options(struct options *o)
 static void export_agent_options(const struct options *o)
 {
     char v[256];
-    snprintf(v, sizeof v, "exact_stacks=%d check=%d keep_going=%d leaks=%d gc_checks=%d quarantine_mb=%ld "
-             "pool_rate=%ld pool_slots=%ld sample=%ld", o->exact_stacks, o->check, o->keep_going, o->leaks,
-             o->gc_checks, o->quarantine_mb, o->pool_rate, o->pool_slots, o->sample);
+    snprintf(v, sizeof v, "exact_stacks=%d check=%d keep_going=%d leaks=%d gc_checks=%d boundary=%d "
+             "quarantine_mb=%ld pool_rate=%ld pool_slots=%ld sample=%ld", o->exact_stacks, o->check, o->keep_going,
+             o->leaks, o->gc_checks, o->boundary, o->quarantine_mb, o->pool_rate, o->pool_slots, o->sample);
     setenv("LIFELINE_OPTIONS", v, 1);
 }
 
@@ -435,7 +441,7 @@ static void say_fate(struct fd_report *rep, const struct run_result *res)
 static int cmd_run(int argc, char **argv)
 {
     struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leaks = true, .gc_checks = true,
-                         .quarantine_mb = 4,
+                         .boundary = true, .quarantine_mb = 4,
                          .pool_rate = 256, .pool_slots = 4096};
     if (!parse_env_options(&o))
         return EXIT_USAGE;
@@ -503,7 +509,7 @@ static int cmd_run(int argc, char **argv)
 static int cmd_report(int argc, char **argv)
 {
     struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leaks = true, .gc_checks = true,
-                         .quarantine_mb = 4,
+                         .boundary = true, .quarantine_mb = 4,
                          .pool_rate = 256, .pool_slots = 4096};
     const char *journal = NULL;
     if (!parse_env_options(&o))

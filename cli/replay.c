@@ -3,22 +3,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Ownership events take a block's memory from 32 to 48 bytes: a fixed
+ * size per live block, kept whether or not the boundary saw the block. */
 struct rp_live {
     uint64_t addr;
     uint64_t size;
     uint32_t stack, tid;
     uint8_t api;
-    uint8_t pad[7];
+    uint8_t borrow_func, steal_func;
+    uint8_t pad[5];
+    uint32_t borrow_stack, borrow_tid, steal_stack, steal_tid;
 };
+
+/* A live block as the replay's users see it, ownership events included. */
+static void from_live(const struct rp_live *l, struct rp_block *out)
+{
+    *out = (struct rp_block){.addr = l->addr, .size = l->size, .alloc_stack = l->stack,
+                             .alloc_api = l->api, .alloc_tid = l->tid,
+                             .borrow_func = l->borrow_func, .borrow_stack = l->borrow_stack,
+                             .borrow_tid = l->borrow_tid, .steal_func = l->steal_func,
+                             .steal_stack = l->steal_stack, .steal_tid = l->steal_tid};
+}
 
 static void remember_free(struct rp_state *s, const struct rp_live *l, const struct jn_record *r, uint32_t tid)
 {
     struct rp_block *b = &s->freed[s->freed_next++ % RP_FREED_WINDOW];
-    *b = (struct rp_block){
-        .addr = l->addr, .size = l->size,
-        .alloc_stack = l->stack, .alloc_api = l->api, .alloc_tid = l->tid,
-        .free_stack = r->stack, .free_api = r->api, .free_tid = tid, .type = r->type,
-    };
+    from_live(l, b);
+    b->free_stack = r->stack;
+    b->free_api = r->api;
+    b->free_tid = tid;
+    b->type = r->type;
 }
 
 static bool add_live(struct rp_state *s, uint64_t addr, uint64_t size, const struct jn_record *r, uint32_t tid)
@@ -31,6 +45,7 @@ static bool add_live(struct rp_state *s, uint64_t addr, uint64_t size, const str
      * agent passed through) replaces the old block. */
     if (!inserted)
         s->live_bytes -= l->size;
+    memset(&l->size, 0, sizeof *l - sizeof l->addr); /* a new life: no ownership events yet */
     l->size = size;
     l->stack = r->stack;
     l->tid = tid;
@@ -117,6 +132,25 @@ static bool add_leak(struct rp_state *s, const struct jn_record *r)
     return true;
 }
 
+/* Keeps the most recent borrow and steal of a live block. Events of
+ * other kinds, and on blocks not live (the agent journals only live ones,
+ * but a block it never saw allocated is not in the table), are left out. */
+static void note_owner(struct rp_state *s, const struct jn_record *r, uint32_t tid)
+{
+    struct rp_live *l = tbl_find(&s->live, r->addr);
+    if (!l || r->u.owner.func >= JN_CAPI_COUNT)
+        return;
+    if (r->u.owner.event == JN_OWN_BORROW) {
+        l->borrow_func = (uint8_t)r->u.owner.func;
+        l->borrow_stack = r->stack;
+        l->borrow_tid = tid;
+    } else if (r->u.owner.event == JN_OWN_STEAL) {
+        l->steal_func = (uint8_t)r->u.owner.func;
+        l->steal_stack = r->stack;
+        l->steal_tid = tid;
+    }
+}
+
 static bool on_event(void *arg, const struct jn_record *r, uint32_t tid)
 {
     struct rp_state *s = arg;
@@ -128,6 +162,10 @@ static bool on_event(void *arg, const struct jn_record *r, uint32_t tid)
         return add_leak(s, r);
     if (r->kind == JN_K_REFERRER) {
         add_referrer(s, r);
+        return true;
+    }
+    if (r->kind == JN_K_OWNER) {
+        note_owner(s, r, tid);
         return true;
     }
     if (r->kind > JN_K_REALLOC)
@@ -167,12 +205,6 @@ void rp_free(struct rp_state *s)
     tbl_destroy(&s->leaks);
     free(s->freed);
     s->freed = NULL;
-}
-
-static void from_live(const struct rp_live *l, struct rp_block *out)
-{
-    *out = (struct rp_block){.addr = l->addr, .size = l->size, .alloc_stack = l->stack,
-                             .alloc_api = l->api, .alloc_tid = l->tid};
 }
 
 /* Distance from addr to the block [a, a+size): 0 inside. */

@@ -15,11 +15,17 @@
  * that a block reported when it leaves quarantine still has its history. */
 #define RP_FREED_WINDOW 262144
 
+/* A block's life: allocation, free, and the most recent borrowed reference
+ * to its object that a C-API call handed an extension and the most recent
+ * reference an extension handed over (stolen), from OWNER records. A
+ * func of 0 (JN_CAPI_NONE) means there was none. */
 struct rp_block {
     uint64_t addr, size;
     uint32_t alloc_stack, free_stack, type;
     uint8_t alloc_api, free_api;
+    uint8_t borrow_func, steal_func; /* enum jn_capi */
     uint32_t alloc_tid, free_tid;
+    uint32_t borrow_stack, borrow_tid, steal_stack, steal_tid;
 };
 
 /* A block that refers to the object of a refcount-too-low error. */

@@ -1,6 +1,7 @@
 #include "report.h"
 
 #include <inttypes.h>
+#include <string.h>
 
 static void frame(FILE *o, int i, const struct fd_frame *f)
 {
@@ -33,14 +34,18 @@ static void stack(FILE *o, const char *title, const struct fd_stack *s)
 
 static const char *stack_title(const char *name)
 {
+    static const struct {
+        const char *name, *title;
+    } titles[] = {
+        {"access", "stack of the access"}, {"alloc", "allocated at"}, {"free", "freed at"},
+        {"borrow", "borrowed at"}, {"steal", "stolen at"},
+        {"track", "tracked at"},
+    };
     if (!name)
         return "stack";
-    if (name[0] == 'a' && name[1] == 'c')
-        return "stack of the access";
-    if (name[0] == 'a')
-        return "allocated at";
-    if (name[0] == 'f' && name[1] == 'r')
-        return "freed at";
+    for (size_t i = 0; i < sizeof titles / sizeof *titles; i++)
+        if (!strcmp(name, titles[i].name))
+            return titles[i].title;
     return name;
 }
 

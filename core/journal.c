@@ -560,6 +560,40 @@ const char *jn_api_name(unsigned api)
     return api < JN_API_COUNT ? api_names[api] : "?";
 }
 
+static const char *const capi_names[JN_CAPI_COUNT] = {
+    [JN_CAPI_NONE] = "?",
+    [JN_CAPI_LIST_GETITEM] = "PyList_GetItem",
+    [JN_CAPI_TUPLE_GETITEM] = "PyTuple_GetItem",
+    [JN_CAPI_DICT_GETITEM] = "PyDict_GetItem",
+    [JN_CAPI_DICT_GETITEMSTRING] = "PyDict_GetItemString",
+    [JN_CAPI_DICT_GETITEMWITHERROR] = "PyDict_GetItemWithError",
+    [JN_CAPI_DICT_SETDEFAULT] = "PyDict_SetDefault",
+    [JN_CAPI_DICT_NEXT] = "PyDict_Next",
+    [JN_CAPI_WEAKREF_GETOBJECT] = "PyWeakref_GetObject",
+    [JN_CAPI_SYS_GETOBJECT] = "PySys_GetObject",
+    [JN_CAPI_MODULE_GETDICT] = "PyModule_GetDict",
+    [JN_CAPI_IMPORT_ADDMODULE] = "PyImport_AddModule",
+    [JN_CAPI_IMPORT_ADDMODULEOBJECT] = "PyImport_AddModuleObject",
+    [JN_CAPI_IMPORT_GETMODULEDICT] = "PyImport_GetModuleDict",
+    [JN_CAPI_STRUCTSEQUENCE_GETITEM] = "PyStructSequence_GetItem",
+    [JN_CAPI_TUPLE_SETITEM] = "PyTuple_SetItem",
+    [JN_CAPI_LIST_SETITEM] = "PyList_SetItem",
+    [JN_CAPI_MODULE_ADDOBJECT] = "PyModule_AddObject",
+    [JN_CAPI_EXCEPTION_SETCAUSE] = "PyException_SetCause",
+    [JN_CAPI_EXCEPTION_SETCONTEXT] = "PyException_SetContext",
+    [JN_CAPI_ERR_RESTORE] = "PyErr_Restore",
+    [JN_CAPI_ERR_SETEXCINFO] = "PyErr_SetExcInfo",
+    [JN_CAPI_STRUCTSEQUENCE_SETITEM] = "PyStructSequence_SetItem",
+    [JN_CAPI_GC_TRACK] = "PyObject_GC_Track",
+    [JN_CAPI_GC_UNTRACK] = "PyObject_GC_UnTrack",
+    [JN_CAPI_GC_DEL] = "PyObject_GC_Del",
+};
+
+const char *jn_capi_name(unsigned func)
+{
+    return func < JN_CAPI_COUNT ? capi_names[func] : "?";
+}
+
 enum jn_domain jn_api_domain(unsigned api)
 {
     if (api <= JN_API_RAW_FREE)

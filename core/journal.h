@@ -123,6 +123,23 @@ enum jn_owner_event {
     JN_OWN_LAST = JN_OWN_DECREF
 };
 
+/* The C-API functions named by OWNER records (their `func`); append only:
+ * the numbers are part of the journal format. */
+enum jn_capi {
+    JN_CAPI_NONE,
+    /* hand out a borrowed reference */
+    JN_CAPI_LIST_GETITEM, JN_CAPI_TUPLE_GETITEM, JN_CAPI_DICT_GETITEM, JN_CAPI_DICT_GETITEMSTRING,
+    JN_CAPI_DICT_GETITEMWITHERROR, JN_CAPI_DICT_SETDEFAULT, JN_CAPI_DICT_NEXT, JN_CAPI_WEAKREF_GETOBJECT,
+    JN_CAPI_SYS_GETOBJECT, JN_CAPI_MODULE_GETDICT, JN_CAPI_IMPORT_ADDMODULE, JN_CAPI_IMPORT_ADDMODULEOBJECT,
+    JN_CAPI_IMPORT_GETMODULEDICT, JN_CAPI_STRUCTSEQUENCE_GETITEM,
+    /* take a reference over */
+    JN_CAPI_TUPLE_SETITEM, JN_CAPI_LIST_SETITEM, JN_CAPI_MODULE_ADDOBJECT, JN_CAPI_EXCEPTION_SETCAUSE,
+    JN_CAPI_EXCEPTION_SETCONTEXT, JN_CAPI_ERR_RESTORE, JN_CAPI_ERR_SETEXCINFO, JN_CAPI_STRUCTSEQUENCE_SETITEM,
+    /* garbage collector */
+    JN_CAPI_GC_TRACK, JN_CAPI_GC_UNTRACK, JN_CAPI_GC_DEL,
+    JN_CAPI_COUNT
+};
+
 /* How the access behind an error was made, and when it was caught. */
 enum jn_access { JN_ACCESS_UNKNOWN, JN_ACCESS_READ, JN_ACCESS_WRITE };
 enum jn_caught { JN_CAUGHT_AT_ACCESS, JN_CAUGHT_LATER };
@@ -287,6 +304,9 @@ uint8_t *jn_put_referrer(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type,
 
 /* Names and families of the allocation interfaces. */
 const char *jn_api_name(unsigned api);
+/* The name of a C-API function of an OWNER record ("PyList_GetItem"), "?" for
+ * a number this code does not know. */
+const char *jn_capi_name(unsigned func);
 enum jn_domain jn_api_domain(unsigned api);
 const char *jn_domain_name(unsigned domain);
 /* True if the header looks like a journal this code can read; *why names the problem otherwise. */

@@ -2,7 +2,8 @@
 
 The demo crashes in heaviest() -> widget_weight(), reading the sample buffer of a widget that
 total_weight() freed one call earlier by a Py_DECREF on a borrowed reference. The report must show
-the faulting stack and name the freed block with its free stack through widgets_total_weight.
+the faulting stack and name the freed block with its free stack through widgets_total_weight, and
+(the C-API boundary) where total_weight() borrowed the widget: its PyList_GetItem() call.
 """
 import os
 
@@ -33,6 +34,23 @@ def decref_lines():
     return [n for n, l in enumerate(open(WIDGETS_C, encoding="utf-8"), 1) if l.strip() == "Py_DECREF(item);"]
 
 
+def getitem_lines():
+    return [n for n, l in enumerate(open(WIDGETS_C, encoding="utf-8"), 1) if "= PyList_GetItem(list, i);" in l]
+
+
+def assert_borrow_named(f):
+    """The crash's freed widget was borrowed by total_weight() from PyList_GetItem, and the same
+    function released it: the summary, the borrow stack and the detail say so."""
+    assert f["details"].get("borrowed_by") == "PyList_GetItem", f["details"]
+    borrow = f["stacks"].get("borrow")
+    H.assert_stack_order(borrow, ["native:widgets_total_weight", "python:summarize", "python:main",
+                                  "python:<module>"], contiguous_python=True)
+    assert borrow[0]["function"] == "widgets_total_weight", H.format_stack(borrow)
+    assert [borrow[0]["line"]] == getitem_lines(), H.format_stack(borrow)
+    assert (f"the extension borrowed it from PyList_GetItem() at widgets.c:{getitem_lines()[0]} "
+            f"and released it at widgets.c:{decref_lines()[0]}") in f["summary"], f["summary"]
+
+
 def test_demo_explained(release_interp):
     """With heap checking (the default) the freed widget is poisoned, so the first touch of it
     crashes: in heaviest(), checking the type of a list item that total_weight() freed."""
@@ -58,6 +76,8 @@ def test_demo_explained(release_interp):
                                           "python:<module>"])
     assert [fr["line"] for fr in block["free"] if fr.get("function") == "widgets_total_weight"] == \
         decref_lines()
+    assert_borrow_named(f)
+    assert "  borrowed at:" in stderr
     assert stderr.count("lifeline: crash: SIGSEGV") == 1
 
 
@@ -85,6 +105,8 @@ def test_demo_explained_without_checking(release_interp):
     H.assert_stack_order(alloc, ["native:Widget_init", "python:<listcomp>", "python:load_fleet",
                                  "python:main", "python:<module>"])
     assert [fr["line"] for fr in free if fr.get("function") == "widgets_total_weight"] == decref_lines()
+    # The block is the widget's sample buffer, which no C-API call handed out: nothing borrowed.
+    assert "borrowed_by" not in f["details"] and "borrow" not in f["stacks"], f
 
 
 def test_demo_explained_under_faulthandler(release_interp):
@@ -104,4 +126,5 @@ def test_demo_explained_under_faulthandler(release_interp):
     assert f["details"]["fault_address"] is None, f["details"]  # a raised signal has none
     block = f["details"]["nearest_block"]
     assert block is not None and block["type"] == "widgets.Widget" and block["state"] == "freed", block
+    assert_borrow_named(f)
     assert "Fatal Python error: Segmentation fault" in stderr  # faulthandler still had its say

@@ -197,6 +197,20 @@ static void test_api_names(void)
     CHECK(!strcmp(jn_domain_name(JN_DOMAIN_OBJ), "obj"));
 }
 
+/* Every function of OWNER records has its own C-API name; the numbers are
+ * part of the format (docs/journal.md lists them). */
+static void test_capi_names(void)
+{
+    for (unsigned i = JN_CAPI_NONE + 1; i < JN_CAPI_COUNT; i++) {
+        CHECK(!strncmp(jn_capi_name(i), "Py", 2));
+        for (unsigned k = JN_CAPI_NONE + 1; k < i; k++)
+            CHECK(strcmp(jn_capi_name(i), jn_capi_name(k)) != 0);
+    }
+    CHECK(!strcmp(jn_capi_name(JN_CAPI_LIST_GETITEM), "PyList_GetItem") && JN_CAPI_LIST_GETITEM == 1);
+    CHECK(!strcmp(jn_capi_name(JN_CAPI_GC_DEL), "PyObject_GC_Del") && JN_CAPI_GC_DEL == 25);
+    CHECK(!strcmp(jn_capi_name(JN_CAPI_COUNT), "?"));
+}
+
 int main(void)
 {
     test_varint();
@@ -205,5 +219,6 @@ int main(void)
     test_damage();
     test_header();
     test_api_names();
+    test_capi_names();
     return check_summary("test_journal");
 }

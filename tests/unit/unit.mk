@@ -4,7 +4,8 @@ UNIT_DIR := $(BUILD)/tests/unit
 UNIT_HDRS := tests/unit/check.h core/journal.h core/table.h core/varint.h
 UNIT_TESTS := $(UNIT_DIR)/test_journal $(UNIT_DIR)/test_table $(UNIT_DIR)/test_pyver_layout-release \
               $(UNIT_DIR)/test_pyver_layout-debug $(UNIT_DIR)/test_symbolize $(UNIT_DIR)/libsymfix.so \
-              $(UNIT_DIR)/libsymfix_nz.so
+              $(UNIT_DIR)/libsymfix_nz.so $(UNIT_DIR)/test_elfpatch $(UNIT_DIR)/libepfix_now.so \
+              $(UNIT_DIR)/libepfix_lazy.so $(UNIT_DIR)/libepfix_defines.so
 
 all: $(UNIT_TESTS)
 
@@ -38,3 +39,27 @@ $(UNIT_DIR)/libsymfix_nz.so: tests/unit/symbolize_fixture.c
 $(UNIT_DIR)/test_symbolize: tests/unit/test_symbolize.c cli/symbolize.c cli/symbolize.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -Icli -o $@ tests/unit/test_symbolize.c cli/symbolize.c $(CLI_LIBS) -ldl
+
+# elfpatch's fixtures: bound at once with RELRO, bound lazily without it, one
+# that defines the function itself, and one loaded at start (linked in).
+EPFIX := tests/unit/elfpatch_fixture.c
+$(UNIT_DIR)/libepfix_now.so: $(EPFIX)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O1 -fPIC -shared -Wl,-z,relro,-z,now -o $@ $<
+
+$(UNIT_DIR)/libepfix_lazy.so: $(EPFIX)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O1 -fPIC -shared -Wl,-z,norelro,-z,lazy -o $@ $<
+
+$(UNIT_DIR)/libepfix_defines.so: $(EPFIX)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O1 -fPIC -shared -DFIXTURE_DEFINES -Wl,-z,relro,-z,now -o $@ $<
+
+$(UNIT_DIR)/libepfix_startup.so: $(EPFIX)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O1 -fPIC -shared -Wl,-soname,libepfix_startup.so -Wl,--defsym,fixture_startup_call=fixture_call -o $@ $<
+
+$(UNIT_DIR)/test_elfpatch: tests/unit/test_elfpatch.c agent/elfpatch.c agent/elfpatch.h $(UNIT_DIR)/libepfix_startup.so
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -rdynamic -o $@ tests/unit/test_elfpatch.c agent/elfpatch.c \
+	    -L$(UNIT_DIR) -l:libepfix_startup.so -Wl,-rpath,'$$ORIGIN' -ldl

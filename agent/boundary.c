@@ -1,6 +1,7 @@
 #include "boundary.h"
 
 #include <dlfcn.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -430,6 +431,73 @@ static void bnd_gc_del(void *op)
     ((gc_fn)real[JN_CAPI_GC_DEL])(op);
 }
 
+/* ---- new objects ----
+ * Lists, tuples, dicts and floats come back from the interpreter's free
+ * lists without an allocation: recording their making gives a leaked or
+ * freed one the stack where its life began, not its memory's first life. */
+
+typedef obj *(*new_sized_fn)(intptr_t);
+typedef obj *(*new_fn)(void);
+typedef obj *(*from_double_fn)(double);
+typedef obj *(*va_build_fn)(const char *, va_list);
+
+/* PyList_New: a new reference (NULL on failure, recorded as nothing). */
+static obj *bnd_list_new(intptr_t size)
+{
+    obj *r = ((new_sized_fn)real[JN_CAPI_LIST_NEW])(size);
+    note(JN_OWN_NEW, JN_CAPI_LIST_NEW, r);
+    return r;
+}
+
+/* PyTuple_New: the same. */
+static obj *bnd_tuple_new(intptr_t size)
+{
+    obj *r = ((new_sized_fn)real[JN_CAPI_TUPLE_NEW])(size);
+    note(JN_OWN_NEW, JN_CAPI_TUPLE_NEW, r);
+    return r;
+}
+
+/* PyDict_New: the same. */
+static obj *bnd_dict_new(void)
+{
+    obj *r = ((new_fn)real[JN_CAPI_DICT_NEW])();
+    note(JN_OWN_NEW, JN_CAPI_DICT_NEW, r);
+    return r;
+}
+
+/* PyFloat_FromDouble: the same. */
+static obj *bnd_float_fromdouble(double v)
+{
+    obj *r = ((from_double_fn)real[JN_CAPI_FLOAT_FROMDOUBLE])(v);
+    note(JN_OWN_NEW, JN_CAPI_FLOAT_FROMDOUBLE, r);
+    return r;
+}
+
+/* The variadic builders are forwarded to their va_list forms. */
+static va_build_fn va_build, va_build_sizet; /* protected by: set once by bnd_init */
+
+/* Py_BuildValue: a new reference to what it built (only the outer object). */
+static obj *bnd_buildvalue(const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    obj *r = va_build(format, ap);
+    va_end(ap);
+    note(JN_OWN_NEW, JN_CAPI_BUILDVALUE, r);
+    return r;
+}
+
+/* _Py_BuildValue_SizeT, what Py_BuildValue is under PY_SSIZE_T_CLEAN. */
+static obj *bnd_buildvalue_sizet(const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    obj *r = va_build_sizet(format, ap);
+    va_end(ap);
+    note(JN_OWN_NEW, JN_CAPI_BUILDVALUE_SIZET, r);
+    return r;
+}
+
 /* ---- types ----
  * A GC type that leaves tp_free empty gets the interpreter's
  * PyObject_GC_Del from PyType_Ready, and its dealloc's
@@ -508,6 +576,12 @@ static void *const wrappers[BND_COUNT] = {
     [JN_CAPI_GC_TRACK] = (void *)bnd_gc_track,
     [JN_CAPI_GC_UNTRACK] = (void *)bnd_gc_untrack,
     [JN_CAPI_GC_DEL] = (void *)bnd_gc_del,
+    [JN_CAPI_LIST_NEW] = (void *)bnd_list_new,
+    [JN_CAPI_TUPLE_NEW] = (void *)bnd_tuple_new,
+    [JN_CAPI_DICT_NEW] = (void *)bnd_dict_new,
+    [JN_CAPI_FLOAT_FROMDOUBLE] = (void *)bnd_float_fromdouble,
+    [JN_CAPI_BUILDVALUE] = (void *)bnd_buildvalue,
+    [JN_CAPI_BUILDVALUE_SIZET] = (void *)bnd_buildvalue_sizet,
     [BND_TYPE_READY] = (void *)bnd_type_ready,
     [BND_TYPE_FROMSPEC] = (void *)bnd_type_fromspec,
     [BND_TYPE_FROMSPECWITHBASES] = (void *)bnd_type_fromspecwithbases,
@@ -527,7 +601,11 @@ bool bnd_init(bool check)
     if (!pf_layout)
         return false;
     bnd_check = check;
+    va_build = (va_build_fn)dlsym(RTLD_DEFAULT, "Py_VaBuildValue");
+    va_build_sizet = (va_build_fn)dlsym(RTLD_DEFAULT, "_Py_VaBuildValue_SizeT");
     for (unsigned i = JN_CAPI_NONE + 1; i < BND_COUNT; i++) {
+        if ((i == JN_CAPI_BUILDVALUE && !va_build) || (i == JN_CAPI_BUILDVALUE_SIZET && !va_build_sizet))
+            continue; /* no va_list form to forward to: left alone */
         real[i] = (uintptr_t)dlsym(RTLD_DEFAULT, symbol_of(i));
         if (real[i] && wrappers[i])
             targets[ntargets++] = (struct ep_target){symbol_of(i), real[i], (uintptr_t)wrappers[i]};

@@ -162,8 +162,11 @@ static const struct ep_target *target_of(const struct object *o, const ElfW(Rela
 {
     const ElfW(Sym) *sym = &o->symtab[ELF64_R_SYM(r->r_info)];
     const char *name = o->strtab + sym->st_name;
+    if (name[0] == '_')
+        name++; /* _Py_BuildValue_SizeT and the like */
     if (name[0] != 'P' || name[1] != 'y')
         return NULL;
+    name = o->strtab + sym->st_name;
     for (size_t i = 0; i < p->n; i++) {
         if (strcmp(name, p->targets[i].name) != 0)
             continue;

@@ -148,6 +148,10 @@ static void note_owner(struct rp_state *s, const struct jn_record *r, uint32_t t
         l->steal_func = (uint8_t)r->u.owner.func;
         l->steal_stack = r->stack;
         l->steal_tid = tid;
+    } else if (r->u.owner.event == JN_OWN_NEW) {
+        /* The object's life began here (its memory may be a free list's). */
+        l->stack = r->stack;
+        l->tid = tid;
     }
 }
 

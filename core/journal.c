@@ -587,6 +587,12 @@ static const char *const capi_names[JN_CAPI_COUNT] = {
     [JN_CAPI_GC_TRACK] = "PyObject_GC_Track",
     [JN_CAPI_GC_UNTRACK] = "PyObject_GC_UnTrack",
     [JN_CAPI_GC_DEL] = "PyObject_GC_Del",
+    [JN_CAPI_LIST_NEW] = "PyList_New",
+    [JN_CAPI_TUPLE_NEW] = "PyTuple_New",
+    [JN_CAPI_DICT_NEW] = "PyDict_New",
+    [JN_CAPI_FLOAT_FROMDOUBLE] = "PyFloat_FromDouble",
+    [JN_CAPI_BUILDVALUE] = "Py_BuildValue",
+    [JN_CAPI_BUILDVALUE_SIZET] = "_Py_BuildValue_SizeT",
 };
 
 const char *jn_capi_name(unsigned func)

@@ -120,7 +120,9 @@ enum jn_owner_event {
     JN_OWN_UNTRACK,    /* PyObject_GC_UnTrack */
     JN_OWN_INCREF,
     JN_OWN_DECREF,
-    JN_OWN_LAST = JN_OWN_DECREF
+    JN_OWN_NEW,        /* a C-API call made a new object: its life begins here, even when its
+                        * memory came from a free list the allocator never saw */
+    JN_OWN_LAST = JN_OWN_NEW
 };
 
 /* The C-API functions named by OWNER records (their `func`); append only:
@@ -137,6 +139,9 @@ enum jn_capi {
     JN_CAPI_EXCEPTION_SETCONTEXT, JN_CAPI_ERR_RESTORE, JN_CAPI_ERR_SETEXCINFO, JN_CAPI_STRUCTSEQUENCE_SETITEM,
     /* garbage collector */
     JN_CAPI_GC_TRACK, JN_CAPI_GC_UNTRACK, JN_CAPI_GC_DEL,
+    /* make a new object of a type the interpreter recycles through a free list */
+    JN_CAPI_LIST_NEW, JN_CAPI_TUPLE_NEW, JN_CAPI_DICT_NEW, JN_CAPI_FLOAT_FROMDOUBLE, JN_CAPI_BUILDVALUE,
+    JN_CAPI_BUILDVALUE_SIZET,
     JN_CAPI_COUNT
 };
 

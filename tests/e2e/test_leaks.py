@@ -31,6 +31,15 @@ def test_extra_reference_leaks_the_object(interp, tmp_path):
     assert len(leaks(res.report)) == 1, res.describe()  # an empty set owns nothing else
 
 
+def test_recycled_object_names_its_maker(interp, tmp_path):
+    # Lists come back from the interpreter's free list without an allocation; the C-API boundary's
+    # record of Py_BuildValue gives the leaked list the stack where its life began.
+    body = "for _ in range(20):\n    [[i] for i in range(10)]\nzoo_leak.extra_ref_list()"
+    res = run(interp, tmp_path, body)
+    f = only_leak(res, lambda f: f["block"]["type"] == "list")
+    H.assert_stack_order(f["stacks"]["alloc"], ["native:extra_ref_list", "python:<module>"])
+
+
 def test_lost_container_and_its_contents(interp, tmp_path):
     res = run(interp, tmp_path, "zoo_leak.lost_set()")
     d = only_leak(res, lambda f: f["block"]["type"] == "set")

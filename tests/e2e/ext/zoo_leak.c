@@ -17,6 +17,17 @@ static PyObject *extra_ref_set(PyObject *m, PyObject *arg)
     return s;
 }
 
+/* A list given one reference too many. Its memory most likely comes from
+ * the interpreter's free list of lists, not from the allocator: the report
+ * must still name this function, from the C-API boundary's record of the
+ * list's making. */
+static PyObject *extra_ref_list(PyObject *m, PyObject *arg)
+{
+    PyObject *l = Py_BuildValue("[iii]", 1, 2, 3);
+    Py_XINCREF(l);
+    return l;
+}
+
 /* A set whose reference is lost: its strings, integers and table leak with it. */
 static PyObject *lost_set(PyObject *m, PyObject *arg)
 {
@@ -105,6 +116,7 @@ static PyObject *kept(PyObject *m, PyObject *arg)
 
 static PyMethodDef methods[] = {
     {"extra_ref_set", extra_ref_set, METH_NOARGS, ""},
+    {"extra_ref_list", extra_ref_list, METH_NOARGS, ""},
     {"lost_set", lost_set, METH_NOARGS, ""},
     {"lost_malloc", lost_malloc, METH_NOARGS, ""},
     {"lost_pymem", lost_pymem, METH_NOARGS, ""},

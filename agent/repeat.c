@@ -96,3 +96,21 @@ void rep_mark(uint32_t index)
         jw_commit(jn_put_mark(w, jw_next_seq(), index, refs, blocks));
     guard_leave();
 }
+
+/* live_each's callback for rep_live_blocks. */
+static void count_python_block(uintptr_t addr, const struct live_info *li, void *arg)
+{
+    enum jn_domain d = jn_api_domain(li->api);
+    if (d == JN_DOMAIN_MEM || d == JN_DOMAIN_OBJ)
+        ++*(size_t *)arg;
+}
+
+size_t rep_live_blocks(void)
+{
+    size_t n = 0;
+    if (!guard_enter())
+        return 0;
+    live_each(count_python_block, &n);
+    guard_leave();
+    return n;
+}

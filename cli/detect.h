@@ -27,6 +27,11 @@ void dt_heap(struct fd_report *rep, struct jr_journal *j, const struct rp_state 
  * broken (gc-untraversed-reference, gc-dangling-reference, refcount-too-low). */
 void dt_gc_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs, const struct rp_error *e);
 
+/* Adds a `leak` finding for each allocation site and type whose live count grew on every measured
+ * repetition of a series (MARK records, from `lifeline leaks` or `lifeline.leaks()`), and the
+ * series' counters to the report. */
+void dt_repeat(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs);
+
 /* The conventional name of a signal ("SIGSEGV"), or "signal N". */
 const char *dt_signal_name(struct arena *a, int signo);
 

@@ -52,13 +52,20 @@ struct fd_block {
     struct fd_stack alloc, free;
 };
 
-/* One entry of `details`: a string, an integer, or a block. */
+/* A list of integers (per-repetition counts). */
+struct fd_ints {
+    const int64_t *v;
+    int n;
+};
+
+/* One entry of `details`: a string, an integer, a block, or a list of integers. */
 struct fd_detail {
     const char *key;
-    enum { FD_STR, FD_INT, FD_BLOCK, FD_NULL } type;
+    enum { FD_STR, FD_INT, FD_BLOCK, FD_NULL, FD_INT_LIST } type;
     const char *str;
     int64_t num;
     const struct fd_block *block;
+    struct fd_ints list;
 };
 
 #define FD_MAX_STACKS 4
@@ -95,8 +102,24 @@ struct fd_stats {
     uint64_t target_cpu_ms;
 };
 
+/* One series of repetitions (`lifeline leaks -R W:M`, `lifeline.leaks()`): the interpreter's own
+ * counters over each measured repetition, as regrtest -R shows them. */
+struct fd_series {
+    int warmups, runs;
+    bool complete;          /* false when the target stopped during the repetitions */
+    bool refs_known;        /* a debug build, which counts references */
+    struct fd_ints refs;    /* sys.gettotalrefcount() deltas, when refs_known */
+    struct fd_ints blocks;  /* deltas of the live mem- and obj-domain blocks the journal shows: what
+                               sys.getallocatedblocks() counts in regrtest */
+    struct fd_ints allocated; /* sys.getallocatedblocks() deltas, which under lifeline include the
+                                 freed blocks its quarantine holds back */
+    bool refs_leaked;       /* refs_known and every reference delta >= 1 (regrtest's rule) */
+};
+
 struct fd_report {
     struct arena arena;
+    struct fd_series *series; /* in the arena */
+    int nseries;
     struct fd_target target;
     struct fd_finding *findings;
     int nfindings, cap;
@@ -111,8 +134,14 @@ struct fd_finding *fd_add(struct fd_report *r, enum fd_kind k);
 void fd_detail_str(struct fd_finding *f, const char *key, const char *value);
 void fd_detail_int(struct fd_finding *f, const char *key, int64_t value);
 void fd_detail_block(struct fd_finding *f, const char *key, const struct fd_block *b);
+/* The list must live as long as the report (the arena). */
+void fd_detail_ints(struct fd_finding *f, const char *key, const int64_t *v, int n);
 void fd_note(struct fd_report *r, const char *text);
 int fd_error_count(const struct fd_report *r);
+/* True when the report calls for the error exit status: an error finding, or a series whose
+ * references leaked (a reference leak on a debug build fails `lifeline leaks` as it fails
+ * regrtest -R, though it may have no allocation site to show). */
+bool fd_failed(const struct fd_report *r);
 void fd_report_free(struct fd_report *r);
 
 #endif

@@ -7,8 +7,9 @@ struct rp_live {
     uint64_t addr;
     uint64_t size;
     uint32_t stack, tid;
+    uint32_t type; /* 0 until a BLOCK_TYPE record names it */
     uint8_t api;
-    uint8_t pad[7];
+    uint8_t pad[3];
 };
 
 static void remember_free(struct rp_state *s, const struct rp_live *l, const struct jn_record *r, uint32_t tid)
@@ -32,6 +33,7 @@ static bool add_live(struct rp_state *s, uint64_t addr, uint64_t size, const str
     if (!inserted)
         s->live_bytes -= l->size;
     l->size = size;
+    l->type = 0;
     l->stack = r->stack;
     l->tid = tid;
     l->api = r->api;
@@ -65,11 +67,38 @@ static void keep_error(struct rp_state *s, const struct jn_record *r)
     e->known = rp_find(s, r->addr, 0, &e->block, &e->freed);
 }
 
+/* A BLOCK_TYPE record: the agent read the type of a live object block. */
+static void set_type(struct rp_state *s, const struct jn_record *r)
+{
+    struct rp_live *l = tbl_find(&s->live, r->addr);
+    if (l)
+        l->type = r->u.block_type.type;
+}
+
+/* A MARK record: counts every live block into the series. */
+static void mark(struct rp_state *s, const struct jn_record *r)
+{
+    size_t pos = 0;
+    struct rp_live *l;
+    sr_mark_begin(&s->series);
+    while ((l = tbl_next(&s->live, &pos)) != NULL)
+        sr_mark_block(&s->series, l->stack, l->type, l->addr, l->size, l->tid, l->api);
+    sr_mark_end(&s->series, r);
+}
+
 static bool on_event(void *arg, const struct jn_record *r, uint32_t tid)
 {
     struct rp_state *s = arg;
     if (r->kind == JN_K_ERROR) {
         keep_error(s, r);
+        return true;
+    }
+    if (r->kind == JN_K_BLOCK_TYPE) {
+        set_type(s, r);
+        return true;
+    }
+    if (r->kind == JN_K_MARK) {
+        mark(s, r);
         return true;
     }
     s->events++;
@@ -93,16 +122,19 @@ bool rp_run(struct jr_journal *j, struct rp_state *s)
 {
     memset(s, 0, sizeof *s);
     tbl_init(&s->live, sizeof(struct rp_live));
+    sr_init(&s->series, j);
     s->freed = calloc(RP_FREED_WINDOW, sizeof *s->freed);
     if (!s->freed)
         return false;
     jr_replay(j, on_event, s);
+    sr_finish(&s->series);
     return true;
 }
 
 void rp_free(struct rp_state *s)
 {
     tbl_destroy(&s->live);
+    sr_free(&s->series);
     free(s->freed);
     s->freed = NULL;
 }
@@ -110,7 +142,7 @@ void rp_free(struct rp_state *s)
 static void from_live(const struct rp_live *l, struct rp_block *out)
 {
     *out = (struct rp_block){.addr = l->addr, .size = l->size, .alloc_stack = l->stack,
-                             .alloc_api = l->api, .alloc_tid = l->tid};
+                             .alloc_api = l->api, .alloc_tid = l->tid, .type = l->type};
 }
 
 /* Distance from addr to the block [a, a+size): 0 inside. */

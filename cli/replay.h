@@ -9,6 +9,7 @@
 
 #include "../core/table.h"
 #include "jreader.h"
+#include "series.h"
 
 /* How many of the most recent frees are remembered for attribution: more
  * than the agent's quarantines hold together (32768 entries per family), so
@@ -17,7 +18,7 @@
 
 struct rp_block {
     uint64_t addr, size;
-    uint32_t alloc_stack, free_stack, type;
+    uint32_t alloc_stack, free_stack, type; /* type: at the free, or from a BLOCK_TYPE record */
     uint8_t alloc_api, free_api;
     uint32_t alloc_tid, free_tid;
 };
@@ -39,9 +40,11 @@ struct rp_state {
     struct rp_block *freed;       /* ring of RP_FREED_WINDOW */
     uint64_t freed_next;
     uint64_t allocations, frees, live_bytes, peak_live_bytes, events;
+    struct sr_state series;       /* the live heap at each MARK (lifeline leaks) */
 };
 
-/* Replays the whole journal. Returns false if memory ran out. */
+/* Replays the whole journal. Live blocks take their type from BLOCK_TYPE records; at each MARK
+ * record the live blocks are counted into s->series. Returns false if memory ran out. */
 bool rp_run(struct jr_journal *j, struct rp_state *s);
 void rp_free(struct rp_state *s);
 

@@ -45,6 +45,7 @@ static bool recycled_type(const char *name)
     return false;
 }
 
+/* The finding's one-line summary: what grew, per run, in all. */
 static void summarize(struct arena *a, struct fd_finding *f, const struct sr_growth *g, uint32_t runs)
 {
     const char *what = f->block.type ? arena_printf(a, "'%s' objects", f->block.type)
@@ -58,6 +59,7 @@ static void summarize(struct arena *a, struct fd_finding *f, const struct sr_gro
                                   f->summary, f->block.type);
 }
 
+/* The `leak` finding of one group: its example block, its allocation stack, the counts. */
 static void one_growth(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs, const struct sr_state *s,
                        const struct sr_growth *g)
 {
@@ -80,6 +82,8 @@ static void one_growth(struct fd_report *rep, struct jr_journal *j, struct rs_ct
     summarize(&rep->arena, f, g, s->series[g->series].runs);
 }
 
+/* The report's copy of a series' counters; an incomplete series gets a note, and its references
+ * do not fail the run. */
 static void add_series(struct fd_report *rep, const struct sr_series *in, struct fd_series *out)
 {
     *out = (struct fd_series){

@@ -54,6 +54,7 @@ static bool is_python(const char *path)
     return strncmp(base, "python", 6) == 0;
 }
 
+/* Formats the reason a command is refused into why (cut at cap). */
 static void say(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(char *why, size_t cap, const char *fmt, ...)
 {
@@ -153,6 +154,8 @@ static bool script_exists(const char *path, char *why, size_t cap)
 
 char **lk_command(char **cmd, int argc, long warmups, long runs, char *why, size_t why_cap)
 {
+    /* The counts as words of the command; protected by: the cli is single-threaded and builds one
+     * command. */
     static char w_text[16], m_text[16];
     if (argc < 1 || !is_python(cmd[0])) {
         say(why, why_cap, "lifeline leaks repeats a Python script or module: the command must be "

@@ -530,6 +530,7 @@ static int cmd_run(int argc, char **argv)
     return run_and_report(&o, &argv[first], &argv[first], argc - first);
 }
 
+/* `lifeline leaks`: run's options and -R, then the Python command rewritten into the runner's. */
 static int cmd_leaks(int argc, char **argv)
 {
     struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 4,

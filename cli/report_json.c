@@ -35,6 +35,7 @@ static void jint_or_null(FILE *o, int64_t v, bool present)
         fputs("null", o);
 }
 
+/* A JSON array of integers. */
 static void ints(FILE *o, const struct fd_ints *l)
 {
     fputc('[', o);

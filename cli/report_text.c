@@ -67,7 +67,7 @@ static void finding(FILE *o, const struct fd_finding *f)
     fputc('\n', o);
 }
 
-/* "[1, 1, 1]" */
+/* Prints a list as "[1, 1, 1]". */
 static void ints(FILE *o, const struct fd_ints *l)
 {
     fputc('[', o);
@@ -76,6 +76,7 @@ static void ints(FILE *o, const struct fd_ints *l)
     fputc(']', o);
 }
 
+/* The sum of a list (regrtest's "sum="). */
 static int64_t sum(const struct fd_ints *l)
 {
     int64_t s = 0;
@@ -84,6 +85,7 @@ static int64_t sum(const struct fd_ints *l)
     return s;
 }
 
+/* regrtest's rule: every delta >= 1, and at least one. */
 static bool all_grew(const struct fd_ints *l)
 {
     for (int i = 0; i < l->n; i++)

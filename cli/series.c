@@ -46,6 +46,7 @@ static bool push(struct sr_deltas *d, int64_t v)
     return true;
 }
 
+/* Empties a list and frees its memory. */
 static void drop(struct sr_deltas *d)
 {
     free(d->v);
@@ -83,6 +84,7 @@ static uint64_t frames_hash(const struct jr_journal *j, uint32_t id)
     return h;
 }
 
+/* The hash of a type's name; 0 for no type (id 0) or an unknown one. */
 static uint64_t type_hash(const struct jr_journal *j, uint32_t id)
 {
     struct jn_str name;

@@ -8,7 +8,8 @@ length M holding exactly what each run leaked, and, on a debug build, the refere
 regrtest shows. Then: a pure-Python leak, a module run with -m and arguments, other -R values, the
 warm-ups (a cache that fills during them is no leak; with no warm-up it is), clean code that must
 report nothing (the zoo's clean functions, a stdlib-heavy script), the Python API under `lifeline
-run`, and lifeline's usage errors.
+run`, lifeline's usage errors, and real code: Debian's numpy, simplejson and CPython's _ctypes
+must report nothing; Debian's ujson and msgpack have real leaks that must be found.
 """
 import json
 import os
@@ -324,3 +325,58 @@ def test_module_not_found(release_interp):
 def test_help_describes_leaks(lifeline):
     rc, out, err = H.run_lifeline_cmd(["--help"])
     assert rc == 0 and "lifeline leaks [-R W:M]" in out and "lifeline.leaks(func" in out, out
+
+
+# --------------------------------------------------------------------------------------------------
+# Real code (Debian's extensions, release interpreter)
+# --------------------------------------------------------------------------------------------------
+
+REALCODE_DIR = os.path.join(H.E2E_DIR, "realcode")
+
+
+def require_module(interp, module):
+    rc, out, err = H.run_command([interp.path, "-c", f"import {module}"], env=H.clean_env(), timeout=120)
+    if rc != 0:
+        pytest.skip(f"{module} does not import: {err.strip().splitlines()[-1] if err.strip() else rc}")
+
+
+# id -> (script, args, module that must import)
+CLEAN_REALCODE = {
+    "numpy": ("numpy_work.py", [], "numpy.core._multiarray_umath"),
+    "simplejson": ("serializers_work.py", ["simplejson"], "simplejson._speedups"),
+    "ctypes": ("ctypes_work.py", [], "_ctypes"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLEAN_REALCODE))
+def test_clean_real_code(release_interp, name):
+    script, args, module = CLEAN_REALCODE[name]
+    require_module(release_interp, module)
+    res = leaks(release_interp, [os.path.join(REALCODE_DIR, script)] + args, extensions=())
+    assert res.returncode == 0, res.describe()
+    assert leak_findings(res) == [], res.describe()
+    assert res.report["repetitions"]["complete"] is True, res.describe()
+
+
+def test_real_leak_in_ujson(release_interp):
+    """Debian's ujson 5.7.0 leaks the decimal string of an int too big for it when dumps() raises
+    OverflowError (checked without lifeline: 1000 calls, 1000 more blocks)."""
+    require_module(release_interp, "ujson")
+    res = leaks(release_interp, [os.path.join(REALCODE_DIR, "serializers_work.py"), "ujson"], extensions=())
+    assert res.returncode == H.ERROR_EXIT, res.describe()
+    found = [f for f in leak_findings(res) if f["block"]["type"] == "str"
+             and any("ujson" in (fr.get("module") or "") for fr in f["stacks"]["alloc"])]
+    assert len(found) == 1 and found[0]["details"]["per_run"] == [1, 1, 1], res.describe()
+    H.assert_stack_order(found[0]["stacks"]["alloc"], ["native:_PyLong_Format", "native:objToJSON",
+                                                       "python:check_ujson"])
+
+
+def test_real_leak_in_msgpack(release_interp):
+    """Debian's msgpack 1.0.3 leaks what it had unpacked when unpackb() meets truncated data
+    (checked without lifeline: 26004 blocks a call)."""
+    require_module(release_interp, "msgpack._cmsgpack")
+    res = leaks(release_interp, [os.path.join(REALCODE_DIR, "serializers_work.py"), "msgpack"], extensions=())
+    assert res.returncode == H.ERROR_EXIT, res.describe()
+    found = leak_findings(res)
+    in_msgpack = [f for f in found if any("msgpack" in (fr.get("module") or "") for fr in f["stacks"]["alloc"])]
+    assert sum(f["details"]["count"] for f in in_msgpack) >= 3 * 20000, res.describe()

@@ -359,8 +359,8 @@ def test_clean_real_code(release_interp, name):
 
 
 def test_real_leak_in_ujson(release_interp):
-    """Debian's ujson 5.7.0 leaks the decimal string of an int too big for it when dumps() raises
-    OverflowError (checked without lifeline: 1000 calls, 1000 more blocks)."""
+    """Debian's ujson 5.7.0 leaks the decimal string it makes of an int beyond 64 bits at each
+    dumps() of one (checked without lifeline: 1000 calls, 1000 more blocks)."""
     require_module(release_interp, "ujson")
     res = leaks(release_interp, [os.path.join(REALCODE_DIR, "serializers_work.py"), "ujson"], extensions=())
     assert res.returncode == H.ERROR_EXIT, res.describe()

@@ -104,6 +104,21 @@ def test_zoo_leak(interp, tmp_path, shape):
     assert "lifeline: leaked [" in res.stderr and "memory blocks, sum=" in res.stderr, res.describe()
 
 
+def test_reference_leak_without_memory(interp, tmp_path):
+    """One reference to None too many per run: no memory grows, so there is no site to show; a debug
+    build counts references and fails the run as regrtest would, a release build cannot see it."""
+    res = leaks(interp, [write(tmp_path, "scenario.py", SCRIPT.format(stmt="zoo_repeat.leak_none()"))])
+    assert leak_findings(res) == [], res.describe()
+    rep = res.report["repetitions"]
+    if interp.debug:
+        assert res.returncode == H.ERROR_EXIT, res.describe()
+        assert rep["refcount_deltas"] == [1, 1, 1] and rep["refcount_leaked"] is True, res.describe()
+        assert "lifeline: leaked [1, 1, 1] references, sum=3" in res.stderr, res.describe()
+    else:
+        assert res.returncode == 0, res.describe()
+        assert rep["refcount_deltas"] is None, res.describe()
+
+
 def test_other_counts(release_interp, tmp_path):
     """-R 1:5: five measured runs, each in per_run."""
     res = leaks(release_interp, [write(tmp_path, "scenario.py", SCRIPT.format(stmt="zoo_repeat.leak_buffer()"))],

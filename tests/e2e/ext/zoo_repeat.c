@@ -3,6 +3,7 @@
  *   leak_ref()     returns a new Token with one reference too many: the Token never dies
  *   leak_buffer()  PyMem_Malloc's a buffer and forgets it
  *   leak_list()    builds a list holding a new bytes object and drops neither
+ *   leak_none()    takes one reference to None too many: references grow, memory does not
  *   cached()       fills a cache of CACHE_SIZE entries, one per call, then only reads it: it grows
  *                  during the first CACHE_SIZE calls (the warm-ups of -R 3:3) and never after
  *   clean()        allocates, uses and frees: nothing grows */
@@ -63,6 +64,13 @@ leak_list(PyObject *m, PyObject *unused)
     Py_RETURN_NONE; /* BUG: the list is never released */
 }
 
+static PyObject *
+leak_none(PyObject *m, PyObject *unused)
+{
+    Py_INCREF(Py_None); /* BUG: never released */
+    Py_RETURN_NONE;
+}
+
 static PyObject *cache;
 
 static PyObject *
@@ -114,6 +122,7 @@ static PyMethodDef methods[] = {
     {"leak_ref", leak_ref, METH_NOARGS, ""},
     {"leak_buffer", leak_buffer, METH_NOARGS, ""},
     {"leak_list", leak_list, METH_NOARGS, ""},
+    {"leak_none", leak_none, METH_NOARGS, ""},
     {"cached", cached, METH_NOARGS, ""},
     {"clean", clean, METH_NOARGS, ""},
     {0},

@@ -1,8 +1,8 @@
 """A clean, stdlib-heavy script for `lifeline leaks`: dataclasses, enums, ABCs, lru_cache, generators,
 JSON, re, decimal, datetime, Counter, heapq, exceptions and tracebacks, textwrap, fractions, struct,
-hashlib, pickle, deepcopy, weakrefs, a thread. Nothing in it grows from one run to the next: the
+hashlib, pickle, deepcopy, weakrefs, a thread, asyncio with context variables. Nothing in it grows from one run to the next: the
 no-false-alarm check of tests/e2e/test_leaks_repeat.py."""
-import dataclasses, enum, json, re, decimal, datetime, functools, collections, itertools, typing, threading, traceback, io, textwrap, string, fractions, heapq, bisect, struct, hashlib, base64, pickle, copy, weakref, contextlib, abc
+import asyncio, contextvars, dataclasses, enum, json, re, decimal, datetime, functools, collections, itertools, typing, threading, traceback, io, textwrap, string, fractions, heapq, bisect, struct, hashlib, base64, pickle, copy, weakref, contextlib, abc
 
 @dataclasses.dataclass
 class Item:
@@ -59,4 +59,21 @@ def work():
         {}["x"]
     return len(s) + n + d.day + len(c) + len(tb) + len(out.getvalue()) + int(fr) + len(dig) + len(b) + bisect.bisect(sorted(h), -5)
 
-print(work())
+var = contextvars.ContextVar("var")
+
+
+async def worker(i):
+    var.set(i)
+    await asyncio.sleep(0)
+    return i * 2
+
+
+async def gather():
+    results = await asyncio.gather(*(worker(i) for i in range(50)))
+    queue = asyncio.Queue()
+    for x in results:
+        await queue.put(x)
+    return sum([await queue.get() for _ in range(queue.qsize())])
+
+
+print(work() + asyncio.run(gather()))

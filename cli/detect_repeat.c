@@ -64,11 +64,12 @@ static void one_growth(struct fd_report *rep, struct jr_journal *j, struct rs_ct
                        const struct sr_growth *g)
 {
     struct fd_finding *f = fd_add(rep, FD_LEAK);
-    struct rp_block b = {.addr = g->addr, .size = g->size, .alloc_stack = g->stack, .alloc_api = g->api,
-                         .alloc_tid = g->tid, .type = g->type};
+    /* No stack in the block: it goes in `stacks`. */
+    struct rp_block b = {.addr = g->addr, .size = g->size, .alloc_api = g->api, .alloc_tid = g->tid,
+                         .type = g->type};
     dt_thread(f, j, &rep->arena, g->tid);
     dt_block(rs, &b, false, g->addr, &f->block);
-    f->block.alloc = (struct fd_stack){0}; /* the stack goes in `stacks` */
+    f->block.alloc = (struct fd_stack){0};
     f->stacks[f->nstacks++] = (struct fd_stack){0};
     rs_stack(rs, g->stack, "alloc", &f->stacks[0]);
     fd_detail_int(f, "count", g->count);

@@ -84,7 +84,8 @@ static const char usage_text[] =
     "LIFELINE_OPTIONS='keep_going=1 error_exitcode=99'. Flags win.\n"
     "\n"
     "Exit status: the command's own status when nothing is found; N when an\n"
-    "error is found (a crash is one); 2 for lifeline's own errors (bad usage,\n"
+    "error is found (a crash is one, and so are references that grew on every\n"
+    "run of lifeline leaks); 2 for lifeline's own errors (bad usage,\n"
     "command not found, no Python seen, unreadable journal); 128+signal when\n"
     "the command was killed by a signal that is not a crash.\n";
 

@@ -139,7 +139,8 @@ void sr_mark_block(struct sr_state *s, uint32_t stack, uint32_t type, uint64_t a
     g->api = api;
 }
 
-/* Ends the series under way. A complete one keeps what grew on every measured repetition; of an
+/* Ends the series under way, from its closing mark (whose counts are not the series': the growth
+ * is measured up to the last measured mark, which `prev` holds). A complete one keeps what grew on every measured repetition; of an
  * incomplete one (the target stopped during a run) only the counters are kept: with fewer runs
  * than asked for, growth on "every" run means less, and the run that stopped may have left
  * anything behind. */
@@ -167,8 +168,8 @@ static void end_series(struct sr_state *s, bool complete)
         }
         s->growth[s->ngrowth++] = (struct sr_growth){
             .series = s->nseries - 1, .stack = g->stack, .type = g->type, .tid = g->tid, .addr = g->addr,
-            .size = g->size, .api = g->api, .count = g->count - g->base_count, .bytes = g->bytes - g->base_bytes,
-            .per_run = g->per_run};
+            .size = g->size, .api = g->api, .count = g->prev_count - g->base_count,
+            .bytes = g->prev_bytes - g->base_bytes, .per_run = g->per_run};
         g->per_run = (struct sr_deltas){0}; /* now the growth's */
     }
     s->in_series = false;

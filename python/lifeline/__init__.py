@@ -70,7 +70,6 @@ def leaks(func, warmups=3, runs=3):
     if not isinstance(warmups, int) or not isinstance(runs, int) or warmups < 0 or runs < 1:
         raise ValueError("lifeline.leaks() needs warmups >= 0 and runs >= 1")
     totals = _Totals(runs)
-    totals(0)  # the counters' own int objects exist before the first mark, not from the second on
     _rerun.repeat(func, warmups, runs, totals)
     refs = list(totals.refs) if totals.gettotalrefcount else None
     blocks = list(totals.blocks)

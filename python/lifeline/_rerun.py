@@ -162,19 +162,18 @@ def repeat(func, warmups, runs, after_mark=None):
     mark = agent().mark
     warm_caches()
     cleanup = Cleanup()
-    # One loop, and its variables bound before the first mark: a variable that is bound or rebound
-    # to another object between two marks is a reference more or less (an int leak of regrtest's
-    # kind on a debug build).
-    i = k = 0
-    cleanup()
-    mark(k)
-    if after_mark:
-        after_mark(k)
-    for i in range(warmups + runs):
-        func()
+    # Every mark comes out of the same statements, and two rounds run them before the first run:
+    # the first (no mark) makes what they leave alive (the loop's iterator and variables, the
+    # caches the cleanup fills, a tuple that a call leaves in a free list), the second is the
+    # baseline. Whatever this loop keeps alive is then the same at every mark, even with no
+    # warm-up at all.
+    for i in range(-2, warmups + runs):
+        if i >= 0:
+            func()
         cleanup()
         k = max(0, i + 1 - warmups)
-        mark(k)
+        if i >= -1:
+            mark(k)
         if after_mark:
             after_mark(k)
     mark(0)
@@ -203,13 +202,15 @@ class _Target:
 
     def __init__(self, kind, name, args):
         import runpy
+        import pkgutil  # noqa: F401 -- what run_path imports on its first call, imported before the baseline
         self.runpy = runpy
         self.kind = kind
         self.name = name
         self.argv = tuple([name] + list(args))
 
     def __call__(self):
-        sys.argv = list(self.argv)
+        # In place: a new list each run would be a list more at every mark than at the baseline.
+        sys.argv[:] = self.argv
         try:
             if self.kind == "script":
                 self.runpy.run_path(self.name, run_name="__main__")
@@ -244,4 +245,5 @@ def main(argv):
         _fail("the lifeline leaks runner was started with bad arguments: " + " ".join(argv))
     warmups, runs, kind, name, args = int(argv[0]), int(argv[1]), argv[2], argv[3], argv[4:]
     _prepare(kind, name)
+    sys.argv[:] = [name] + args
     repeat(_Target(kind, name, args), warmups, runs)

@@ -273,6 +273,39 @@ def test_python_api(interp, tmp_path):
     assert len(later) == 1 and (later[0]["warmups"], later[0]["runs"]) == (2, 4), res.describe()
 
 
+NOOP_SCRIPT = """\
+import json
+import lifeline
+
+def noop():
+    pass
+
+print(json.dumps([lifeline.leaks(noop, 0, 1)._asdict(), lifeline.leaks(noop, 0, 3)._asdict()]))
+"""
+
+
+def test_runner_leaves_nothing_behind(interp, tmp_path):
+    """The repetitions themselves (the loop, the cleanup, the marks, lifeline.leaks()'s own counters)
+    keep nothing more alive at one mark than at the one before, even with no warm-up to hide it:
+    a function that does nothing shows no growth, no reference, no finding."""
+    res = H.run_lifeline(interp, [write(tmp_path, "noop.py", NOOP_SCRIPT)])
+    assert res.returncode == 0, res.describe()
+    one, three = json.loads(res.stdout.strip().splitlines()[-1])
+    assert one["block_deltas"] == [0] and three["block_deltas"] == [0, 0, 0], res.describe()
+    if interp.debug:
+        assert one["refcount_deltas"] == [0] and three["refcount_deltas"] == [0, 0, 0], res.describe()
+    assert H.findings(res.report) == [], res.describe()
+    assert res.report["repetitions"]["block_deltas"] == [0], res.describe()
+
+
+def test_script_runner_leaves_nothing_behind(interp, tmp_path):
+    """The same for the script runner of `lifeline leaks` (sys.argv, runpy), with no warm-up."""
+    res = leaks(interp, [write(tmp_path, "nothing.py", "x = 1\n"), "arg"], repeat="0:2", extensions=())
+    assert res.returncode == 0, res.describe()
+    assert res.report["findings"] == [], res.describe()
+    assert res.report["repetitions"]["block_deltas"] == [0, 0], res.describe()
+
+
 def test_python_api_outside_lifeline(release_interp):
     """Without the agent there is no _lifeline module: a clear RuntimeError, not a hang."""
     code = "import lifeline\ntry:\n    lifeline.leaks(print)\nexcept RuntimeError as e:\n    print('refused:', e)\n"

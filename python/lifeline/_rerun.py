@@ -245,5 +245,9 @@ def main(argv):
         _fail("the lifeline leaks runner was started with bad arguments: " + " ".join(argv))
     warmups, runs, kind, name, args = int(argv[0]), int(argv[1]), argv[2], argv[3], argv[4:]
     _prepare(kind, name)
+    if kind == "script":
+        # Absolute, as Python 3.11 makes a script's __file__, and so that a script that changes
+        # directory still finds itself on its next run.
+        name = os.path.abspath(name)
     sys.argv[:] = [name] + args
     repeat(_Target(kind, name, args), warmups, runs)

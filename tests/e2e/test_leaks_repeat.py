@@ -194,6 +194,7 @@ def test_script_sees_its_own_argv_and_path(release_interp, tmp_path):
         assert sys.path[0] == os.path.dirname(os.path.realpath(__file__)), sys.path[:2]
         assert "seen" not in globals()
         seen = True
+        os.chdir("/")   # the next run must still find the script
         if helper_mod.VALUE == 7:
             raise SystemExit(0)   # a clean exit ends the run, not the repetitions
     """)

@@ -29,6 +29,13 @@ static capi_obj *py_mark(capi_obj *self, capi_obj *arg)
     return capi.PyLong_FromSsize_t(index);
 }
 
+/* _lifeline.live_blocks(): the live mem- and obj-domain blocks lifeline
+ * knows, which lifeline.leaks() compares from one repetition to the next. */
+static capi_obj *py_live_blocks(capi_obj *self, capi_obj *unused)
+{
+    return capi.PyLong_FromSsize_t((intptr_t)rep_live_blocks());
+}
+
 /* _lifeline.scan_leaks(): the leak scan now; returns the number of leaked
  * blocks found (they are journaled and reported at exit). */
 static capi_obj *py_scan_leaks(capi_obj *self, capi_obj *unused)
@@ -92,6 +99,7 @@ static capi_obj *py_gc_callback(capi_obj *self, capi_obj *args)
 
 static struct capi_method methods[] = {
     {"mark", py_mark, CAPI_METH_O, "mark(index): the end of one repetition of lifeline leaks"},
+    {"live_blocks", py_live_blocks, CAPI_METH_NOARGS, "live_blocks(): the live mem- and obj-domain blocks"},
     {"scan_leaks", py_scan_leaks, CAPI_METH_NOARGS, "scan_leaks(): run the leak scan now"},
     {"_at_exit", py_at_exit, CAPI_METH_NOARGS, "the leak scan at interpreter exit"},
     {"check_heap", py_check_heap, CAPI_METH_NOARGS, "check_heap(): run the GC and reference-count checks now"},

@@ -237,7 +237,7 @@ static void verify_freed(const struct qent *e)
         return;
     }
     if (e->guarded) {
-        struct live_info li = {e->size, e->api, true};
+        struct live_info li = {.size = e->size, .api = e->api, .guarded = true};
         redzones_intact(e->free_api, (void *)e->p, &li, JN_CAUGHT_LATER);
     }
 }
@@ -665,7 +665,7 @@ void heap_verify_all(void)
 {
     if (!opt.check && !opt.pool_rate)
         return;
-    struct damaged dm = {false, 0, {0, 0, false}, 0};
+    struct damaged dm = {0};
     live_each(check_live, &dm);
     if (dm.found)
         report(dm.offset < 0 ? JN_ERR_UNDERFLOW : JN_ERR_OVERFLOW, dm.li.api, (void *)dm.p, dm.offset,

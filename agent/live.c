@@ -8,7 +8,7 @@
 
 struct live_entry {
     uint64_t addr;
-    uint64_t meta; /* size << 16 | guarded << 8 | api */
+    uint64_t meta; /* size << 16 | typed << 9 | guarded << 8 | api */
 };
 
 struct stripe {
@@ -56,6 +56,7 @@ static void unpack(const struct live_entry *e, struct live_info *out)
         out->size = e->meta >> 16;
         out->api = (uint8_t)e->meta;
         out->guarded = (e->meta >> 8) & 1;
+        out->typed = (e->meta >> 9) & 1;
     }
 }
 
@@ -92,7 +93,19 @@ size_t live_count(void)
     return n;
 }
 
-void live_each(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg)
+void live_set_typed(uintptr_t addr)
+{
+    ensure_ready();
+    struct stripe *s = stripe_of(addr);
+    spin_lock(&s->lock);
+    struct live_entry *e = tbl_find(&s->table, addr);
+    if (e)
+        e->meta |= 1u << 9;
+    spin_unlock(&s->lock);
+}
+
+/* The walk of live_each and live_each_untyped; `skip_typed` picks which. */
+static void each(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg, bool skip_typed)
 {
     ensure_ready();
     for (int i = 0; i < STRIPES; i++) {
@@ -103,8 +116,19 @@ void live_each(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg)
         while ((e = tbl_next(&s->table, &pos)) != NULL) {
             struct live_info li;
             unpack(e, &li);
-            fn(e->addr, &li, arg);
+            if (!skip_typed || !li.typed)
+                fn(e->addr, &li, arg);
         }
         spin_unlock(&s->lock);
     }
+}
+
+void live_each(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg)
+{
+    each(fn, arg, false);
+}
+
+void live_each_untyped(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg)
+{
+    each(fn, arg, true);
 }

@@ -14,9 +14,10 @@ struct live_info {
     uint64_t size;
     uint8_t api;
     bool guarded; /* surrounded by redzones (see heap.c) */
+    bool typed;   /* its Python type was journaled, or it holds no object (see repeat.c) */
 };
 
-/* Records a block. Returns false if the table could not grow (the block is
+/* Records a block, not typed yet. Returns false if the table could not grow (the block is
  * then treated as unknown). */
 bool live_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded);
 /* Forgets a block, returning what was known; false if it was not known. */
@@ -26,6 +27,12 @@ bool live_find(uintptr_t addr, struct live_info *out);
 /* Calls fn for each live block, stripe by stripe, with that stripe locked:
  * fn must not call back into this module. */
 void live_each(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg);
+
+/* Marks a live block as typed, so that live_each_untyped skips it until
+ * the address is handed out again. Does nothing for an unknown block. */
+void live_set_typed(uintptr_t addr);
+/* Like live_each, for the blocks not marked typed only. */
+void live_each_untyped(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg);
 
 /* Number of blocks known; approximate while other threads change it. */
 size_t live_count(void);

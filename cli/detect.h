@@ -43,6 +43,11 @@ void dt_gc_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs,
 const char *dt_ownership(struct rs_ctx *rs, const struct rp_block *b, const struct fd_stack *free,
                          struct fd_finding *f);
 
+/* Adds a `leak` finding for each allocation site and type whose live count grew on every measured
+ * repetition of a series (MARK records, from `lifeline leaks` or `lifeline.leaks()`), and the
+ * series' counters to the report. */
+void dt_repeat(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs);
+
 /* The conventional name of a signal ("SIGSEGV"), or "signal N". */
 const char *dt_signal_name(struct arena *a, int signo);
 

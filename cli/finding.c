@@ -89,6 +89,15 @@ void fd_detail_referrers(struct fd_finding *f, const char *key, const struct fd_
     }
 }
 
+void fd_detail_ints(struct fd_finding *f, const char *key, const int64_t *v, int n)
+{
+    struct fd_detail *d = new_detail(f, key);
+    if (d) {
+        d->type = FD_INT_LIST;
+        d->list = (struct fd_ints){v, n};
+    }
+}
+
 void fd_note(struct fd_report *r, const char *text)
 {
     if (r->nnotes == r->notes_cap) {
@@ -108,6 +117,14 @@ int fd_error_count(const struct fd_report *r)
     for (int i = 0; i < r->nfindings; i++)
         n += r->findings[i].error;
     return n;
+}
+
+bool fd_failed(const struct fd_report *r)
+{
+    for (int i = 0; i < r->nseries; i++)
+        if (r->series[i].refs_leaked)
+            return true;
+    return fd_error_count(r) > 0;
 }
 
 void fd_report_free(struct fd_report *r)

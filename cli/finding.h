@@ -61,15 +61,22 @@ struct fd_referrer {
     struct fd_stack alloc;
 };
 
-/* One entry of `details`: a string, an integer, a block, or a list of
- * referrers. */
+/* A list of integers (per-repetition counts). */
+struct fd_ints {
+    const int64_t *v;
+    int n;
+};
+
+/* One entry of `details`: a string, an integer, a block, a list of
+ * referrers, or a list of integers. */
 struct fd_detail {
     const char *key;
-    enum { FD_STR, FD_INT, FD_BLOCK, FD_NULL, FD_REFERRERS } type;
+    enum { FD_STR, FD_INT, FD_BLOCK, FD_NULL, FD_REFERRERS, FD_INT_LIST } type;
     const char *str;
     int64_t num;
     const struct fd_block *block;
     const struct fd_referrer *referrers; /* num of them */
+    struct fd_ints list;
 };
 
 #define FD_MAX_STACKS 6
@@ -106,8 +113,24 @@ struct fd_stats {
     uint64_t target_cpu_ms;
 };
 
+/* One series of repetitions (`lifeline leaks -R W:M`, `lifeline.leaks()`): the interpreter's own
+ * counters over each measured repetition, as regrtest -R shows them. */
+struct fd_series {
+    int warmups, runs;
+    bool complete;          /* false when the target stopped during the repetitions */
+    bool refs_known;        /* a debug build, which counts references */
+    struct fd_ints refs;    /* sys.gettotalrefcount() deltas, when refs_known */
+    struct fd_ints blocks;  /* deltas of the live mem- and obj-domain blocks the journal shows: what
+                               sys.getallocatedblocks() counts in regrtest */
+    struct fd_ints allocated; /* sys.getallocatedblocks() deltas, which under lifeline include the
+                                 freed blocks its quarantine holds back */
+    bool refs_leaked;       /* refs_known and every reference delta >= 1 (regrtest's rule) */
+};
+
 struct fd_report {
     struct arena arena;
+    struct fd_series *series; /* in the arena */
+    int nseries;
     struct fd_target target;
     struct fd_finding *findings;
     int nfindings, cap;
@@ -124,8 +147,14 @@ void fd_detail_int(struct fd_finding *f, const char *key, int64_t value);
 void fd_detail_block(struct fd_finding *f, const char *key, const struct fd_block *b);
 /* A list of n referrers; the array must live as long as the report. */
 void fd_detail_referrers(struct fd_finding *f, const char *key, const struct fd_referrer *r, int n);
+/* The list must live as long as the report (the arena). */
+void fd_detail_ints(struct fd_finding *f, const char *key, const int64_t *v, int n);
 void fd_note(struct fd_report *r, const char *text);
 int fd_error_count(const struct fd_report *r);
+/* True when the report calls for the error exit status: an error finding, or a series whose
+ * references leaked (a reference leak on a debug build fails `lifeline leaks` as it fails
+ * regrtest -R, though it may have no allocation site to show). */
+bool fd_failed(const struct fd_report *r);
 void fd_report_free(struct fd_report *r);
 
 #endif

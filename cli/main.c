@@ -13,6 +13,7 @@
 #include "detect.h"
 #include "finding.h"
 #include "jreader.h"
+#include "leaks.h"
 #include "replay.h"
 #include "report.h"
 #include "resolve.h"
@@ -23,7 +24,7 @@
 
 struct options {
     bool exact_stacks;
-    bool leaks;      /* the leak scan at exit */
+    bool leak_scan;  /* the leak scan at exit */
     bool gc_checks;  /* the GC and reference-count checks at collections */
     bool check;        /* heap checking: redzones, patterns, quarantine */
     bool keep_going;
@@ -35,10 +36,13 @@ struct options {
     int error_exitcode;
     char **command;
     int command_argc;
+    bool leaks;           /* `lifeline leaks`: -R is allowed */
+    long warmups, runs;   /* its -R W:M */
 };
 
 static const char usage_text[] =
     "usage: lifeline run [OPTIONS] -- COMMAND [ARGS...]\n"
+    "       lifeline leaks [-R W:M] [OPTIONS] -- PYTHON [PYOPTS] script.py|-m module [ARGS...]\n"
     "       lifeline report JOURNAL [--report FILE] [--error-exitcode N]\n"
     "       lifeline check [--report FILE] [--format text|json|sarif] FILE.c... [-- CFLAGS]\n"
     "       lifeline dump JOURNAL\n"
@@ -70,13 +74,25 @@ static const char usage_text[] =
     "  --sample N            sampling mode for big programs: guard and record only\n"
     "                        about 1 in N blocks; everything else runs untouched\n"
     "\n"
+    "leaks: runs the script or module again and again in one interpreter, like\n"
+    "regrtest -R: W warm-up runs, then M measured ones, each followed by a cleanup\n"
+    "(caches cleared, three garbage collections). It reports as `leak` findings the\n"
+    "allocation sites and types whose live count grew on every measured run, with\n"
+    "the count of each run (per_run), and on a debug build the reference-count\n"
+    "deltas regrtest shows; references that grew on every run fail it too. Takes\n"
+    "the options of run, and:\n"
+    "  -R W:M                warm-up and measured runs (default 3:3; W >= 0, M >= 1,\n"
+    "                        each up to 1000)\n"
+    "From Python, in any traced process: lifeline.leaks(func, warmups=3, runs=3).\n"
+    "\n"
     "LIFELINE_OPTIONS: the same settings as words separated by spaces, commas or\n"
     "colons: exact_stacks=0|1 check=0|1 keep_going=0|1 leaks=0|1 gc_checks=0|1 boundary=0|1\n"
     "quarantine_mb=N pool_rate=N pool_slots=N sample=N error_exitcode=N, e.g.\n"
     "LIFELINE_OPTIONS='keep_going=1 error_exitcode=99'. Flags win.\n"
     "\n"
     "Exit status: the command's own status when nothing is found; N when an\n"
-    "error is found (a crash is one); 2 for lifeline's own errors (bad usage,\n"
+    "error is found (a crash is one, and so are references that grew on every\n"
+    "run of lifeline leaks); 2 for lifeline's own errors (bad usage,\n"
     "command not found, no Python seen, unreadable journal); 128+signal when\n"
     "the command was killed by a signal that is not a crash.\n";
 
@@ -154,11 +170,18 @@ static int parse_options(int argc, char **argv, int i, struct options *o, bool a
         } else if (allow_run_opts && !strcmp(a, "--keep-going")) {
             o->keep_going = true;
         } else if (allow_run_opts && !strcmp(a, "--no-leaks")) {
-            o->leaks = false;
+            o->leak_scan = false;
         } else if (allow_run_opts && !strcmp(a, "--no-gc-checks")) {
             o->gc_checks = false;
         } else if (allow_run_opts && !strcmp(a, "--no-boundary")) {
             o->boundary = false;
+        } else if (o->leaks && !strncmp(a, "-R", 2)) {
+            const char *v = a[2] ? a + 2 : i + 1 < argc ? argv[++i] : NULL;
+            if (!v || !lk_parse_repeat(v, &o->warmups, &o->runs)) {
+                usage_error("-R takes W:M, the warm-up and measured runs (W from 0, M from 1, up to 1000), "
+                            "not '%s'", v ? v : "");
+                return -1;
+            }
         } else if (allow_run_opts && number_option(a, o)) {
             long *dst = number_option(a, o);
             if (i + 1 >= argc || !parse_count(argv[i + 1], dst)) {
@@ -208,7 +231,7 @@ static bool parse_env_options(struct options *o)
             bool ok = eq && ((!strcmp(word, "exact_stacks") && parse_bool(eq, &o->exact_stacks)) ||
                              (!strcmp(word, "check") && parse_bool(eq, &o->check)) ||
                              (!strcmp(word, "keep_going") && parse_bool(eq, &o->keep_going)) ||
-                             (!strcmp(word, "leaks") && parse_bool(eq, &o->leaks)) ||
+                             (!strcmp(word, "leaks") && parse_bool(eq, &o->leak_scan)) ||
                              (!strcmp(word, "gc_checks") && parse_bool(eq, &o->gc_checks)) ||
                              (!strcmp(word, "boundary") && parse_bool(eq, &o->boundary)) ||
                              (!strcmp(word, "quarantine_mb") && parse_count(eq, &o->quarantine_mb)) ||
@@ -237,7 +260,7 @@ static void export_agent_options(const struct options *o)
     char v[256];
     snprintf(v, sizeof v, "exact_stacks=%d check=%d keep_going=%d leaks=%d gc_checks=%d boundary=%d "
              "quarantine_mb=%ld pool_rate=%ld pool_slots=%ld sample=%ld", o->exact_stacks, o->check, o->keep_going,
-             o->leaks, o->gc_checks, o->boundary, o->quarantine_mb, o->pool_rate, o->pool_slots, o->sample);
+             o->leak_scan, o->gc_checks, o->boundary, o->quarantine_mb, o->pool_rate, o->pool_slots, o->sample);
     setenv("LIFELINE_OPTIONS", v, 1);
 }
 
@@ -377,6 +400,7 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
     if (jr_truncated(j))
         fd_note(rep, "the journal file is cut short; its last block was skipped");
     dt_heap(rep, j, &st, &rs);
+    dt_repeat(rep, j, &st, &rs);
     dt_crash(rep, j, &st, &rs);
     dt_leaks(rep, &st, &rs);
     rs_close(&rs);
@@ -421,7 +445,7 @@ static const char *default_journal_path(char *buf, size_t cap)
 /* The exit status of `lifeline run` (see usage_text). */
 static int run_status(const struct fd_report *rep, const struct run_result *res, const struct options *o)
 {
-    if (fd_error_count(rep) > 0)
+    if (fd_failed(rep))
         return o->error_exitcode;
     if (res->signo)
         return 128 + res->signo;
@@ -438,9 +462,80 @@ static void say_fate(struct fd_report *rep, const struct run_result *res)
     }
 }
 
+/* What `lifeline leaks` adds to the report: a note when the runs did not all happen. */
+static void check_repetitions(struct fd_report *rep, const struct options *o)
+{
+    if (!o->leaks)
+        return;
+    if (!rep->nseries)
+        fd_note(rep, "no repetition was measured: the command stopped before its first run ended");
+    else if (rep->series[0].runs < o->runs)
+        fd_note(rep, arena_printf(&rep->arena, "only %d of the %ld measured runs ended", rep->series[0].runs,
+                                  o->runs));
+}
+
+/* Runs `command` under the agent and reports; `shown` (shown_argc words) is the command as the
+ * report names it. Returns lifeline's exit status (see usage_text). */
+static int run_and_report(const struct options *o, char **command, char **shown, int shown_argc)
+{
+    int rc = 0;
+    FILE *json = open_report(o->report_path, &rc);
+    if (rc)
+        return rc;
+    char tmp[PATH_MAX];
+    const char *journal = o->keep_journal ? o->keep_journal : default_journal_path(tmp, sizeof tmp);
+    const char *agent = agent_path();
+    if (!journal || !agent || access(agent, R_OK) != 0) {
+        drop_report(json, o->report_path);
+        return fail("%s%s", !journal ? "cannot create a temporary journal file" : "cannot find liblifeline-agent.so beside the lifeline program", "");
+    }
+    struct run_result res;
+    if (!run_target(command, journal, agent, &res)) {
+        drop_report(json, o->report_path);
+        return fail("cannot create the journal '%s': %s", journal, strerror(errno));
+    }
+    if (res.exec_errno) {
+        drop_report(json, o->report_path);
+        unlink(journal);
+        return fail("cannot run '%s': %s", command[0], strerror(res.exec_errno));
+    }
+    if (!jr_claimed(journal)) {
+        drop_report(json, o->report_path);
+        if (!o->keep_journal)
+            unlink(journal);
+        return fail("no Python interpreter was seen in '%s'%s", command[0],
+                    " (lifeline traces CPython processes; the command ran without it)");
+    }
+    append_exit_record(journal, &res);
+    struct fd_report rep = {0};
+    rep.target.argv = shown;
+    rep.target.argc = shown_argc;
+    rep.target.pid = (uint32_t)res.pid;
+    bool ok = analyze(journal, &rep, false);
+    if (!o->keep_journal)
+        unlink(journal);
+    if (!ok) {
+        drop_report(json, o->report_path);
+        fd_report_free(&rep);
+        return EXIT_USAGE;
+    }
+    say_fate(&rep, &res);
+    if (!rep.target.python_seen) {
+        drop_report(json, o->report_path);
+        rc = fail("Python %s is not supported by this lifeline (it supports %s)", rep.target.py_version, "3.11");
+        fd_report_free(&rep);
+        return rc;
+    }
+    check_repetitions(&rep, o);
+    rc = finish_report(&rep, json, o->report_path);
+    int status = rc ? rc : run_status(&rep, &res, o);
+    fd_report_free(&rep);
+    return status;
+}
+
 static int cmd_run(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leaks = true, .gc_checks = true,
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leak_scan = true, .gc_checks = true,
                          .boundary = true, .quarantine_mb = 4,
                          .pool_rate = 256, .pool_slots = 4096};
     if (!parse_env_options(&o))
@@ -452,63 +547,38 @@ static int cmd_run(int argc, char **argv)
     export_python_dir();
     if (first >= argc)
         return usage_error("%s", "missing the command to run: lifeline run -- COMMAND [ARGS...]");
-    int rc = 0;
-    FILE *json = open_report(o.report_path, &rc);
-    if (rc)
-        return rc;
-    char tmp[PATH_MAX];
-    const char *journal = o.keep_journal ? o.keep_journal : default_journal_path(tmp, sizeof tmp);
-    const char *agent = agent_path();
-    if (!journal || !agent || access(agent, R_OK) != 0) {
-        drop_report(json, o.report_path);
-        return fail("%s%s", !journal ? "cannot create a temporary journal file" : "cannot find liblifeline-agent.so beside the lifeline program", "");
-    }
-    struct run_result res;
-    if (!run_target(&argv[first], journal, agent, &res)) {
-        drop_report(json, o.report_path);
-        return fail("cannot create the journal '%s': %s", journal, strerror(errno));
-    }
-    if (res.exec_errno) {
-        drop_report(json, o.report_path);
-        unlink(journal);
-        return fail("cannot run '%s': %s", argv[first], strerror(res.exec_errno));
-    }
-    if (!jr_claimed(journal)) {
-        drop_report(json, o.report_path);
-        if (!o.keep_journal)
-            unlink(journal);
-        return fail("no Python interpreter was seen in '%s'%s", argv[first],
-                    " (lifeline traces CPython processes; the command ran without it)");
-    }
-    append_exit_record(journal, &res);
-    struct fd_report rep = {0};
-    rep.target.argv = &argv[first];
-    rep.target.argc = argc - first;
-    rep.target.pid = (uint32_t)res.pid;
-    bool ok = analyze(journal, &rep, false);
-    if (!o.keep_journal)
-        unlink(journal);
-    if (!ok) {
-        drop_report(json, o.report_path);
-        fd_report_free(&rep);
+    return run_and_report(&o, &argv[first], &argv[first], argc - first);
+}
+
+/* `lifeline leaks`: run's options and -R, then the Python command rewritten into the runner's. */
+static int cmd_leaks(int argc, char **argv)
+{
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 4,
+                        .pool_rate = 256, .pool_slots = 4096, .leaks = true, .warmups = LK_DEFAULT_WARMUPS,
+                        .runs = LK_DEFAULT_RUNS};
+    char why[512];
+    if (!parse_env_options(&o))
         return EXIT_USAGE;
-    }
-    say_fate(&rep, &res);
-    if (!rep.target.python_seen) {
-        drop_report(json, o.report_path);
-        rc = fail("Python %s is not supported by this lifeline (it supports %s)", rep.target.py_version, "3.11");
-        fd_report_free(&rep);
-        return rc;
-    }
-    rc = finish_report(&rep, json, o.report_path);
-    int status = rc ? rc : run_status(&rep, &res, &o);
-    fd_report_free(&rep);
+    int first = parse_options(argc, argv, 2, &o, true);
+    if (first < 0)
+        return EXIT_USAGE;
+    export_agent_options(&o);
+    export_python_dir();
+    if (first >= argc)
+        return usage_error("%s", "missing the command: lifeline leaks [-R W:M] -- PYTHON script.py|-m module [ARGS...]");
+    if (!getenv("LIFELINE_PYDIR"))
+        return fail("cannot find lifeline's Python package (python/ beside the lifeline program)%s%s", "", "");
+    char **command = lk_command(&argv[first], argc - first, o.warmups, o.runs, why, sizeof why);
+    if (!command)
+        return usage_error("%s", why);
+    int status = run_and_report(&o, command, &argv[first], argc - first);
+    free(command);
     return status;
 }
 
 static int cmd_report(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leaks = true, .gc_checks = true,
+    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leak_scan = true, .gc_checks = true,
                          .boundary = true, .quarantine_mb = 4,
                          .pool_rate = 256, .pool_slots = 4096};
     const char *journal = NULL;
@@ -546,7 +616,7 @@ static int cmd_report(int argc, char **argv)
                     "");
     }
     rc = finish_report(&rep, json, o.report_path);
-    int status = rc ? rc : fd_error_count(&rep) ? o.error_exitcode : 0;
+    int status = rc ? rc : fd_failed(&rep) ? o.error_exitcode : 0;
     fd_report_free(&rep);
     return status;
 }
@@ -584,7 +654,7 @@ int main(int argc, char **argv)
     unsetenv("DEBUGINFOD_URLS");
     raise_fd_limit();
     if (argc < 2)
-        return usage_error("%s", "missing command (run, report, check, dump)");
+        return usage_error("%s", "missing command (run, leaks, report, check, dump)");
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(usage_text, stdout);
@@ -596,6 +666,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "run"))
         return cmd_run(argc, argv);
+    if (!strcmp(cmd, "leaks"))
+        return cmd_leaks(argc, argv);
     if (!strcmp(cmd, "report"))
         return cmd_report(argc, argv);
     if (!strcmp(cmd, "check"))

@@ -9,9 +9,10 @@ struct rp_live {
     uint64_t addr;
     uint64_t size;
     uint32_t stack, tid;
+    uint32_t type; /* 0 until a BLOCK_TYPE record names it */
     uint8_t api;
     uint8_t borrow_func, steal_func;
-    uint8_t pad[5];
+    uint8_t pad[1];
     uint32_t borrow_stack, borrow_tid, steal_stack, steal_tid;
 };
 
@@ -19,7 +20,7 @@ struct rp_live {
 static void from_live(const struct rp_live *l, struct rp_block *out)
 {
     *out = (struct rp_block){.addr = l->addr, .size = l->size, .alloc_stack = l->stack,
-                             .alloc_api = l->api, .alloc_tid = l->tid,
+                             .alloc_api = l->api, .alloc_tid = l->tid, .type = l->type,
                              .borrow_func = l->borrow_func, .borrow_stack = l->borrow_stack,
                              .borrow_tid = l->borrow_tid, .steal_func = l->steal_func,
                              .steal_stack = l->steal_stack, .steal_tid = l->steal_tid};
@@ -32,7 +33,8 @@ static void remember_free(struct rp_state *s, const struct rp_live *l, const str
     b->free_stack = r->stack;
     b->free_api = r->api;
     b->free_tid = tid;
-    b->type = r->type;
+    if (r->type)
+        b->type = r->type; /* named at the free; else as a mark named it */
 }
 
 static bool add_live(struct rp_state *s, uint64_t addr, uint64_t size, const struct jn_record *r, uint32_t tid)
@@ -47,6 +49,7 @@ static bool add_live(struct rp_state *s, uint64_t addr, uint64_t size, const str
         s->live_bytes -= l->size;
     memset(&l->size, 0, sizeof *l - sizeof l->addr); /* a new life: no ownership events yet */
     l->size = size;
+    l->type = 0;
     l->stack = r->stack;
     l->tid = tid;
     l->api = r->api;
@@ -155,11 +158,38 @@ static void note_owner(struct rp_state *s, const struct jn_record *r, uint32_t t
     }
 }
 
+/* A BLOCK_TYPE record: the agent read the type of a live object block. */
+static void set_type(struct rp_state *s, const struct jn_record *r)
+{
+    struct rp_live *l = tbl_find(&s->live, r->addr);
+    if (l)
+        l->type = r->u.block_type.type;
+}
+
+/* A MARK record: counts every live block into the series. */
+static void mark(struct rp_state *s, const struct jn_record *r)
+{
+    size_t pos = 0;
+    struct rp_live *l;
+    sr_mark_begin(&s->series);
+    while ((l = tbl_next(&s->live, &pos)) != NULL)
+        sr_mark_block(&s->series, l->stack, l->type, l->addr, l->size, l->tid, l->api);
+    sr_mark_end(&s->series, r);
+}
+
 static bool on_event(void *arg, const struct jn_record *r, uint32_t tid)
 {
     struct rp_state *s = arg;
     if (r->kind == JN_K_ERROR) {
         keep_error(s, r);
+        return true;
+    }
+    if (r->kind == JN_K_BLOCK_TYPE) {
+        set_type(s, r);
+        return true;
+    }
+    if (r->kind == JN_K_MARK) {
+        mark(s, r);
         return true;
     }
     if (r->kind == JN_K_LEAK)
@@ -196,10 +226,12 @@ bool rp_run(struct jr_journal *j, struct rp_state *s)
     memset(s, 0, sizeof *s);
     tbl_init(&s->live, sizeof(struct rp_live));
     tbl_init(&s->leaks, sizeof(struct rp_leak_group));
+    sr_init(&s->series, j);
     s->freed = calloc(RP_FREED_WINDOW, sizeof *s->freed);
     if (!s->freed)
         return false;
     jr_replay(j, on_event, s);
+    sr_finish(&s->series);
     return true;
 }
 
@@ -207,6 +239,7 @@ void rp_free(struct rp_state *s)
 {
     tbl_destroy(&s->live);
     tbl_destroy(&s->leaks);
+    sr_free(&s->series);
     free(s->freed);
     s->freed = NULL;
 }

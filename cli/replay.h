@@ -9,6 +9,7 @@
 
 #include "../core/table.h"
 #include "jreader.h"
+#include "series.h"
 
 /* How many of the most recent frees are remembered for attribution: more
  * than the agent's quarantines hold together (32768 entries per family), so
@@ -21,7 +22,7 @@
  * func of 0 (JN_CAPI_NONE) means there was none. */
 struct rp_block {
     uint64_t addr, size;
-    uint32_t alloc_stack, free_stack, type;
+    uint32_t alloc_stack, free_stack, type; /* type: at the free, or from a BLOCK_TYPE record */
     uint8_t alloc_api, free_api;
     uint8_t borrow_func, steal_func; /* enum jn_capi */
     uint32_t alloc_tid, free_tid;
@@ -76,9 +77,11 @@ struct rp_state {
     struct tbl leaks;             /* key -> struct rp_leak_group, from LEAK records */
     uint64_t leaks_unknown;       /* LEAK records naming a block the replay did not know */
     uint64_t leaks_dropped;       /* leaked blocks beyond RP_MAX_LEAK_GROUPS groups */
+    struct sr_state series;       /* the live heap at each MARK (lifeline leaks) */
 };
 
-/* Replays the whole journal. Returns false if memory ran out. */
+/* Replays the whole journal. Live blocks take their type from BLOCK_TYPE records; at each MARK
+ * record the live blocks are counted into s->series. Returns false if memory ran out. */
 bool rp_run(struct jr_journal *j, struct rp_state *s);
 void rp_free(struct rp_state *s);
 

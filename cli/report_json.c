@@ -35,6 +35,15 @@ static void jint_or_null(FILE *o, int64_t v, bool present)
         fputs("null", o);
 }
 
+/* A JSON array of integers. */
+static void ints(FILE *o, const struct fd_ints *l)
+{
+    fputc('[', o);
+    for (int i = 0; i < l->n; i++)
+        fprintf(o, "%s%" PRId64, i ? ", " : "", l->v[i]);
+    fputc(']', o);
+}
+
 static void frame(FILE *o, const struct fd_frame *f)
 {
     fprintf(o, "{\"kind\": \"%s\", \"function\": ", f->python ? "python" : "native");
@@ -115,6 +124,7 @@ static void details(FILE *o, const struct fd_finding *f)
         case FD_BLOCK: block(o, d->block, true); break;
         case FD_NULL: fputs("null", o); break;
         case FD_REFERRERS: referrers(o, d->referrers, d->num); break;
+        case FD_INT_LIST: ints(o, &d->list); break;
         }
     }
     fputc('}', o);
@@ -170,6 +180,42 @@ static void target(FILE *o, const struct fd_target *t)
     fputs("}\n  },\n", o);
 }
 
+/* One series of repetitions: the counters regrtest -R shows. */
+static void series(FILE *o, const struct fd_series *s)
+{
+    fprintf(o, "{\"warmups\": %d, \"runs\": %d, \"complete\": %s, \"refcount_deltas\": ", s->warmups, s->runs,
+            s->complete ? "true" : "false");
+    if (s->refs_known)
+        ints(o, &s->refs);
+    else
+        fputs("null", o);
+    fputs(", \"block_deltas\": ", o);
+    ints(o, &s->blocks);
+    fputs(", \"allocated_blocks_deltas\": ", o);
+    ints(o, &s->allocated);
+    fprintf(o, ", \"refcount_leaked\": %s", s->refs_leaked ? "true" : "false");
+}
+
+/* "repetitions": the first series, with the later ones (several lifeline.leaks() calls) in
+ * "later_series". */
+static void repetitions(FILE *o, const struct fd_report *r)
+{
+    if (!r->nseries)
+        return;
+    fputs("  \"repetitions\": ", o);
+    series(o, &r->series[0]);
+    if (r->nseries > 1) {
+        fputs(", \"later_series\": [", o);
+        for (int i = 1; i < r->nseries; i++) {
+            fputs(i > 1 ? ", " : "", o);
+            series(o, &r->series[i]);
+            fputc('}', o);
+        }
+        fputc(']', o);
+    }
+    fputs("},\n", o);
+}
+
 bool rpt_json(FILE *o, const struct fd_report *r)
 {
     fputs("{\n  \"schema\": \"lifeline-report/1\",\n", o);
@@ -181,6 +227,7 @@ bool rpt_json(FILE *o, const struct fd_report *r)
         finding(o, &r->findings[i]);
     }
     fputs(r->nfindings ? "\n  ],\n" : "],\n", o);
+    repetitions(o, r);
     fprintf(o, "  \"stats\": {\"allocations\": %" PRIu64 ", \"frees\": %" PRIu64
                ", \"peak_live_bytes\": %" PRIu64 ", \"events\": %" PRIu64,
             r->stats.allocations, r->stats.frees, r->stats.peak_live_bytes, r->stats.events);

@@ -93,12 +93,67 @@ static void finding(FILE *o, const struct fd_finding *f)
     fputc('\n', o);
 }
 
+/* Prints a list as "[1, 1, 1]". */
+static void ints(FILE *o, const struct fd_ints *l)
+{
+    fputc('[', o);
+    for (int i = 0; i < l->n; i++)
+        fprintf(o, "%s%" PRId64, i ? ", " : "", l->v[i]);
+    fputc(']', o);
+}
+
+/* The sum of a list (regrtest's "sum="). */
+static int64_t sum(const struct fd_ints *l)
+{
+    int64_t s = 0;
+    for (int i = 0; i < l->n; i++)
+        s += l->v[i];
+    return s;
+}
+
+/* regrtest's rule: every delta >= 1, and at least one. */
+static bool all_grew(const struct fd_ints *l)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->v[i] < 1)
+            return false;
+    return l->n > 0;
+}
+
+/* regrtest's line, "leaked [1, 1, 1] references, sum=3", for counters that grew on every run. */
+static void leaked_line(FILE *o, const struct fd_ints *l, const char *what)
+{
+    fputs("lifeline: leaked ", o);
+    ints(o, l);
+    fprintf(o, " %s, sum=%" PRId64 "\n", what, sum(l));
+}
+
+/* A series of repetitions: its counters, then regrtest's lines for those that leaked. */
+static void series(FILE *o, const struct fd_series *s)
+{
+    fprintf(o, "lifeline: repetitions: %d warm-up and %d measured run%s; deltas per run: references ", s->warmups,
+            s->runs, s->runs == 1 ? "" : "s");
+    if (s->refs_known)
+        ints(o, &s->refs);
+    else
+        fputs("(not counted on a release build)", o);
+    fputs(", memory blocks ", o);
+    ints(o, &s->blocks);
+    fputc('\n', o);
+    if (s->refs_known && all_grew(&s->refs))
+        leaked_line(o, &s->refs, "references");
+    if (all_grew(&s->blocks))
+        leaked_line(o, &s->blocks, "memory blocks");
+}
+
 void rpt_text(FILE *o, const struct fd_report *r)
 {
     for (int i = 0; i < r->nnotes; i++)
         fprintf(o, "lifeline: note: %s\n", r->notes[i]);
     for (int i = 0; i < r->nfindings; i++)
         finding(o, &r->findings[i]);
+    for (int i = 0; i < r->nseries; i++)
+        series(o, &r->series[i]);
     int errors = fd_error_count(r);
     fprintf(o, "lifeline: summary: %d error%s, %d warning%s; %" PRIu64 " allocations, %" PRIu64
                " frees, peak %" PRIu64 " bytes live\n",

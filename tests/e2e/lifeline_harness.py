@@ -285,9 +285,10 @@ def run_command(argv, *, env=None, cwd=None, timeout=None, stdin=subprocess.DEVN
 
 def run_lifeline(interp: Optional[Interpreter], args, *, report=True, extensions=(),
                  lifeline_args=(), env=None, cwd=None, timeout=None, keep_journal=None,
-                 command=None) -> LifelineRun:
+                 command=None, subcommand="run") -> LifelineRun:
     """Run `build/lifeline run --report <tmp>.json [lifeline_args] -- <interp> <args...>`.
 
+    subcommand: "leaks" runs `lifeline leaks` instead (lifeline_args then carry -R W:M).
     extensions: names of tests/e2e/ext/*.c to build for interp and put on PYTHONPATH.
     command: run this argv instead of `<interp> <args>` (e.g. /bin/true).
     Returns LifelineRun(returncode, stderr, report dict or None when no report was written)."""
@@ -297,7 +298,7 @@ def run_lifeline(interp: Optional[Interpreter], args, *, report=True, extensions
     pythonpath = [build_extension(interp, name) for name in extensions]
     with tempfile.TemporaryDirectory(prefix="lifeline-test-") as tmp:
         report_path = os.path.join(tmp, "report.json")
-        argv = [exe, "run"]
+        argv = [exe, subcommand]
         if report:
             argv += ["--report", report_path]
         if keep_journal:

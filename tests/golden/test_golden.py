@@ -66,7 +66,11 @@ def test_text_report_shape(name):
     interp = H.require(H.interpreter("release"))
     res = H.run_lifeline(interp, [H.script(GOLDEN[name])], extensions=["zoo_crash"])
     assert res.returncode == H.ERROR_EXIT, res.describe()
-    got = normalise(res.stderr)
+    compare(name, normalise(res.stderr))
+
+
+def compare(name, got):
+    """Compares got with tests/golden/<name>.txt (or writes it, with LIFELINE_UPDATE_GOLDEN=1)."""
     golden = os.path.join(HERE, name + ".txt")
     if UPDATE:
         with open(golden, "w", encoding="utf-8") as f:
@@ -83,6 +87,22 @@ def test_text_report_shape(name):
                                             f"golden/{name}.txt", "this run"))
         pytest.fail(f"text report differs from the golden file (LIFELINE_UPDATE_GOLDEN=1 to accept):\n"
                     f"{diff}", pytrace=False)
+
+
+# name -> scenario script under tests/e2e/scripts run with `lifeline leaks -R 3:3`
+GOLDEN_LEAKS = {
+    "leaks_ref": "leaks_ref.py",
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_LEAKS))
+def test_leaks_report_shape(name):
+    """`lifeline leaks`: the leak finding and the repetitions' lines."""
+    interp = H.require(H.interpreter("release"))
+    res = H.run_lifeline(interp, [H.script(GOLDEN_LEAKS[name])], extensions=["zoo_repeat"],
+                         lifeline_args=["-R", "3:3"], subcommand="leaks")
+    assert res.returncode == H.ERROR_EXIT, res.describe()
+    compare(name, normalise(res.stderr))
 
 
 def test_normalise_keeps_what_matters():

@@ -314,11 +314,6 @@ static bool in_quarantine(uintptr_t p, uint8_t *free_api)
     return found;
 }
 
-bool heap_checking(void)
-{
-    return opt.check;
-}
-
 bool heap_recently_freed(uintptr_t block, uint8_t *free_api)
 {
     return opt.check && in_quarantine(block, free_api);

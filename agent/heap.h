@@ -64,8 +64,6 @@ size_t heap_usable_size(void *p);
  * return when the target is stopped. Called from the SIGSEGV handler. */
 bool heap_pool_fault(uintptr_t addr, bool write);
 
-/* True if checking is on (redzones, patterns, quarantine). */
-bool heap_checking(void);
 /* True if block (a block start) was freed and waits in quarantine: memory
  * that a pointer still in use should not point to. *free_api names the free. */
 bool heap_recently_freed(uintptr_t block, uint8_t *free_api);

@@ -80,7 +80,8 @@ static const char usage_text[] =
     "allocation sites and types whose live count grew on every measured run, with\n"
     "the count of each run (per_run), and on a debug build the reference-count\n"
     "deltas regrtest shows; references that grew on every run fail it too. Takes\n"
-    "the options of run, and:\n"
+    "the options of run (its leak scan at exit is off: what grows is this report),\n"
+    "and:\n"
     "  -R W:M                warm-up and measured runs (default 3:3; W >= 0, M >= 1,\n"
     "                        each up to 1000)\n"
     "From Python, in any traced process: lifeline.leaks(func, warmups=3, runs=3).\n"
@@ -533,11 +534,17 @@ static int run_and_report(const struct options *o, char **command, char **shown,
     return status;
 }
 
+/* The settings before LIFELINE_OPTIONS and the flags change them. */
+static struct options default_options(void)
+{
+    return (struct options){.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leak_scan = true,
+                            .gc_checks = true, .boundary = true, .quarantine_mb = 4, .pool_rate = 256,
+                            .pool_slots = 4096};
+}
+
 static int cmd_run(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leak_scan = true, .gc_checks = true,
-                         .boundary = true, .quarantine_mb = 4,
-                         .pool_rate = 256, .pool_slots = 4096};
+    struct options o = default_options();
     if (!parse_env_options(&o))
         return EXIT_USAGE;
     int first = parse_options(argc, argv, 2, &o, true);
@@ -553,9 +560,13 @@ static int cmd_run(int argc, char **argv)
 /* `lifeline leaks`: run's options and -R, then the Python command rewritten into the runner's. */
 static int cmd_leaks(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .quarantine_mb = 4,
-                        .pool_rate = 256, .pool_slots = 4096, .leaks = true, .warmups = LK_DEFAULT_WARMUPS,
-                        .runs = LK_DEFAULT_RUNS};
+    struct options o = default_options();
+    /* What grows from run to run is this command's report; the exit scan's
+     * view of the same leaks would only repeat it. */
+    o.leak_scan = false;
+    o.leaks = true;
+    o.warmups = LK_DEFAULT_WARMUPS;
+    o.runs = LK_DEFAULT_RUNS;
     char why[512];
     if (!parse_env_options(&o))
         return EXIT_USAGE;
@@ -578,9 +589,7 @@ static int cmd_leaks(int argc, char **argv)
 
 static int cmd_report(int argc, char **argv)
 {
-    struct options o = {.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leak_scan = true, .gc_checks = true,
-                         .boundary = true, .quarantine_mb = 4,
-                         .pool_rate = 256, .pool_slots = 4096};
+    struct options o = default_options();
     const char *journal = NULL;
     if (!parse_env_options(&o))
         return EXIT_USAGE;

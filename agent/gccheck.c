@@ -62,14 +62,17 @@ bool gck_init(void)
     return true;
 }
 
-/* True the first time (type, offset, error) is met: each is reported once. */
+/* True the first time (type, offset, error) is met: each is reported once.
+ * Once SEEN_MAX are remembered, nothing more is reported (rather than the
+ * same problems again at every collection). */
 static bool first_time(uintptr_t type, int64_t offset, uint32_t error)
 {
     for (size_t i = 0; i < nseen; i++)
         if (seen[i].type == type && seen[i].offset == offset && seen[i].error == error)
             return false;
-    if (nseen < SEEN_MAX)
-        seen[nseen++] = (struct seen){type, offset, error};
+    if (nseen == SEEN_MAX)
+        return false;
+    seen[nseen++] = (struct seen){type, offset, error};
     return true;
 }
 

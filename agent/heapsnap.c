@@ -10,6 +10,10 @@
 #include "types.h"
 
 #define PAGE_SHIFT 12
+/* Blocks spanning more pages than this stay out of the page hash (a sparse
+ * 100 GB calloc would need millions of entries): a short sorted list of
+ * them is searched when the hash has no answer. */
+#define BIG_PAGES 64
 
 /* One page of the address space that blocks overlap: blocks [first, last]
  * of the sorted array are the ones that do. page 0 marks an empty slot
@@ -74,27 +78,42 @@ static struct hs_page *page_entry(struct hs_snapshot *s, uint64_t page)
     return &s->pages[i];
 }
 
+static uint64_t pages_of(const struct hs_block *b)
+{
+    return ((b->addr + b->size - 1) >> PAGE_SHIFT) - (b->addr >> PAGE_SHIFT) + 1;
+}
+
 static bool build_pages(struct hs_snapshot *s)
 {
     size_t npages = 0;
-    uint64_t last_page = 0;
+    uint64_t last_page = 0; /* the last page counted: sorted blocks share pages only with neighbours */
     for (size_t i = 0; i < s->n; i++) {
-        uint64_t first = s->blocks[i].addr >> PAGE_SHIFT;
-        uint64_t last = (s->blocks[i].addr + s->blocks[i].size - 1) >> PAGE_SHIFT;
-        npages += last - first + 1 - (first == last_page && npages);
-        last_page = last;
+        uint64_t n = pages_of(&s->blocks[i]), first = s->blocks[i].addr >> PAGE_SHIFT;
+        if (n > BIG_PAGES) {
+            s->nbig++;
+            continue;
+        }
+        npages += n - (first == last_page);
+        last_page = first + n - 1;
     }
     s->npages_cap = 1024;
     while (s->npages_cap < npages * 2)
         s->npages_cap <<= 1;
     s->pages_bytes = s->npages_cap * sizeof *s->pages;
+    s->big_bytes = (s->nbig ? s->nbig : 1) * sizeof *s->big;
     s->pages = os_map(s->pages_bytes);
-    if (!s->pages)
+    s->big = os_map(s->big_bytes);
+    if (!s->pages || !s->big)
         return false;
+    size_t nbig = 0;
     for (size_t i = 0; i < s->n; i++) {
         uint64_t first = s->blocks[i].addr >> PAGE_SHIFT;
-        uint64_t last = (s->blocks[i].addr + s->blocks[i].size - 1) >> PAGE_SHIFT;
-        for (uint64_t pg = first; pg <= last; pg++) {
+        uint64_t count = pages_of(&s->blocks[i]);
+        if (count > BIG_PAGES) {
+            s->big[nbig++] = (uint32_t)i;
+            continue;
+        }
+        for (uint64_t pg = first; pg < first + count; pg++) {
             struct hs_page *e = page_entry(s, pg);
             if (!e->page)
                 *e = (struct hs_page){pg, (uint32_t)i, (uint32_t)i};
@@ -103,6 +122,20 @@ static bool build_pages(struct hs_snapshot *s)
         }
     }
     return true;
+}
+
+/* Restores address order where the radix sort, which ignores the low four
+ * bits, left two blocks of one 16-byte granule out of order (blocks that
+ * are not 16-aligned: a custom allocator's). Linear on sorted input. */
+static void finish_sort(struct hs_block *b, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = i; j > 0 && b[j - 1].addr > b[j].addr; j--) {
+            struct hs_block t = b[j];
+            b[j] = b[j - 1];
+            b[j - 1] = t;
+        }
+    }
 }
 
 bool hs_take(struct hs_snapshot *s)
@@ -127,6 +160,7 @@ bool hs_take(struct hs_snapshot *s)
     os_unmap(keys, keys_bytes);
     s->blocks = mem;
     s->n = c.n;
+    finish_sort(mem, c.n);
     if (s->n) {
         s->lo = s->blocks[0].addr;
         s->hi = s->blocks[s->n - 1].addr + s->blocks[s->n - 1].size;
@@ -142,7 +176,25 @@ void hs_release(struct hs_snapshot *s)
 {
     os_unmap(s->blocks, s->blocks_bytes);
     os_unmap(s->pages, s->pages_bytes);
+    os_unmap(s->big, s->big_bytes);
     memset(s, 0, sizeof *s);
+}
+
+/* The big block holding p, or -1. */
+static long find_big(const struct hs_snapshot *s, uint64_t p)
+{
+    size_t lo = 0, hi = s->nbig;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct hs_block *b = &s->blocks[s->big[mid]];
+        if (p < b->addr)
+            hi = mid;
+        else if (p - b->addr >= b->size)
+            lo = mid + 1;
+        else
+            return (long)s->big[mid];
+    }
+    return -1;
 }
 
 long hs_find_slow(const struct hs_snapshot *s, uint64_t p)
@@ -152,7 +204,7 @@ long hs_find_slow(const struct hs_snapshot *s, uint64_t p)
     for (;;) {
         const struct hs_page *e = &s->pages[i];
         if (!e->page)
-            return -1;
+            return s->nbig ? find_big(s, p) : -1;
         if (e->page == page) {
             /* The last block starting at or below p is the only candidate. */
             size_t lo = e->first, hi = e->last;
@@ -164,7 +216,9 @@ long hs_find_slow(const struct hs_snapshot *s, uint64_t p)
                     hi = mid - 1;
             }
             const struct hs_block *b = &s->blocks[lo];
-            return p - b->addr < b->size ? (long)lo : -1;
+            if (p - b->addr < b->size)
+                return (long)lo;
+            return s->nbig ? find_big(s, p) : -1;
         }
         i = (i + 1) & (s->npages_cap - 1);
     }
@@ -183,7 +237,10 @@ static bool gc_head_valid(uintptr_t gc)
     if (next & 7)
         return false;
     struct live_info li;
-    bool readable = live_find(next, &li) || live_find(next - L->managed_dict_size, &li) || mod_in_data(next);
+    size_t need = L->gc_prev + sizeof(uintptr_t); /* the bytes of the next head read below */
+    bool readable = (live_find(next, &li) && li.size >= need) ||
+                    (live_find(next - L->managed_dict_size, &li) && li.size >= L->managed_dict_size + need) ||
+                    (mod_in_data(next) && mod_in_data(next + need - 1));
     return readable && (*(uintptr_t *)(next + L->gc_prev) & ~L->gc_prev_flags) == gc;
 }
 

@@ -30,9 +30,11 @@ struct hs_snapshot {
     struct hs_block *blocks; /* sorted by addr; blocks never overlap */
     size_t n;
     uint64_t lo, hi;         /* every block lies in [lo, hi) */
-    struct hs_page *pages;   /* page number -> the blocks overlapping it */
+    struct hs_page *pages;   /* page number -> the small blocks overlapping it */
     size_t npages_cap;
-    size_t blocks_bytes, pages_bytes;
+    uint32_t *big;           /* indices of the blocks too big for the page hash, in address order */
+    size_t nbig;
+    size_t blocks_bytes, pages_bytes, big_bytes;
 };
 
 /* Takes a snapshot of the live table. Returns false when memory for it

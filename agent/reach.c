@@ -79,6 +79,16 @@ static void scan_words(struct scan *sc, uint64_t start, uint64_t end, consider_f
         fn(sc, *(const uint64_t *)a);
 }
 
+/* When mincore refuses a window (part of it was unmapped since the maps
+ * were read: another thread freed or exited), asks page by page; a page it
+ * refuses is not read. */
+static void residency_page_by_page(struct scan *sc, uint64_t base, size_t pages)
+{
+    for (size_t p = 0; p < pages; p++)
+        if (mincore((void *)(base + p * PAGE), PAGE, &sc->residency[p]) != 0)
+            sc->residency[p] = 0;
+}
+
 /* Scans [start, end) skipping pages that are not resident: never touched
  * anonymous memory reads as zeros and holds no pointer. */
 static void scan_resident(struct scan *sc, uint64_t start, uint64_t end, consider_fn fn)
@@ -89,8 +99,9 @@ static void scan_resident(struct scan *sc, uint64_t start, uint64_t end, conside
         if (pages > sc->residency_pages)
             pages = sc->residency_pages;
         if (mincore((void *)a, pages * PAGE, sc->residency) != 0) {
-            scan_words(sc, a > start ? a : start, end < a + pages * PAGE ? end : a + pages * PAGE, fn);
-        } else {
+            residency_page_by_page(sc, a, pages);
+        }
+        {
             for (size_t p = 0; p < pages; p++) {
                 if (!(sc->residency[p] & 1))
                     continue;
@@ -143,12 +154,12 @@ static void sort_ranges(struct range *r, size_t n)
 }
 
 /* Memory that holds only dead values, which would hide leaks if scanned:
- * this thread's stack below its stack pointer, and the part of its
- * interpreter frame stack that frames have returned from. */
+ * the part of this thread's interpreter frame stack that frames have
+ * returned from, and the stale slots of the interpreter's free lists. (The
+ * C stack below the scan is added by the scan itself, which knows where
+ * its registers were spilled.) */
 static void add_dead_zones(struct scan *sc)
 {
-    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    add_excluded(sp - (256u << 10), (256u << 10) - 256, sc); /* below sp, minus the red zone */
     const struct pyver_layout *L = pf_layout;
     char *tstate = capi.PyThreadState_Get ? capi.PyThreadState_Get() : NULL;
     if (tstate && L) {
@@ -166,9 +177,22 @@ static void add_dead_zones(struct scan *sc)
     }
 }
 
+/* The scan's own tables hold block addresses: never roots, whether or not
+ * the os_map registry listed them. */
+static void add_own_tables(struct scan *sc)
+{
+    add_excluded((uintptr_t)sc->snap.blocks, sc->snap.blocks_bytes, sc);
+    add_excluded((uintptr_t)sc->snap.pages, sc->snap.pages_bytes, sc);
+    add_excluded((uintptr_t)sc->snap.big, sc->snap.big_bytes, sc);
+    add_excluded((uintptr_t)sc->marks, sc->marks_bytes, sc);
+    add_excluded((uintptr_t)sc->stack, sc->stack_bytes, sc);
+    add_excluded((uintptr_t)sc->residency, sc->residency_pages, sc);
+    add_excluded((uintptr_t)sc->excluded, sc->excluded_bytes, sc);
+}
+
 static bool collect_excluded(struct scan *sc)
 {
-    sc->excluded_cap = 16384 + 2;
+    sc->excluded_cap = 16384 + 64; /* the os_map registry, the agent, the dead zones, the scan's tables */
     sc->excluded_bytes = sc->excluded_cap * sizeof *sc->excluded;
     sc->excluded = os_map(sc->excluded_bytes);
     if (!sc->excluded)
@@ -178,6 +202,9 @@ static bool collect_excluded(struct scan *sc)
     if (s < e)
         add_excluded(s, e - s, sc);
     os_each_map(add_excluded, sc);
+    if (os_map_registry_overflowed())
+        log_msg("leak scan: the agent mapped more regions than it can list; leaks may be missed");
+    add_own_tables(sc);
     add_dead_zones(sc);
     sort_ranges(sc->excluded, sc->nexcluded);
     return true;
@@ -239,7 +266,7 @@ static void scan_gaps(struct scan *sc, uint64_t start, uint64_t end)
         uint64_t stop = window_end < end ? window_end : end;
         size_t pages = (size_t)((stop - base + PAGE - 1) / PAGE);
         if (mincore((void *)base, pages * PAGE, sc->residency) != 0)
-            memset(sc->residency, 1, pages); /* cannot tell: scan it all */
+            residency_page_by_page(sc, base, pages);
         scan_gaps_window(sc, base, start, stop);
         start = stop;
     }
@@ -457,6 +484,11 @@ static __attribute__((noinline)) size_t scan_with_registers_spilled(struct scan 
 {
     jmp_buf regs;
     setjmp(regs);
+    /* The stack below the spilled registers: this scan's own frames and
+     * whatever deeper calls left there before. */
+    uintptr_t below = (uintptr_t)&regs;
+    add_excluded(below - (256u << 10), 256u << 10, sc);
+    sort_ranges(sc->excluded, sc->nexcluded);
     char *maps = NULL;
     size_t maps_cap = 0, maps_len = read_maps(&maps, &maps_cap);
     if (!maps_len) {

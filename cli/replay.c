@@ -116,8 +116,8 @@ static bool add_leak(struct rp_state *s, const struct jn_record *r)
         return true;
     }
     bool direct = (r->u.leak.flags & JN_LEAK_DIRECT) != 0;
-    uint64_t key = ((uint64_t)l->stack << 32) ^ ((uint64_t)r->u.leak.type << 1) ^ direct;
-    key = key ? key : 1; /* 0 is the table's empty key */
+    /* stack < 2^32, type < 2^31: distinct tuples give distinct keys, never 0 (the empty key) */
+    uint64_t key = (((uint64_t)l->stack << 32) | ((uint64_t)(r->u.leak.type & 0x7fffffffu) << 1) | direct) + 1;
     bool inserted;
     if (s->leaks.count >= RP_MAX_LEAK_GROUPS && !tbl_find(&s->leaks, key)) {
         s->leaks_dropped++;

@@ -16,6 +16,14 @@ static struct os_region {
     size_t len;
 } os_regions[OS_MAP_REGISTRY];
 
+/* protected by: an atomic store; set once the registry was found full */
+static bool os_regions_overflowed;
+
+bool os_map_registry_overflowed(void)
+{
+    return __atomic_load_n(&os_regions_overflowed, __ATOMIC_RELAXED);
+}
+
 static void remember_region(uintptr_t start, size_t len)
 {
     for (size_t i = 0; i < OS_MAP_REGISTRY; i++) {
@@ -26,6 +34,7 @@ static void remember_region(uintptr_t start, size_t len)
             return;
         }
     }
+    __atomic_store_n(&os_regions_overflowed, true, __ATOMIC_RELAXED);
 }
 
 static void forget_region(uintptr_t start)
@@ -61,7 +70,9 @@ void os_each_map(void (*fn)(uintptr_t start, size_t len, void *arg), void *arg)
     for (size_t i = 0; i < OS_MAP_REGISTRY; i++) {
         uintptr_t start = __atomic_load_n(&os_regions[i].start, __ATOMIC_ACQUIRE);
         size_t len = __atomic_load_n(&os_regions[i].len, __ATOMIC_ACQUIRE);
-        if (start && len)
+        /* A slot released and claimed again between the two loads would pair
+         * one region's start with another's length. */
+        if (start && len && __atomic_load_n(&os_regions[i].start, __ATOMIC_ACQUIRE) == start)
             fn(start, len, arg);
     }
 }

@@ -18,6 +18,8 @@ void os_unmap(void *p, size_t size);
  * program's. Regions mapped while the registry was full (16384 at once)
  * are not listed. */
 void os_each_map(void (*fn)(uintptr_t start, size_t len, void *arg), void *arg);
+/* True once a region could not be registered (the registry was full). */
+bool os_map_registry_overflowed(void);
 /* Writes all of buf to fd, retrying on EINTR and short writes. Returns false
  * if the descriptor fails. */
 bool os_write_all(int fd, const void *buf, size_t len);

@@ -2,6 +2,7 @@
  * record at the point of detection; this turns each into a finding with the
  * block's history from the replay. */
 #include "detect.h"
+#include "history.h"
 
 #include <string.h>
 
@@ -317,6 +318,10 @@ static void one_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx
     add_details(f, &e->rec);
     add_stacks(rs, f, e);
     ownership(rs, f, e);
+    if (e->known) {
+        hs_attach(rs, &e->block, e->freed, &e->history, f);
+        f->summary = arena_printf(rs->arena, "%s%s", f->summary, hs_release_clause(rs->arena, f));
+    }
 }
 
 void dt_heap(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs)

@@ -21,12 +21,24 @@ static const char *event_name(unsigned ev)
     return ev <= JN_OWN_LAST && names[ev] ? names[ev] : "?";
 }
 
-/* Fills one history event with a resolved stack. */
+/* True for a frame of include/lifeline_refs.h's own helpers (inlined into
+ * the extension, so the agent cannot leave them out as it does its own). */
+static bool header_frame(const struct fd_frame *fr)
+{
+    return !fr->python && fr->function && !strncmp(fr->function, "lifeline_", 9);
+}
+
+/* Fills one history event with a resolved stack that starts at the
+ * extension's own code. */
 static void put_event(struct rs_ctx *rs, struct fd_event *e, const char *name, int64_t refcnt, const char *func,
                       uint32_t stack)
 {
     *e = (struct fd_event){.event = name, .refcnt = refcnt, .func = func};
     rs_stack(rs, stack, name, &e->stack);
+    while (e->stack.n > 1 && header_frame(&e->stack.frames[0])) {
+        e->stack.frames++;
+        e->stack.n--;
+    }
 }
 
 void hs_attach(struct rs_ctx *rs, const struct rp_block *b, bool freed, const struct rp_history *h,
@@ -58,7 +70,7 @@ void hs_attach(struct rs_ctx *rs, const struct rp_block *b, bool freed, const st
 static const struct fd_frame *site_frame(const struct fd_stack *s)
 {
     for (int i = 0; i < s->n; i++)
-        if (s->frames[i].function && strncmp(s->frames[i].function, "lifeline_", 9) != 0)
+        if (s->frames[i].function && !header_frame(&s->frames[i]))
             return &s->frames[i];
     return NULL;
 }
@@ -109,6 +121,8 @@ static int print_block(struct jr_journal *j, const struct rp_state *st, uint64_t
     struct rp_history h;
     rp_history_of(st, &b, freed, &h);
     dt_block(&rs, &b, freed, addr, &f.block);
+    if (h.total)
+        f.block.alloc.name = f.block.free.name = NULL; /* the timeline starts and ends with them */
     hs_attach(&rs, &b, freed, &h, &f);
     rpt_timeline(stdout, &f);
     rs_close(&rs);

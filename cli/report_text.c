@@ -75,10 +75,12 @@ static void timeline_event(FILE *o, int i, const struct fd_event *e)
     if (e->func)
         fprintf(o, " by %s()", e->func);
     fputc('\n', o);
-    for (int k = 0; k < e->stack.n && k < TIMELINE_FRAMES; k++)
+    for (int k = 0; k < e->stack.n && k < TIMELINE_FRAMES; k++) {
+        fputs("    ", o); /* under the event's line */
         frame(o, k, &e->stack.frames[k]);
+    }
     if (!e->stack.n)
-        fputs("    (no stack recorded)\n", o);
+        fputs("        (no stack recorded)\n", o);
 }
 
 void rpt_timeline(FILE *o, const struct fd_finding *f)

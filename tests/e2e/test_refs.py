@@ -123,3 +123,31 @@ def test_routed_macros_under_lifeline_are_clean(interp, tmp_path):
     assert res.returncode == 0, res.describe()
     assert str(CLEAN_COUNTS) in res.stdout, res.describe()
     assert not [f for f in res.report["findings"] if f["kind"] != "leak"], res.describe()
+
+
+INCLUDE_ORDERS = {
+    # forced first (what `lifeline cflags` does), then the source's own Python.h
+    "forced": ("#include <Python.h>\n", True),
+    # included by the source after Python.h
+    "after": ('#include <Python.h>\n#include "lifeline_refs.h"\n', False),
+}
+USES = """\
+PyObject *uses(PyObject *a, PyObject *b)
+{
+    Py_INCREF(a); Py_XINCREF(b); PyObject *c = Py_NewRef(a); Py_XDECREF(c);
+    Py_CLEAR(b); Py_SETREF(a, Py_XNewRef(b)); Py_XSETREF(a, NULL); Py_DECREF(c);
+    return LIFELINE_REF_DECREF == 2 ? NULL : a;
+}
+"""
+
+
+def test_header_compiles_cleanly_in_either_order(interp, tmp_path):
+    header = H.lifeline_cflags()[-1]
+    for name, (head, forced) in INCLUDE_ORDERS.items():
+        src = tmp_path / f"{name}.c"
+        src.write_text(head + USES)
+        flags = ["-include", header] if forced else ["-I", os.path.dirname(header)]
+        cmd = ["cc", "-std=gnu11", "-c", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter"] + \
+            flags + interp.includes() + ["-o", str(tmp_path / f"{name}.o"), str(src)]
+        rc, out, err = H.run_command(cmd)
+        assert rc == 0, f"{name}: {' '.join(cmd)}\n{err}"

@@ -16,12 +16,18 @@
  *
  * Python.h is included first, whatever the includer does after: its macros
  * must exist before they can be replaced, and its include guard makes the
- * extension's own #include <Python.h> a no-op. Define PY_SSIZE_T_CLEAN (or
- * anything else Python.h reads) on the command line, not in the source,
- * when this header is force-included. */
+ * extension's own #include <Python.h> a no-op. So what a source defines
+ * before its #include <Python.h> comes too late: PY_SSIZE_T_CLEAN is
+ * defined here (empty, so that a source's `#define PY_SSIZE_T_CLEAN` is an
+ * identical definition; on 3.10 and later '#' formats fail without it, so
+ * it changes nothing for a working extension). Anything else Python.h
+ * reads (Py_LIMITED_API, ...) belongs on the command line. */
 #ifndef LIFELINE_REFS_H
 #define LIFELINE_REFS_H
 
+#ifndef PY_SSIZE_T_CLEAN
+#define PY_SSIZE_T_CLEAN
+#endif
 #include <Python.h>
 #include <dlfcn.h>
 

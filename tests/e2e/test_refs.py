@@ -128,6 +128,8 @@ def test_routed_macros_under_lifeline_are_clean(interp, tmp_path):
 INCLUDE_ORDERS = {
     # forced first (what `lifeline cflags` does), then the source's own Python.h
     "forced": ("#include <Python.h>\n", True),
+    # the common source: PY_SSIZE_T_CLEAN first (the header defined it already, identically)
+    "forced-ssize-clean": ("#define PY_SSIZE_T_CLEAN\n#include <Python.h>\n", True),
     # included by the source after Python.h
     "after": ('#include <Python.h>\n#include "lifeline_refs.h"\n', False),
 }

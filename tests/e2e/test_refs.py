@@ -94,6 +94,18 @@ def test_release_twice_history_shows_the_extra_decref(interp, tmp_path):
     assert f"zoo_refs.c:{bad}" in out[at:].splitlines()[1], out
 
 
+def test_leak_history_shows_the_extra_incref(interp, tmp_path):
+    script = write_script(tmp_path, "zoo_refs.leak_extra_incref()")
+    res = H.run_lifeline(interp, [str(script)], env={"PYTHONPATH": routed_dir(interp)})
+    leaks = [f for f in H.findings(res.report, "leak") if f["block"].get("type") == "zoo_refs.Item"]
+    assert len(leaks) == 1, res.describe()
+    hist = leaks[0].get("history")
+    assert hist, res.describe()
+    assert [e["event"] for e in hist] == ["alloc", "incref"], hist
+    assert hist[1]["refcnt"] == 2
+    assert site(hist[1]) == ("remember", "zoo_refs.c", line_of("/* kept: never released */")), hist[1]["stack"][:3]
+
+
 def test_history_of_an_unknown_address(tmp_path, release_interp):
     script = write_script(tmp_path, "pass")
     journal = tmp_path / "run.lljournal"

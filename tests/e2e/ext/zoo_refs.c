@@ -7,6 +7,9 @@
  *                   that never owned it (the count goes 1 -> 0 there and the item is freed), then
  *                   written through the stale pointer: a use-after-free whose history must show
  *                   that decref
+ *   leak_extra_incref  an item handed to Python after a helper took a reference it never gives
+ *                   back: a leak at exit whose history shows that incref (Python's own changes are
+ *                   not recorded)
  *   clean_refs      every routed macro used correctly (Py_INCREF, Py_DECREF, Py_XINCREF and
  *                   Py_XDECREF of NULL and non-NULL, Py_NewRef, Py_XNewRef, Py_CLEAR, Py_SETREF,
  *                   Py_XSETREF); returns the reference counts it saw, which must be the same with
@@ -91,6 +94,23 @@ zoo_release_twice(PyObject *module, PyObject *Py_UNUSED(args))
     Py_RETURN_NONE;                                    /* the owner's reference is lost with it */
 }
 
+/* The bug: "remembers" the item by taking a reference, but stores nothing. */
+NOINLINE static void
+remember(PyObject *item)
+{
+    Py_INCREF(item);                                   /* kept: never released */
+}
+
+static PyObject *
+zoo_leak_extra_incref(PyObject *module, PyObject *Py_UNUSED(args))
+{
+    PyObject *item = item_new(7);
+    if (item == NULL)
+        return NULL;
+    remember(item);
+    return item;                                       /* the caller's reference */
+}
+
 static PyObject *
 zoo_clean_refs(PyObject *module, PyObject *Py_UNUSED(args))
 {
@@ -139,6 +159,7 @@ zoo_routed(PyObject *module, PyObject *Py_UNUSED(args))
 
 static PyMethodDef zoo_methods[] = {
     {"release_twice", zoo_release_twice, METH_NOARGS, NULL},
+    {"leak_extra_incref", zoo_leak_extra_incref, METH_NOARGS, NULL},
     {"clean_refs", zoo_clean_refs, METH_NOARGS, NULL},
     {"routed", zoo_routed, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL}

@@ -412,6 +412,9 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
         fd_note(rep, "the journal holds damaged records; they were skipped");
     if (jr_truncated(j))
         fd_note(rep, "the journal file is cut short; its last block was skipped");
+    if (st.hist_refused)
+        fd_note(rep, arena_printf(&rep->arena, "%llu blocks got no ownership history: %d live blocks had one "
+                                                "already", (unsigned long long)st.hist_refused, RP_HIST_LIVE_MAX));
     dt_heap(rep, j, &st, &rs);
     dt_repeat(rep, j, &st, &rs);
     dt_crash(rep, j, &st, &rs);

@@ -151,17 +151,22 @@ static bool add_leak(struct rp_state *s, const struct jn_record *r)
     return true;
 }
 
-/* Appends an ownership event to the history of the live block l. False
- * if memory ran out. */
+/* Appends an ownership event to the history of the live block l; a block
+ * without one gets none when RP_HIST_LIVE_MAX blocks have one. False if
+ * memory ran out. */
 static bool add_history(struct rp_state *s, const struct rp_live *l, const struct jn_record *r, uint32_t tid)
 {
     bool inserted;
+    if (s->hist_live.count >= RP_HIST_LIVE_MAX && !tbl_find(&s->hist_live, l->addr)) {
+        s->hist_refused++;
+        return true;
+    }
     struct rp_history *h = tbl_insert(&s->hist_live, l->addr, &inserted);
     if (!h)
         return false;
     if (inserted)
         h->total = 0;
-    h->ev[h->total++ % RP_HIST_MAX] = (struct rp_hist_event){.seq = r->seq, .refcnt = r->u.owner.refcnt,
+    h->ev[h->total++ % RP_HIST_MAX] = (struct rp_hist_event){.refcnt = r->u.owner.refcnt,
                                                               .stack = r->stack, .tid = tid,
                                                               .event = (uint8_t)r->u.owner.event,
                                                               .func = (uint8_t)r->u.owner.func};

@@ -23,7 +23,6 @@
  * full. total counts all, so that a reader knows whether it is complete. */
 #define RP_HIST_MAX 16
 struct rp_hist_event {
-    uint64_t seq;
     int64_t refcnt; /* after the event; -1 unknown */
     uint32_t stack, tid;
     uint8_t event, func;
@@ -36,6 +35,10 @@ struct rp_history {
 /* Histories of freed blocks kept for findings about them: far fewer than
  * freed blocks, since only blocks with ownership events have one. */
 #define RP_HIST_FREED 8192
+/* Live blocks with a history at once (about 400 bytes each): a program
+ * that holds millions of objects it borrowed must not take the cli's
+ * memory with it. Blocks beyond it get no history (counted). */
+#define RP_HIST_LIVE_MAX 65536
 
 /* A block's life: allocation, free, and the most recent borrowed reference
  * to its object that a C-API call handed an extension and the most recent
@@ -104,6 +107,7 @@ struct rp_state {
     struct tbl hist_live;         /* addr -> struct rp_history, live blocks with ownership events */
     struct rp_history *hist_freed; /* ring of RP_HIST_FREED, histories of freed blocks */
     uint64_t hist_freed_next;
+    uint64_t hist_refused;        /* blocks that got no history: RP_HIST_LIVE_MAX were live */
 };
 
 /* Replays the whole journal. Live blocks take their type from BLOCK_TYPE records; at each MARK

@@ -15,6 +15,7 @@ include agent/agent.mk
 include cli/cli.mk
 include audit/audit.mk
 include python/python.mk
+include include/include.mk
 include examples/examples.mk
 include tests/unit/unit.mk
 

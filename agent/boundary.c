@@ -95,10 +95,12 @@ static uintptr_t block_of(uintptr_t o, struct live_info *li)
     return 0;
 }
 
-/* Journals one OWNER record for the object at o in block. */
-static void put_owner(enum jn_owner_event ev, unsigned func, uintptr_t block, uintptr_t o)
+/* Journals one OWNER record for the object at o in block; its reference
+ * count is the one read now plus adjust (a decrement is recorded before it
+ * happens, with the count it leaves). */
+static void put_owner(enum jn_owner_event ev, unsigned func, uintptr_t block, uintptr_t o, int64_t adjust)
 {
-    int64_t refcnt = AT(o, pf_layout->ob_refcnt, intptr_t);
+    int64_t refcnt = AT(o, pf_layout->ob_refcnt, intptr_t) + adjust;
     uint32_t stack = cap_stack();
     struct jn_delta *d;
     uint8_t *w = jw_reserve(JN_SEQ_RECORD_MAX, &d);
@@ -116,7 +118,35 @@ static void note(enum jn_owner_event ev, unsigned func, const obj *o)
         return;
     uintptr_t block = block_of((uintptr_t)o, &li);
     if (block)
-        put_owner(ev, func, block, (uintptr_t)o);
+        put_owner(ev, func, block, (uintptr_t)o, 0);
+    guard_leave();
+}
+
+/* ---- reference count changes (include/lifeline_refs.h) ---- */
+
+/* The kinds include/lifeline_refs.h passes; part of its ABI. */
+#define REF_INCREF 1
+#define REF_DECREF 2
+
+/* Called by extensions built with `lifeline cflags` at each Py_INCREF-like
+ * change (after it) and Py_DECREF-like change (before it): journals an
+ * INCREF or DECREF OWNER record with the count the change leaves and the
+ * current stack, when object is a live block's object. Every object is
+ * recorded (no selection yet): each call costs a block lookup and a stack
+ * capture (docs/performance.md). The macro's file and line are not
+ * journaled: the native stack's innermost frame is the macro's call site
+ * (the header's functions are always inlined), which the cli resolves to
+ * the same file and line when the extension has debug information. Unknown
+ * kinds and calls before the boundary is set up are ignored. */
+__attribute__((visibility("default"))) void lifeline_ref_event(void *object, int kind, const char *file, int line)
+{
+    struct live_info li;
+    if (!bnd_ready || !object || (kind != REF_INCREF && kind != REF_DECREF) || !jw_active() || !guard_enter())
+        return;
+    uintptr_t block = block_of((uintptr_t)object, &li);
+    if (block)
+        put_owner(kind == REF_INCREF ? JN_OWN_INCREF : JN_OWN_DECREF, JN_CAPI_NONE, block, (uintptr_t)object,
+                  kind == REF_INCREF ? 0 : -1);
     guard_leave();
 }
 

@@ -1,4 +1,5 @@
 #include "detect.h"
+#include "history.h"
 
 #include <signal.h>
 #include <string.h>
@@ -160,8 +161,15 @@ void dt_crash(struct fd_report *rep, struct jr_journal *j, const struct rp_state
         where = arena_printf(a, ": register %s of frame #%u (0x%llx) points %s", jn_reg_name(sr->reg),
                              sr->frame, (unsigned long long)sr->value, describe_block(a, &f->block));
     }
-    if (f->block.present)
+    if (f->block.present) {
         where = arena_printf(a, "%s%s", where, dt_ownership(rs, &b, f->block.free.name ? &f->block.free : NULL, f));
+        struct rp_history h;
+        bool was_freed = !strcmp(f->block.state, "freed");
+        if (rp_history_of(s, &b, was_freed, &h)) {
+            hs_attach(rs, &b, was_freed, &h, f);
+            where = arena_printf(a, "%s%s", where, hs_release_clause(a, f));
+        }
+    }
     int poisoned = register_holding(&cr, POISON_WORD);
     if (poisoned >= 0)
         fd_detail_str(f, "freed_pattern_in", jn_reg_name((unsigned)poisoned));

@@ -2,6 +2,7 @@
  * and journals an ERROR record for each violation; this turns each into a
  * finding with the blocks' histories from the replay. */
 #include "detect.h"
+#include "history.h"
 
 #include <string.h>
 
@@ -152,4 +153,6 @@ void dt_gc_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx *rs,
         tracked_uninitialized(rep, rs, e, f);
     else
         refcount_low(rep, rs, e, f);
+    if (e->known)
+        hs_attach(rs, &e->block, e->freed, &e->history, f);
 }

@@ -2,6 +2,7 @@
  * record at the point of detection; this turns each into a finding with the
  * block's history from the replay. */
 #include "detect.h"
+#include "history.h"
 
 #include <string.h>
 
@@ -236,6 +237,8 @@ static void gc_tracked_uninit(struct fd_report *rep, struct jr_journal *j, struc
     if (e->known)
         add_stack(rs, f, e->block.alloc_stack, "alloc");
     fd_detail_int(f, "offset", r->u.error.offset);
+    if (e->known)
+        hs_attach(rs, &e->block, e->freed, &e->history, f);
     const char *field = gc_field(f, rs, r, type);
     f->summary = arena_printf(a, "PyObject_GC_Track() of a '%s' object whose tp_traverse visits %s, never written "
                                  "since the object was allocated: the collector would follow a garbage pointer",
@@ -256,6 +259,8 @@ static void gc_freed_tracked(struct fd_report *rep, struct jr_journal *j, struct
     if (e->known)
         add_stack(rs, f, e->block.alloc_stack, "alloc");
     fd_detail_str(f, "free_api", "PyObject_GC_Del");
+    if (e->known)
+        hs_attach(rs, &e->block, e->freed, &e->history, f);
     f->summary = arena_printf(a, "PyObject_GC_Del() of a '%s' object that the garbage collector still tracks: its "
                                  "deallocator did not call PyObject_GC_UnTrack() first, so a collection during "
                                  "the deallocation could visit a half-destroyed object", type ? type : "?");
@@ -317,6 +322,10 @@ static void one_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx
     add_details(f, &e->rec);
     add_stacks(rs, f, e);
     ownership(rs, f, e);
+    if (e->known) {
+        hs_attach(rs, &e->block, e->freed, &e->history, f);
+        f->summary = arena_printf(rs->arena, "%s%s", f->summary, hs_release_clause(rs->arena, f));
+    }
 }
 
 void dt_heap(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs)

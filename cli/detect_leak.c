@@ -3,6 +3,7 @@
  * type and reachability; this turns each group into a `leak` finding,
  * direct leaks first, the biggest first. */
 #include "detect.h"
+#include "history.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,8 @@ static bool during_import(const struct fd_stack *st)
     return false;
 }
 
-static void one_group(struct fd_report *rep, struct rs_ctx *rs, const struct rp_leak_group *g)
+static void one_group(struct fd_report *rep, const struct rp_state *s, struct rs_ctx *rs,
+                      const struct rp_leak_group *g)
 {
     struct arena *a = &rep->arena;
     struct fd_finding *f = fd_add(rep, FD_LEAK);
@@ -60,6 +62,9 @@ static void one_group(struct fd_report *rep, struct rs_ctx *rs, const struct rp_
                          .alloc_api = g->api, .type = g->type};
     dt_block(rs, &b, false, g->example_addr, &f->block);
     f->block.alloc.name = NULL; /* the stack goes in `stacks` */
+    struct rp_history h;
+    if (rp_history_of(s, &b, false, &h)) /* the example's: it shows where its extra reference came from */
+        hs_attach(rs, &b, false, &h, f);
     if (f->nstacks < FD_MAX_STACKS)
         rs_stack(rs, g->alloc_stack, "alloc", &f->stacks[f->nstacks++]);
     fd_detail_int(f, "count", (int64_t)g->count);
@@ -88,7 +93,7 @@ void dt_leaks(struct fd_report *rep, const struct rp_state *s, struct rs_ctx *rs
         groups[i++] = g;
     qsort(groups, i, sizeof *groups, by_importance);
     for (size_t k = 0; k < i; k++)
-        one_group(rep, rs, groups[k]);
+        one_group(rep, s, rs, groups[k]);
     free(groups);
     if (s->leaks_dropped)
         fd_note(rep, arena_printf(&rep->arena, "%llu more leaked blocks in groups beyond the first %d are not "

@@ -79,6 +79,14 @@ struct fd_detail {
     struct fd_ints list;
 };
 
+/* One event of an object's history (report-v1.md, `history`). */
+struct fd_event {
+    const char *event;   /* "alloc", "incref", "decref", "free", "borrow", "steal", "track", "untrack" */
+    int64_t refcnt;      /* after the event; -1 unknown */
+    const char *func;    /* the C-API function of a boundary event, NULL otherwise */
+    struct fd_stack stack;
+};
+
 #define FD_MAX_STACKS 6
 #define FD_MAX_DETAILS 8
 
@@ -94,6 +102,9 @@ struct fd_finding {
     int nstacks;
     struct fd_detail details[FD_MAX_DETAILS];
     int ndetails;
+    const struct fd_event *history; /* in time order, in the arena; NULL when none was recorded */
+    int nhistory;
+    uint64_t history_dropped;       /* ownership events older than those kept */
 };
 
 /* What the report says about the target beside its findings. */

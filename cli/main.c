@@ -12,6 +12,7 @@
 #include "../core/journal.h"
 #include "detect.h"
 #include "finding.h"
+#include "history.h"
 #include "jreader.h"
 #include "leaks.h"
 #include "replay.h"
@@ -46,6 +47,8 @@ static const char usage_text[] =
     "       lifeline report JOURNAL [--report FILE] [--error-exitcode N]\n"
     "       lifeline check [--report FILE] [--format text|json|sarif] FILE.c... [-- CFLAGS]\n"
     "       lifeline dump JOURNAL\n"
+    "       lifeline history JOURNAL ADDR\n"
+    "       lifeline cflags\n"
     "\n"
     "run: runs a Python command with the lifeline agent preloaded, records every\n"
     "allocation and free with native and Python stacks, and reports what it\n"
@@ -85,6 +88,15 @@ static const char usage_text[] =
     "  -R W:M                warm-up and measured runs (default 3:3; W >= 0, M >= 1,\n"
     "                        each up to 1000)\n"
     "From Python, in any traced process: lifeline.leaks(func, warmups=3, runs=3).\n"
+    "\n"
+    "history: prints the timeline of the block holding ADDR (live at the end, or\n"
+    "recently freed) from a journal kept with --keep-journal: its allocation, the\n"
+    "reference count changes and C-API ownership events recorded on it, its free.\n"
+    "\n"
+    "cflags: prints the compiler flags (a forced-include header) that make an\n"
+    "extension's Py_INCREF, Py_DECREF, Py_XINCREF, Py_XDECREF, Py_CLEAR, Py_SETREF,\n"
+    "Py_XSETREF, Py_NewRef and Py_XNewRef report each change, with its stack, when\n"
+    "run under lifeline; outside lifeline they behave exactly as CPython's.\n"
     "\n"
     "LIFELINE_OPTIONS: the same settings as words separated by spaces, commas or\n"
     "colons: exact_stacks=0|1 check=0|1 keep_going=0|1 leaks=0|1 gc_checks=0|1 boundary=0|1\n"
@@ -400,6 +412,9 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
         fd_note(rep, "the journal holds damaged records; they were skipped");
     if (jr_truncated(j))
         fd_note(rep, "the journal file is cut short; its last block was skipped");
+    if (st.hist_refused)
+        fd_note(rep, arena_printf(&rep->arena, "%llu blocks got no ownership history: %d live blocks had one "
+                                                "already", (unsigned long long)st.hist_refused, RP_HIST_LIVE_MAX));
     dt_heap(rep, j, &st, &rs);
     dt_repeat(rep, j, &st, &rs);
     dt_crash(rep, j, &st, &rs);
@@ -646,6 +661,24 @@ static int cmd_check(int argc, char **argv)
     return fail("cannot run '%s': %s", path, strerror(errno));
 }
 
+/* `lifeline cflags`: the forced include of include/lifeline_refs.h, which
+ * the build installs next to the lifeline program. Fails (status 2) when
+ * it is not there. */
+static int cmd_cflags(void)
+{
+    char path[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 40);
+    if (n <= 0)
+        return fail("%s%s", "cannot locate the lifeline program", "");
+    path[n] = 0;
+    char *slash = strrchr(path, '/');
+    strcpy(slash ? slash + 1 : path, "include/lifeline_refs.h");
+    if (access(path, R_OK) != 0)
+        return fail("cannot find '%s': %s", path, strerror(errno));
+    printf("-include %s\n", path);
+    return 0;
+}
+
 /* The symbolizer keeps a few descriptors open per module; a target that
  * loaded hundreds of libraries needs more than the usual soft limit. */
 static void raise_fd_limit(void)
@@ -663,7 +696,7 @@ int main(int argc, char **argv)
     unsetenv("DEBUGINFOD_URLS");
     raise_fd_limit();
     if (argc < 2)
-        return usage_error("%s", "missing command (run, leaks, report, check, dump)");
+        return usage_error("%s", "missing command (run, leaks, report, check, dump, history, cflags)");
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(usage_text, stdout);
@@ -685,6 +718,16 @@ int main(int argc, char **argv)
         if (argc != 3)
             return usage_error("%s", "usage: lifeline dump JOURNAL");
         return dump_journal(argv[2]);
+    }
+    if (!strcmp(cmd, "history")) {
+        if (argc != 4)
+            return usage_error("%s", "usage: lifeline history JOURNAL ADDR");
+        return hs_command(argv[2], argv[3]);
+    }
+    if (!strcmp(cmd, "cflags")) {
+        if (argc != 2)
+            return usage_error("%s", "usage: lifeline cflags");
+        return cmd_cflags();
     }
     return usage_error("unknown command '%s'", cmd);
 }

@@ -26,10 +26,23 @@ static void from_live(const struct rp_live *l, struct rp_block *out)
                              .steal_stack = l->steal_stack, .steal_tid = l->steal_tid};
 }
 
+/* Moves the history of the live block at addr, if any, into the freed
+ * ring. Returns its position + 1 there, 0 when it had none. */
+static uint64_t retire_history(struct rp_state *s, uint64_t addr)
+{
+    struct rp_history *h = tbl_find(&s->hist_live, addr);
+    if (!h)
+        return 0;
+    uint64_t pos = s->hist_freed_next++;
+    tbl_remove(&s->hist_live, addr, &s->hist_freed[pos % RP_HIST_FREED]);
+    return pos + 1;
+}
+
 static void remember_free(struct rp_state *s, const struct rp_live *l, const struct jn_record *r, uint32_t tid)
 {
     struct rp_block *b = &s->freed[s->freed_next++ % RP_FREED_WINDOW];
     from_live(l, b);
+    b->hist = retire_history(s, l->addr);
     b->free_stack = r->stack;
     b->free_api = r->api;
     b->free_tid = tid;
@@ -47,6 +60,7 @@ static bool add_live(struct rp_state *s, uint64_t addr, uint64_t size, const str
      * agent passed through) replaces the old block. */
     if (!inserted)
         s->live_bytes -= l->size;
+    tbl_remove(&s->hist_live, addr, NULL); /* a new life starts a new history */
     memset(&l->size, 0, sizeof *l - sizeof l->addr); /* a new life: no ownership events yet */
     l->size = size;
     l->type = 0;
@@ -81,6 +95,8 @@ static void keep_error(struct rp_state *s, const struct jn_record *r)
     memset(e, 0, sizeof *e);
     e->rec = *r;
     e->known = rp_find(s, r->addr, 0, &e->block, &e->freed);
+    if (e->known)
+        rp_history_of(s, &e->block, e->freed, &e->history);
     if (r->u.error.other_addr && r->u.error.error != JN_ERR_REFCOUNT_LOW)
         e->other_known = rp_find(s, r->u.error.other_addr, 0, &e->other, &e->other_freed);
 }
@@ -135,14 +151,39 @@ static bool add_leak(struct rp_state *s, const struct jn_record *r)
     return true;
 }
 
-/* Keeps the most recent borrow and steal of a live block. Events of
- * other kinds, and on blocks not live (the agent journals only live ones,
- * but a block it never saw allocated is not in the table), are left out. */
-static void note_owner(struct rp_state *s, const struct jn_record *r, uint32_t tid)
+/* Appends an ownership event to the history of the live block l; a block
+ * without one gets none when RP_HIST_LIVE_MAX blocks have one. False if
+ * memory ran out. */
+static bool add_history(struct rp_state *s, const struct rp_live *l, const struct jn_record *r, uint32_t tid)
+{
+    bool inserted;
+    if (s->hist_live.count >= RP_HIST_LIVE_MAX && !tbl_find(&s->hist_live, l->addr)) {
+        s->hist_refused++;
+        return true;
+    }
+    struct rp_history *h = tbl_insert(&s->hist_live, l->addr, &inserted);
+    if (!h)
+        return false;
+    if (inserted)
+        h->total = 0;
+    h->ev[h->total++ % RP_HIST_MAX] = (struct rp_hist_event){.refcnt = r->u.owner.refcnt,
+                                                              .stack = r->stack, .tid = tid,
+                                                              .event = (uint8_t)r->u.owner.event,
+                                                              .func = (uint8_t)r->u.owner.func};
+    return true;
+}
+
+/* Keeps the history of a live block, and its most recent borrow and
+ * steal. Events on blocks not live (the agent journals only live ones,
+ * but a block it never saw allocated is not in the table) are left out.
+ * False if memory ran out. */
+static bool note_owner(struct rp_state *s, const struct jn_record *r, uint32_t tid)
 {
     struct rp_live *l = tbl_find(&s->live, r->addr);
     if (!l || r->u.owner.func >= JN_CAPI_COUNT)
-        return;
+        return true;
+    if (!add_history(s, l, r, tid))
+        return false;
     if (r->u.owner.event == JN_OWN_BORROW) {
         l->borrow_func = (uint8_t)r->u.owner.func;
         l->borrow_stack = r->stack;
@@ -156,6 +197,7 @@ static void note_owner(struct rp_state *s, const struct jn_record *r, uint32_t t
         l->stack = r->stack;
         l->tid = tid;
     }
+    return true;
 }
 
 /* A BLOCK_TYPE record: the agent read the type of a live object block. */
@@ -198,10 +240,8 @@ static bool on_event(void *arg, const struct jn_record *r, uint32_t tid)
         add_referrer(s, r);
         return true;
     }
-    if (r->kind == JN_K_OWNER) {
-        note_owner(s, r, tid);
-        return true;
-    }
+    if (r->kind == JN_K_OWNER)
+        return note_owner(s, r, tid);
     if (r->kind > JN_K_REALLOC)
         return true;
     s->events++;
@@ -226,9 +266,11 @@ bool rp_run(struct jr_journal *j, struct rp_state *s)
     memset(s, 0, sizeof *s);
     tbl_init(&s->live, sizeof(struct rp_live));
     tbl_init(&s->leaks, sizeof(struct rp_leak_group));
+    tbl_init(&s->hist_live, sizeof(struct rp_history));
     sr_init(&s->series, j);
     s->freed = calloc(RP_FREED_WINDOW, sizeof *s->freed);
-    if (!s->freed)
+    s->hist_freed = calloc(RP_HIST_FREED, sizeof *s->hist_freed);
+    if (!s->freed || !s->hist_freed)
         return false;
     jr_replay(j, on_event, s);
     sr_finish(&s->series);
@@ -239,9 +281,27 @@ void rp_free(struct rp_state *s)
 {
     tbl_destroy(&s->live);
     tbl_destroy(&s->leaks);
+    tbl_destroy(&s->hist_live);
     sr_free(&s->series);
     free(s->freed);
     s->freed = NULL;
+    free(s->hist_freed);
+    s->hist_freed = NULL;
+}
+
+bool rp_history_of(const struct rp_state *s, const struct rp_block *b, bool freed, struct rp_history *out)
+{
+    const struct rp_history *h = NULL;
+    if (!freed)
+        h = tbl_find(&s->hist_live, b->addr);
+    else if (b->hist && s->hist_freed_next - (b->hist - 1) <= RP_HIST_FREED)
+        h = &s->hist_freed[(b->hist - 1) % RP_HIST_FREED];
+    if (h && h->addr == b->addr) {
+        *out = *h;
+        return true;
+    }
+    memset(out, 0, sizeof *out);
+    return false;
 }
 
 /* Distance from addr to the block [a, a+size): 0 inside. */

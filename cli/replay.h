@@ -16,6 +16,30 @@
  * that a block reported when it leaves quarantine still has its history. */
 #define RP_FREED_WINDOW 262144
 
+/* The ownership events (enum jn_owner_event: increfs and decrefs from
+ * extensions built with `lifeline cflags`, borrows, steals, tracks and
+ * untracks at the C-API boundary) of one block, the most recent
+ * RP_HIST_MAX of them: a ring, oldest first at total % RP_HIST_MAX once
+ * full. total counts all, so that a reader knows whether it is complete. */
+#define RP_HIST_MAX 16
+struct rp_hist_event {
+    int64_t refcnt; /* after the event; -1 unknown */
+    uint32_t stack, tid;
+    uint8_t event, func;
+};
+struct rp_history {
+    uint64_t addr; /* the block; the table's key */
+    uint64_t total;
+    struct rp_hist_event ev[RP_HIST_MAX];
+};
+/* Histories of freed blocks kept for findings about them: far fewer than
+ * freed blocks, since only blocks with ownership events have one. */
+#define RP_HIST_FREED 8192
+/* Live blocks with a history at once (about 400 bytes each): a program
+ * that holds millions of objects it borrowed must not take the cli's
+ * memory with it. Blocks beyond it get no history (counted). */
+#define RP_HIST_LIVE_MAX 65536
+
 /* A block's life: allocation, free, and the most recent borrowed reference
  * to its object that a C-API call handed an extension and the most recent
  * reference an extension handed over (stolen), from OWNER records. A
@@ -27,6 +51,7 @@ struct rp_block {
     uint8_t borrow_func, steal_func; /* enum jn_capi */
     uint32_t alloc_tid, free_tid;
     uint32_t borrow_stack, borrow_tid, steal_stack, steal_tid;
+    uint64_t hist; /* freed blocks: 1 + the position of its history in the freed ring; 0 none */
 };
 
 /* A block that refers to the object of a refcount-too-low error. */
@@ -48,6 +73,7 @@ struct rp_error {
     bool other_known, other_freed;
     struct rp_referrer referrers[RP_MAX_REFERRERS];
     int nreferrers;
+    struct rp_history history; /* of the block as it stood then (total 0: none) */
 };
 
 /* Errors kept for the report; the agent stops at the first by default. */
@@ -78,6 +104,10 @@ struct rp_state {
     uint64_t leaks_unknown;       /* LEAK records naming a block the replay did not know */
     uint64_t leaks_dropped;       /* leaked blocks beyond RP_MAX_LEAK_GROUPS groups */
     struct sr_state series;       /* the live heap at each MARK (lifeline leaks) */
+    struct tbl hist_live;         /* addr -> struct rp_history, live blocks with ownership events */
+    struct rp_history *hist_freed; /* ring of RP_HIST_FREED, histories of freed blocks */
+    uint64_t hist_freed_next;
+    uint64_t hist_refused;        /* blocks that got no history: RP_HIST_LIVE_MAX were live */
 };
 
 /* Replays the whole journal. Live blocks take their type from BLOCK_TYPE records; at each MARK
@@ -89,5 +119,9 @@ void rp_free(struct rp_state *s);
  * freed one; failing both, a block whose end lies within `slack` bytes
  * below addr or whose start lies within `slack` bytes above it. */
 bool rp_find(const struct rp_state *s, uint64_t addr, uint64_t slack, struct rp_block *out, bool *freed);
+
+/* The history of block b as rp_find returned it (freed or live), into out.
+ * False (out->total 0) when it has none or it was dropped from the ring. */
+bool rp_history_of(const struct rp_state *s, const struct rp_block *b, bool freed, struct rp_history *out);
 
 #endif

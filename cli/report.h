@@ -18,4 +18,8 @@ bool rpt_json(FILE *out, const struct fd_report *r);
  * "lifeline: <kind>: <summary>", then its thread, block and stacks. */
 void rpt_text(FILE *out, const struct fd_report *r);
 
+/* Writes finding f's block and its history as a timeline (what
+ * `lifeline history` prints, and the text report under a finding). */
+void rpt_timeline(FILE *out, const struct fd_finding *f);
+
 #endif

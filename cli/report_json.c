@@ -130,6 +130,27 @@ static void details(FILE *o, const struct fd_finding *f)
     fputc('}', o);
 }
 
+/* The `history` list: events in time order, refcnt null when unknown. */
+static void history(FILE *o, const struct fd_finding *f)
+{
+    fputs(",\n     \"history\": [", o);
+    for (int i = 0; i < f->nhistory; i++) {
+        const struct fd_event *e = &f->history[i];
+        fputs(i ? ",\n       {\"event\": " : "\n       {\"event\": ", o);
+        jstr(o, e->event);
+        fputs(", \"refcnt\": ", o);
+        jint_or_null(o, e->refcnt, e->refcnt >= 0);
+        if (e->func) {
+            fputs(", \"func\": ", o);
+            jstr(o, e->func);
+        }
+        fputs(", \"stack\": ", o);
+        stack(o, &e->stack);
+        fputc('}', o);
+    }
+    fputc(']', o);
+}
+
 static void finding(FILE *o, const struct fd_finding *f)
 {
     fputs("    {\"kind\": ", o);
@@ -153,6 +174,8 @@ static void finding(FILE *o, const struct fd_finding *f)
     }
     fputs("},\n     \"details\": ", o);
     details(o, f);
+    if (f->nhistory)
+        history(o, f);
     fputc('}', o);
 }
 

@@ -61,6 +61,43 @@ static void block(FILE *o, const struct fd_block *b)
         stack(o, "block freed at", &b->free);
 }
 
+/* Frames of each history event in the text timeline: enough to see the
+ * extension's function and its caller. */
+#define TIMELINE_FRAMES 4
+
+/* One event of a timeline: what, the count it left, the C-API function of
+ * a boundary event, then its innermost frames. */
+static void timeline_event(FILE *o, int i, const struct fd_event *e)
+{
+    fprintf(o, "   %2d. %-7s", i + 1, e->event);
+    if (e->refcnt >= 0)
+        fprintf(o, " refcnt %" PRId64, e->refcnt);
+    if (e->func)
+        fprintf(o, " by %s()", e->func);
+    fputc('\n', o);
+    for (int k = 0; k < e->stack.n && k < TIMELINE_FRAMES; k++) {
+        fputs("    ", o); /* under the event's line */
+        frame(o, k, &e->stack.frames[k]);
+    }
+    if (!e->stack.n)
+        fputs("        (no stack recorded)\n", o);
+}
+
+void rpt_timeline(FILE *o, const struct fd_finding *f)
+{
+    block(o, &f->block);
+    if (!f->nhistory) {
+        fputs("  history: none recorded (no ownership event reached this block)\n", o);
+        return;
+    }
+    fprintf(o, "  history (%d events, oldest first):\n", f->nhistory);
+    for (int i = 0; i < f->nhistory; i++) {
+        timeline_event(o, i, &f->history[i]);
+        if (i == 0 && f->history_dropped)
+            fprintf(o, "       ... %" PRIu64 " earlier ownership events not kept\n", f->history_dropped);
+    }
+}
+
 /* The referrers of a refcount-too-low finding, each with where it was
  * allocated (its innermost frames). */
 static void referrer_list(FILE *o, const struct fd_finding *f)
@@ -88,7 +125,11 @@ static void finding(FILE *o, const struct fd_finding *f)
                 f->thread_main ? ", main" : "");
     for (int i = 0; i < f->nstacks; i++)
         stack(o, stack_title(f->stacks[i].name), &f->stacks[i]);
-    block(o, &f->block);
+    if (f->nhistory) {
+        rpt_timeline(o, f);
+    } else {
+        block(o, &f->block);
+    }
     referrer_list(o, f);
     fputc('\n', o);
 }

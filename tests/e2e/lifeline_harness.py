@@ -196,20 +196,30 @@ def ext_dir(interp: Interpreter) -> str:
     return os.path.join(build_dir(), "tests", "ext", interp.id)
 
 
-def build_extension(interp: Interpreter, name: str) -> str:
+def lifeline_cflags():
+    """The flags `lifeline cflags` prints, as a list."""
+    rc, out, err = run_command([lifeline_path(), "cflags"])
+    assert rc == 0, f"lifeline cflags failed ({rc}): {err}"
+    return shlex.split(out)
+
+
+def build_extension(interp: Interpreter, name: str, *, extra_flags=(), variant=None) -> str:
     """Build tests/e2e/ext/<name>.c for `interp` into build/tests/ext/<id>/ (cached: rebuilt when
-    the source or this file is newer). Returns the directory, to put on PYTHONPATH."""
+    the source or this file is newer). Returns the directory, to put on PYTHONPATH.
+    extra_flags: more compiler flags (e.g. lifeline_cflags()); variant: a subdirectory of its own for
+    a build with other flags, so that differently built copies of one module can coexist."""
     src = os.path.join(EXT_SRC_DIR, name + ".c")
-    out_dir = ext_dir(interp)
+    out_dir = ext_dir(interp) if variant is None else os.path.join(ext_dir(interp), variant)
     out = os.path.join(out_dir, name + interp.ext_suffix)
-    newest_input = max(os.path.getmtime(src), os.path.getmtime(os.path.abspath(__file__)))
+    inputs = [src, os.path.abspath(__file__)] + [f for f in extra_flags if os.path.isfile(f)]
+    newest_input = max(os.path.getmtime(f) for f in inputs)
     if os.path.exists(out) and os.path.getmtime(out) >= newest_input:
         return out_dir
     os.makedirs(out_dir, exist_ok=True)
     cc = os.environ.get("CC", "cc")
     fd, tmp = tempfile.mkstemp(prefix="." + name, suffix=".so", dir=out_dir)
     os.close(fd)
-    cmd = [cc] + EXT_CFLAGS + interp.includes() + ["-o", tmp, src]
+    cmd = [cc] + EXT_CFLAGS + list(extra_flags) + interp.includes() + ["-o", tmp, src]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         os.unlink(tmp)

@@ -105,6 +105,21 @@ def test_leaks_report_shape(name):
     compare(name, normalise(res.stderr))
 
 
+def test_history_timeline_shape(tmp_path):
+    """`lifeline history JOURNAL ADDR`: the timeline of an over-released item of zoo_refs (built
+    with `lifeline cflags`), from the journal its use-after-free run kept."""
+    interp = H.require(H.interpreter("release"))
+    ext = H.build_extension(interp, "zoo_refs", extra_flags=H.lifeline_cflags(), variant="refs")
+    journal = tmp_path / "run.lljournal"
+    res = H.run_lifeline(interp, [H.script("refs_release_twice.py")], keep_journal=journal,
+                         lifeline_args=["--pool-rate", "0"], env={"PYTHONPATH": ext})
+    assert res.returncode == H.ERROR_EXIT, res.describe()
+    addr = H.only_finding(res.report, "use-after-free")["block"]["address"]
+    rc, out, err = H.run_lifeline_cmd(["history", journal, addr])
+    assert rc == 0, err
+    compare("history_release_twice", normalise(out.replace(ext, "<EXT>")))
+
+
 def test_normalise_keeps_what_matters():
     """The normaliser itself: test-file lines stay, interpreter lines, addresses and pids go."""
     sample = (f"lifeline: crash: SIGSEGV at 0x18 in crash_null_write (pid 48213)\n"

@@ -1,0 +1,155 @@
+/* Object histories in findings and `lifeline history` (history.h). */
+#include "history.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect.h"
+#include "jreader.h"
+#include "report.h"
+
+/* The report name of an OWNER event. */
+static const char *event_name(unsigned ev)
+{
+    static const char *const names[] = {
+        [JN_OWN_BORROW] = "borrow", [JN_OWN_STEAL] = "steal",   [JN_OWN_TRACK] = "track",
+        [JN_OWN_UNTRACK] = "untrack", [JN_OWN_INCREF] = "incref", [JN_OWN_DECREF] = "decref",
+        [JN_OWN_NEW] = "new",
+    };
+    return ev <= JN_OWN_LAST && names[ev] ? names[ev] : "?";
+}
+
+/* True for a frame of include/lifeline_refs.h's own helpers (inlined into
+ * the extension, so the agent cannot leave them out as it does its own). */
+static bool header_frame(const struct fd_frame *fr)
+{
+    return !fr->python && fr->function && !strncmp(fr->function, "lifeline_", 9);
+}
+
+/* Fills one history event with a resolved stack that starts at the
+ * extension's own code. */
+static void put_event(struct rs_ctx *rs, struct fd_event *e, const char *name, int64_t refcnt, const char *func,
+                      uint32_t stack)
+{
+    *e = (struct fd_event){.event = name, .refcnt = refcnt, .func = func};
+    rs_stack(rs, stack, name, &e->stack);
+    while (e->stack.n > 1 && header_frame(&e->stack.frames[0])) {
+        e->stack.frames++;
+        e->stack.n--;
+    }
+}
+
+void hs_attach(struct rs_ctx *rs, const struct rp_block *b, bool freed, const struct rp_history *h,
+               struct fd_finding *f)
+{
+    if (!h || !h->total)
+        return;
+    uint64_t kept = h->total < RP_HIST_MAX ? h->total : RP_HIST_MAX;
+    struct fd_event *ev = arena_alloc(rs->arena, (kept + 2) * sizeof *ev);
+    if (!ev)
+        return;
+    int n = 0;
+    put_event(rs, &ev[n++], "alloc", -1, NULL, b->alloc_stack);
+    for (uint64_t i = h->total - kept; i < h->total; i++) {
+        const struct rp_hist_event *x = &h->ev[i % RP_HIST_MAX];
+        bool boundary = x->event != JN_OWN_INCREF && x->event != JN_OWN_DECREF;
+        put_event(rs, &ev[n++], event_name(x->event), x->refcnt, boundary ? jn_capi_name(x->func) : NULL,
+                  x->stack);
+    }
+    if (freed)
+        put_event(rs, &ev[n++], "free", 0, NULL, b->free_stack);
+    f->history = ev;
+    f->nhistory = n;
+    f->history_dropped = h->total - kept;
+}
+
+/* The innermost frame of s with a name that is not the header's own
+ * inlined helper: the extension's line that changed the count. */
+static const struct fd_frame *site_frame(const struct fd_stack *s)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->frames[i].function && !header_frame(&s->frames[i]))
+            return &s->frames[i];
+    return NULL;
+}
+
+const char *hs_release_clause(struct arena *a, const struct fd_finding *f)
+{
+    for (int i = f->nhistory - 1; i >= 0; i--) {
+        const struct fd_event *e = &f->history[i];
+        if (strcmp(e->event, "decref") != 0 || e->refcnt != 0)
+            continue;
+        const struct fd_frame *fr = site_frame(&e->stack);
+        if (!fr)
+            return "";
+        if (!fr->file || fr->line <= 0)
+            return arena_printf(a, "; its last reference was dropped by a decref in %s()", fr->function);
+        const char *slash = strrchr(fr->file, '/');
+        return arena_printf(a, "; its last reference was dropped by a decref in %s() at %s:%d", fr->function,
+                            slash ? slash + 1 : fr->file, fr->line);
+    }
+    return "";
+}
+
+/* Parses ADDR (hex with 0x, or decimal). False when it is not a number. */
+static bool parse_addr(const char *s, uint64_t *out)
+{
+    char *end;
+    *out = strtoull(s, &end, 0);
+    return *s && !*end;
+}
+
+/* Prints the timeline of the block holding addr from a replayed journal.
+ * Returns hs_command's status. */
+static int print_block(struct jr_journal *j, const struct rp_state *st, uint64_t addr)
+{
+    struct rp_block b;
+    bool freed;
+    if (!rp_find(st, addr, 0, &b, &freed)) {
+        fprintf(stderr, "lifeline: no live or recently freed block holds 0x%" PRIx64 "\n", addr);
+        return 1;
+    }
+    struct fd_report rep = {0};
+    struct rs_ctx rs = {0};
+    if (!rs_init(&rs, j, &rep.arena)) {
+        fputs("lifeline: out of memory while reading the journal\n", stderr);
+        return 2;
+    }
+    struct fd_finding f = {0};
+    struct rp_history h;
+    rp_history_of(st, &b, freed, &h);
+    dt_block(&rs, &b, freed, addr, &f.block);
+    if (h.total)
+        f.block.alloc.name = f.block.free.name = NULL; /* the timeline starts and ends with them */
+    hs_attach(&rs, &b, freed, &h, &f);
+    rpt_timeline(stdout, &f);
+    rs_close(&rs);
+    fd_report_free(&rep);
+    return 0;
+}
+
+int hs_command(const char *journal, const char *addr_text)
+{
+    uint64_t addr;
+    if (!parse_addr(addr_text, &addr)) {
+        fprintf(stderr, "lifeline: '%s' is not an address\n", addr_text);
+        return 2;
+    }
+    const char *why = NULL;
+    struct jr_journal *j = jr_open(journal, &why);
+    if (!j) {
+        fprintf(stderr, "lifeline: cannot read the journal '%s': %s\n", journal, why);
+        return 2;
+    }
+    struct rp_state st;
+    int rc = 2;
+    if (rp_run(j, &st))
+        rc = print_block(j, &st, addr);
+    else
+        fputs("lifeline: out of memory while reading the journal\n", stderr);
+    rp_free(&st);
+    jr_close(j);
+    return rc;
+}

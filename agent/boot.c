@@ -40,7 +40,7 @@ static capi_obj *py_live_blocks(capi_obj *self, capi_obj *unused)
  * blocks found (they are journaled and reported at exit). */
 static capi_obj *py_scan_leaks(capi_obj *self, capi_obj *unused)
 {
-    return capi.PyLong_FromSsize_t((intptr_t)reach_scan(REACH_ON_DEMAND));
+    return capi.PyLong_FromSsize_t((intptr_t)reach_scan());
 }
 
 /* gc.collect(): unlike PyGC_Collect, it collects even when the program
@@ -65,7 +65,7 @@ static void collect_garbage(void)
 static capi_obj *py_at_exit(capi_obj *self, capi_obj *unused)
 {
     collect_garbage();
-    reach_scan(REACH_AT_EXIT);
+    reach_scan();
     capi.Py_IncRef(capi.none); /* the result is a new reference */
     return capi.none;
 }

@@ -503,9 +503,8 @@ static __attribute__((noinline)) size_t scan_with_registers_spilled(struct scan 
     return journal_leaks(sc);
 }
 
-size_t reach_scan(enum reach_when when)
+size_t reach_scan(void)
 {
-    (void)when;
     if (!jw_active() || !guard_enter())
         return 0;
     struct scan sc;

@@ -15,13 +15,11 @@
 
 #include <stddef.h>
 
-enum reach_when { REACH_AT_EXIT, REACH_ON_DEMAND };
-
 /* Runs the scan and journals what leaked. The caller holds the GIL (other
  * Python threads are stopped; threads that never run Python are not, and a
  * block they free during the scan may be read after its free). Returns the
  * number of leaked blocks, or 0 when the scan could not run (no memory for
  * its tables, or not recording). */
-size_t reach_scan(enum reach_when when);
+size_t reach_scan(void);
 
 #endif

@@ -32,7 +32,7 @@ static void print_other(const struct jn_record *r, uint32_t tid)
         break;
     case JN_K_OWNER:
         printf("owner event=%u func=%s addr=0x%" PRIx64 " refcnt=%" PRId64 " stack=%u\n", r->u.owner.event,
-               jn_capi_name(r->u.owner.func), r->addr, r->u.owner.refcnt, r->stack);
+               r->u.owner.func ? jn_capi_name(r->u.owner.func) : "-", r->addr, r->u.owner.refcnt, r->stack);
         break;
     case JN_K_REFERRER:
         printf("referrer addr=0x%" PRIx64 " type=%u offset=%" PRId64 "\n", r->addr, r->u.referrer.type,

@@ -557,16 +557,27 @@ static struct options default_options(void)
                             .pool_slots = 4096};
 }
 
+/* Reads LIFELINE_OPTIONS and the flags of a command that starts a target
+ * into o, and passes the agent its settings. Returns the index of the
+ * target's command in argv, or -1 after a usage error was said. */
+static int target_options(struct options *o, int argc, char **argv)
+{
+    if (!parse_env_options(o))
+        return -1;
+    int first = parse_options(argc, argv, 2, o, true);
+    if (first < 0)
+        return -1;
+    export_agent_options(o);
+    export_python_dir();
+    return first;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     struct options o = default_options();
-    if (!parse_env_options(&o))
-        return EXIT_USAGE;
-    int first = parse_options(argc, argv, 2, &o, true);
+    int first = target_options(&o, argc, argv);
     if (first < 0)
         return EXIT_USAGE;
-    export_agent_options(&o);
-    export_python_dir();
     if (first >= argc)
         return usage_error("%s", "missing the command to run: lifeline run -- COMMAND [ARGS...]");
     return run_and_report(&o, &argv[first], &argv[first], argc - first);
@@ -583,13 +594,9 @@ static int cmd_leaks(int argc, char **argv)
     o.warmups = LK_DEFAULT_WARMUPS;
     o.runs = LK_DEFAULT_RUNS;
     char why[512];
-    if (!parse_env_options(&o))
-        return EXIT_USAGE;
-    int first = parse_options(argc, argv, 2, &o, true);
+    int first = target_options(&o, argc, argv);
     if (first < 0)
         return EXIT_USAGE;
-    export_agent_options(&o);
-    export_python_dir();
     if (first >= argc)
         return usage_error("%s", "missing the command: lifeline leaks [-R W:M] -- PYTHON script.py|-m module [ARGS...]");
     if (!getenv("LIFELINE_PYDIR"))

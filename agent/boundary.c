@@ -80,21 +80,6 @@ static uint32_t thread_id(void)
     return bnd_tid;
 }
 
-/* The block of the live object at o: o itself, or o less the GC header, or
- * less the GC header and the managed-dict pointers, whichever starts a live
- * block that holds o. 0 when o lies in no live block (a static object, one
- * from before the hooks, one already freed). Reads nothing of the object,
- * which may be freed memory. */
-static uintptr_t block_of(uintptr_t o, struct live_info *li)
-{
-    const struct pyver_layout *L = pf_layout;
-    size_t pre[3] = {L->gc_head_size, 0, L->gc_head_size + L->managed_dict_size};
-    for (int i = 0; i < 3; i++)
-        if (o >= pre[i] && live_find(o - pre[i], li) && li->size >= pre[i] + 16)
-            return o - pre[i];
-    return 0;
-}
-
 /* Journals one OWNER record for the object at o in block; its reference
  * count is the one read now plus adjust (a decrement is recorded before it
  * happens, with the count it leaves). */
@@ -116,7 +101,7 @@ static void note(enum jn_owner_event ev, unsigned func, const obj *o)
     struct live_info li;
     if (!o || !jw_active() || !guard_enter())
         return;
-    uintptr_t block = block_of((uintptr_t)o, &li);
+    uintptr_t block = ty_block_of((uintptr_t)o, &li);
     if (block)
         put_owner(ev, func, block, (uintptr_t)o, 0);
     guard_leave();
@@ -143,7 +128,7 @@ __attribute__((visibility("default"))) void lifeline_ref_event(void *object, int
     struct live_info li;
     if (!bnd_ready || !object || (kind != REF_INCREF && kind != REF_DECREF) || !jw_active() || !guard_enter())
         return;
-    uintptr_t block = block_of((uintptr_t)object, &li);
+    uintptr_t block = ty_block_of((uintptr_t)object, &li);
     if (block)
         put_owner(kind == REF_INCREF ? JN_OWN_INCREF : JN_OWN_DECREF, JN_CAPI_NONE, block, (uintptr_t)object,
                   kind == REF_INCREF ? 0 : -1);
@@ -406,7 +391,7 @@ static void check_track(obj *op)
     struct live_info li;
     if (!op || !jw_active() || !guard_enter())
         return;
-    uintptr_t block = block_of((uintptr_t)op, &li);
+    uintptr_t block = ty_block_of((uintptr_t)op, &li);
     guard_leave();
     if (!block || !visits_new_memory(op))
         return;
@@ -431,7 +416,7 @@ static void check_del(obj *op)
     struct live_info li;
     if (!op || !jw_active() || !guard_enter())
         return;
-    uintptr_t block = block_of((uintptr_t)op, &li);
+    uintptr_t block = ty_block_of((uintptr_t)op, &li);
     if (block && (uintptr_t)op - block >= pf_layout->gc_head_size && tracked((uintptr_t)op))
         report_gc(JN_ERR_GC_FREED_TRACKED, block, &li, (uintptr_t)op, 0, false);
     guard_leave();

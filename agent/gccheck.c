@@ -105,26 +105,21 @@ struct object {
     uint32_t type_id;
 };
 
-/* Finds the live object that starts at p (p is a PyObject pointer): its
- * block starts 0, 16 or 32 bytes before it. */
+/* Finds the live object that starts at p (p is a PyObject pointer): a
+ * live block holds it, and the type found there puts the object at p. */
 static bool live_object_at(uintptr_t p, struct object *out)
 {
-    const struct pyver_layout *L = pf_layout;
     if (!p || (p & 15))
         return false;
-    size_t offs[3] = {L->gc_head_size, L->gc_head_size + L->managed_dict_size, 0};
-    for (int i = 0; i < 3; i++) {
-        uintptr_t block = p - offs[i];
-        if (!live_find(block, &out->li))
-            continue;
-        out->type_id = ty_of_live_block(block, out->li.size, &out->ty);
-        if (out->type_id && out->ty.offset == offs[i]) {
-            out->obj = p;
-            out->block = block;
-            return true;
-        }
-    }
-    return false;
+    uintptr_t block = ty_block_of(p, &out->li);
+    if (!block)
+        return false;
+    out->type_id = ty_of_live_block(block, out->li.size, &out->ty);
+    if (!out->type_id || out->ty.offset != p - block)
+        return false;
+    out->obj = p;
+    out->block = block;
+    return true;
 }
 
 /* The block that held the object at p if it was freed and is still in

@@ -54,6 +54,13 @@ static inline long hs_find(const struct hs_snapshot *s, uint64_t p)
     return hs_maybe(s, p) ? hs_find_slow(s, p) : -1;
 }
 
+/* True if w points into the PyGC_Head of block b (whose layout is known):
+ * only the collector's lists point there, never an owner. */
+static inline bool hs_in_gc_head(const struct hs_block *b, uint64_t w)
+{
+    return b->layout == HS_LAYOUT_GC_OBJECT && w - (b->addr + b->gc_off) < 16;
+}
+
 /* Fills the layout fields of block i (the object and GC header offsets,
  * the type) on first use; needs the block to be live and readable. */
 void hs_layout(struct hs_snapshot *s, size_t i);

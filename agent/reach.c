@@ -63,7 +63,7 @@ static void consider_reached(struct scan *sc, uint64_t w)
         return;
     hs_layout(&sc->snap, (size_t)j);
     const struct hs_block *b = &sc->snap.blocks[j];
-    if (b->layout == HS_LAYOUT_GC_OBJECT && w - (b->addr + b->gc_off) < 16)
+    if (hs_in_gc_head(b, w))
         return;
     sc->marks[j] |= M_REACHED;
     if (b->layout != HS_LAYOUT_DEAD)
@@ -380,7 +380,7 @@ static void consider_referenced(struct scan *sc, uint64_t w)
     if (j < 0 || (sc->marks[j] & (M_REACHED | M_REFERENCED)) || (size_t)j == sc->self)
         return;
     const struct hs_block *b = &sc->snap.blocks[j];
-    if (b->layout == HS_LAYOUT_GC_OBJECT && w - (b->addr + b->gc_off) < 16)
+    if (hs_in_gc_head(b, w))
         return;
     sc->marks[j] |= M_REFERENCED;
 }
@@ -394,7 +394,7 @@ static void consider_claimed(struct scan *sc, uint64_t w)
     if (j < 0 || (sc->marks[j] & (M_REACHED | M_CLAIMED)))
         return;
     const struct hs_block *b = &sc->snap.blocks[j];
-    if (b->layout == HS_LAYOUT_GC_OBJECT && w - (b->addr + b->gc_off) < 16)
+    if (hs_in_gc_head(b, w))
         return;
     sc->marks[j] |= M_CLAIMED;
     push(sc, (size_t)j);

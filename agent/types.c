@@ -223,6 +223,16 @@ uint32_t ty_of_live_block(uintptr_t block, uint64_t size, struct ty_object *obj)
     return of_block(block, size, LIVE, obj);
 }
 
+uintptr_t ty_block_of(uintptr_t o, struct live_info *li)
+{
+    const struct pyver_layout *L = pf_layout;
+    size_t pre[3] = {L->gc_head_size, 0, L->gc_head_size + L->managed_dict_size};
+    for (int i = 0; i < 3; i++)
+        if (o >= pre[i] && live_find(o - pre[i], li) && li->size >= pre[i] + 16)
+            return o - pre[i];
+    return 0;
+}
+
 uint32_t ty_of_dead_block(uintptr_t block, uint64_t size, struct ty_object *obj)
 {
     return of_block(block, size, DEAD, obj);

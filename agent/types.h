@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "live.h"
+
 /* Prepares type detection; needs pf_layout. */
 void ty_init(void);
 
@@ -31,6 +33,12 @@ uint32_t ty_of_freed_block(uintptr_t block, uint64_t size, struct ty_object *obj
 /* The same for a live object-domain block (reference count above zero).
  * The caller must know the block is live and readable. */
 uint32_t ty_of_live_block(uintptr_t block, uint64_t size, struct ty_object *obj);
+
+/* The live block that holds the object at o, found by where a block can
+ * start before its object (0, the PyGC_Head, the PyGC_Head and the managed
+ * dict pointers); 0 when o lies in no live block. Reads nothing of the
+ * object, which may be freed memory. *li gets the block's entry. */
+uintptr_t ty_block_of(uintptr_t o, struct live_info *li);
 
 /* The same for a live block holding a dead object (reference count zero):
  * one that waits on an interpreter free list for reuse. */

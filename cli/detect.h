@@ -48,6 +48,14 @@ const char *dt_ownership(struct rs_ctx *rs, const struct rp_block *b, const stru
  * series' counters to the report. */
 void dt_repeat(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs);
 
+/* Appends stack `id` to the finding's stacks under `name` (nothing when
+ * the finding has no room left). */
+void dt_add_stack(struct rs_ctx *rs, struct fd_finding *f, uint32_t id, const char *name);
+
+/* The name of type id `id` from the journal, in the arena; NULL for 0 or
+ * an id the journal does not define. */
+const char *dt_type_name(struct arena *a, struct jr_journal *j, uint32_t id);
+
 /* The conventional name of a signal ("SIGSEGV"), or "signal N". */
 const char *dt_signal_name(struct arena *a, int signo);
 

@@ -49,6 +49,18 @@ void dt_thread(struct fd_finding *f, struct jr_journal *j, struct arena *a, uint
     }
 }
 
+void dt_add_stack(struct rs_ctx *rs, struct fd_finding *f, uint32_t id, const char *name)
+{
+    if (f->nstacks < FD_MAX_STACKS)
+        rs_stack(rs, id, name, &f->stacks[f->nstacks++]);
+}
+
+const char *dt_type_name(struct arena *a, struct jr_journal *j, uint32_t id)
+{
+    struct jn_str name;
+    return id && jr_type(j, id, &name) ? arena_strndup(a, name.ptr, name.len) : NULL;
+}
+
 void dt_block(struct rs_ctx *rs, const struct rp_block *b, bool freed, uint64_t access, struct fd_block *out)
 {
     struct jn_str type;

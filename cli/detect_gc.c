@@ -8,18 +8,10 @@
 
 #include "symbolize.h"
 
+/* The name of type id `id` from the journal, or NULL. */
 static const char *type_name(struct rs_ctx *rs, uint32_t id)
 {
-    struct jn_str t;
-    if (!id || !jr_type(rs->journal, id, &t))
-        return NULL;
-    return arena_strndup(rs->arena, t.ptr, t.len);
-}
-
-static void add_stack(struct rs_ctx *rs, struct fd_finding *f, uint32_t id, const char *name)
-{
-    if (f->nstacks < FD_MAX_STACKS)
-        rs_stack(rs, id, name, &f->stacks[f->nstacks++]);
+    return dt_type_name(rs->arena, rs->journal, id);
 }
 
 /* The holder's block, without stacks in it (they go in `stacks`). */
@@ -54,8 +46,8 @@ static void untraversed(struct fd_report *rep, struct rs_ctx *rs, const struct r
     const char *type = f->block.type ? f->block.type : "?";
     const char *field = field_name(rs, r, f->block.type);
     const char *referent = type_name(rs, r->u.error.other_type);
-    add_stack(rs, f, e->block.alloc_stack, "alloc");
-    add_stack(rs, f, r->stack, "detected");
+    dt_add_stack(rs, f, e->block.alloc_stack, "alloc");
+    dt_add_stack(rs, f, r->stack, "detected");
     fd_detail_int(f, "offset", r->u.error.offset);
     fd_detail_str(f, "field", field);
     fd_detail_str(f, "referent_type", referent);
@@ -72,13 +64,13 @@ static void dangling(struct fd_report *rep, struct rs_ctx *rs, const struct rp_e
     const char *referent = NULL;
     if (e->other_known) {
         referent = type_name(rs, e->other.type);
-        add_stack(rs, f, e->other.free_stack, "free");
+        dt_add_stack(rs, f, e->other.free_stack, "free");
         struct fd_block *ob = arena_alloc(a, sizeof *ob);
         dt_block(rs, &e->other, e->other_freed, e->other.addr, ob);
         fd_detail_block(f, "referent", ob);
     }
-    add_stack(rs, f, e->block.alloc_stack, "alloc");
-    add_stack(rs, f, e->rec.stack, "detected");
+    dt_add_stack(rs, f, e->block.alloc_stack, "alloc");
+    dt_add_stack(rs, f, e->rec.stack, "detected");
     f->summary = arena_printf(a, "the tp_traverse of a '%s' object visits a %s%s%sobject that was already freed: "
                                  "the object holds a reference it does not own",
                               f->block.type ? f->block.type : "?", referent ? "'" : "", referent ? referent : "",
@@ -104,8 +96,8 @@ static void refcount_low(struct fd_report *rep, struct rs_ctx *rs, const struct 
 {
     const struct jn_record *r = &e->rec;
     f->block.offset = 0;
-    add_stack(rs, f, e->block.alloc_stack, "alloc");
-    add_stack(rs, f, r->stack, "detected");
+    dt_add_stack(rs, f, e->block.alloc_stack, "alloc");
+    dt_add_stack(rs, f, r->stack, "detected");
     fd_detail_int(f, "refcount", (int64_t)r->u.error.aux);
     fd_detail_int(f, "references", (int64_t)r->u.error.other_addr);
     referrers(rep, rs, e, f);
@@ -122,8 +114,8 @@ static void tracked_uninitialized(struct fd_report *rep, struct rs_ctx *rs, cons
 {
     const struct jn_record *r = &e->rec;
     const char *field = field_name(rs, r, f->block.type);
-    add_stack(rs, f, e->block.alloc_stack, "alloc");
-    add_stack(rs, f, r->stack, "detected");
+    dt_add_stack(rs, f, e->block.alloc_stack, "alloc");
+    dt_add_stack(rs, f, r->stack, "detected");
     fd_detail_int(f, "offset", r->u.error.offset);
     fd_detail_str(f, "field", field);
     fd_detail_str(f, "caught", "later");

@@ -36,12 +36,6 @@ static const char *what(struct arena *a, const struct fd_block *b)
                         b->domain);
 }
 
-static void add_stack(struct rs_ctx *rs, struct fd_finding *f, uint32_t id, const char *name)
-{
-    if (f->nstacks < FD_MAX_STACKS)
-        rs_stack(rs, id, name, &f->stacks[f->nstacks++]);
-}
-
 static void summarize(struct arena *a, struct fd_finding *f, const struct jn_record *r)
 {
     const struct fd_block *b = &f->block;
@@ -125,23 +119,23 @@ static void add_stacks(struct rs_ctx *rs, struct fd_finding *f, const struct rp_
     bool bounds = r->u.error.error == JN_ERR_OVERFLOW || r->u.error.error == JN_ERR_UNDERFLOW;
     switch (r->u.error.error) {
     case JN_ERR_USE_AFTER_FREE:
-        add_stack(rs, f, r->stack, later ? "detected" : "access");
+        dt_add_stack(rs, f, r->stack, later ? "detected" : "access");
         break;
     case JN_ERR_OVERFLOW:
     case JN_ERR_UNDERFLOW:
         if (!later)
-            add_stack(rs, f, r->stack, "access");
+            dt_add_stack(rs, f, r->stack, "access");
         break;
     default:
-        add_stack(rs, f, r->stack, "free");
+        dt_add_stack(rs, f, r->stack, "free");
         break;
     }
     if (e->known && e->freed)
-        add_stack(rs, f, e->block.free_stack, r->u.error.error == JN_ERR_DOUBLE_FREE ? "first_free" : "free");
+        dt_add_stack(rs, f, e->block.free_stack, r->u.error.error == JN_ERR_DOUBLE_FREE ? "first_free" : "free");
     if (e->known)
-        add_stack(rs, f, e->block.alloc_stack, "alloc");
+        dt_add_stack(rs, f, e->block.alloc_stack, "alloc");
     if (bounds && later)
-        add_stack(rs, f, r->stack, "detected");
+        dt_add_stack(rs, f, r->stack, "detected");
 }
 
 /* An object word never written: named from the extension's DWARF when it
@@ -178,21 +172,14 @@ static void uninitialized(struct fd_report *rep, struct jr_journal *j, struct rs
         f->block.alloc.name = f->block.free.name = NULL;
         f->block.type = type;
         f->block.offset = r->u.error.offset;
-        add_stack(rs, f, e->block.alloc_stack, "alloc");
+        dt_add_stack(rs, f, e->block.alloc_stack, "alloc");
     }
-    add_stack(rs, f, r->stack, "detected");
+    dt_add_stack(rs, f, r->stack, "detected");
     fd_detail_int(f, "offset", r->u.error.offset);
     fd_detail_int(f, "size", 8);
     fd_detail_str(f, "field", arena_strndup(a, field, strlen(field)));
     f->summary = arena_printf(a, "field '%s' (offset %lld) of a '%s' object was never written between its "
                                  "allocation and its free", field, (long long)r->u.error.offset, type);
-}
-
-/* The name of type id `type` from the journal, or NULL. */
-static const char *type_name(struct arena *a, struct jr_journal *j, uint32_t type)
-{
-    struct jn_str name;
-    return type && jr_type(j, type, &name) ? arena_strndup(a, name.ptr, name.len) : NULL;
 }
 
 /* Fills a GC finding's block: the object's block as it stood (live), its
@@ -229,13 +216,13 @@ static void gc_tracked_uninit(struct fd_report *rep, struct jr_journal *j, struc
 {
     const struct jn_record *r = &e->rec;
     struct arena *a = &rep->arena;
-    const char *type = type_name(a, j, r->u.error.type);
+    const char *type = dt_type_name(a, j, r->u.error.type);
     struct fd_finding *f = fd_add(rep, FD_GC_TRACKED_UNINITIALIZED);
     dt_thread(f, j, a, r->u.error.tid);
     gc_block(rs, f, e, type, r->u.error.other_addr + (uint64_t)r->u.error.offset);
-    add_stack(rs, f, r->stack, "track");
+    dt_add_stack(rs, f, r->stack, "track");
     if (e->known)
-        add_stack(rs, f, e->block.alloc_stack, "alloc");
+        dt_add_stack(rs, f, e->block.alloc_stack, "alloc");
     fd_detail_int(f, "offset", r->u.error.offset);
     if (e->known)
         hs_attach(rs, &e->block, e->freed, &e->history, f);
@@ -251,13 +238,13 @@ static void gc_freed_tracked(struct fd_report *rep, struct jr_journal *j, struct
 {
     const struct jn_record *r = &e->rec;
     struct arena *a = &rep->arena;
-    const char *type = type_name(a, j, r->u.error.type);
+    const char *type = dt_type_name(a, j, r->u.error.type);
     struct fd_finding *f = fd_add(rep, FD_GC_FREED_WHILE_TRACKED);
     dt_thread(f, j, a, r->u.error.tid);
     gc_block(rs, f, e, type, r->u.error.other_addr);
-    add_stack(rs, f, r->stack, "free");
+    dt_add_stack(rs, f, r->stack, "free");
     if (e->known)
-        add_stack(rs, f, e->block.alloc_stack, "alloc");
+        dt_add_stack(rs, f, e->block.alloc_stack, "alloc");
     fd_detail_str(f, "free_api", "PyObject_GC_Del");
     if (e->known)
         hs_attach(rs, &e->block, e->freed, &e->history, f);

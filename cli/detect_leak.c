@@ -65,8 +65,7 @@ static void one_group(struct fd_report *rep, const struct rp_state *s, struct rs
     struct rp_history h;
     if (rp_history_of(s, &b, false, &h)) /* the example's: it shows where its extra reference came from */
         hs_attach(rs, &b, false, &h, f);
-    if (f->nstacks < FD_MAX_STACKS)
-        rs_stack(rs, g->alloc_stack, "alloc", &f->stacks[f->nstacks++]);
+    dt_add_stack(rs, f, g->alloc_stack, "alloc");
     fd_detail_int(f, "count", (int64_t)g->count);
     fd_detail_int(f, "bytes", (int64_t)g->bytes);
     fd_detail_str(f, "reachability", g->direct ? "direct" : "indirect");

@@ -51,29 +51,19 @@ void heap_configure(const struct heap_options *o)
 
 /* Per-thread sampling: a countdown to the next pooled block, drawn around
  * pool_rate so that periodic allocation patterns are not missed. */
-static AGENT_TLS uint32_t sample_countdown, sample_rng;
-
-bool heap_sample_skip_slow(void)
-{
-    if (sample_countdown > 1) {
-        sample_countdown--;
-        return true;
-    }
-    return false; /* the sampled call: heap_malloc draws the next countdown */
-}
+AGENT_TLS uint32_t heap_sample_countdown;
+static AGENT_TLS uint32_t sample_rng;
 
 static bool sample_now(void)
 {
-    if (sample_countdown > 1) {
-        sample_countdown--;
+    if (heap_sample_pass())
         return false;
-    }
     uint32_t x = sample_rng ? sample_rng : (uint32_t)os_tsc() | 1;
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
     sample_rng = x;
-    sample_countdown = 1 + x % (2 * opt.pool_rate - 1); /* mean pool_rate; 1 means every block */
+    heap_sample_countdown = 1 + x % (2 * opt.pool_rate - 1); /* mean pool_rate; 1 means every block */
     return true;
 }
 

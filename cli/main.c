@@ -41,6 +41,8 @@ struct options {
     long warmups, runs;   /* its -R W:M */
 };
 
+#define POOL_SLOTS_UNSET (-1L) /* --pool-slots not given: settle_options picks */
+
 static const char usage_text[] =
     "usage: lifeline run [OPTIONS] -- COMMAND [ARGS...]\n"
     "       lifeline leaks [-R W:M] [OPTIONS] -- PYTHON [PYOPTS] script.py|-m module [ARGS...]\n"
@@ -72,10 +74,11 @@ static const char usage_text[] =
     "  --pool-rate N         put about 1 in N small blocks on a guarded page of their\n"
     "                        own, so that touching them past their end or after their\n"
     "                        free is caught at the access (default 256; 0 = off)\n"
-    "  --pool-slots N        guarded pages available at once (default 4096; bounded\n"
-    "                        by vm.max_map_count)\n"
+    "  --pool-slots N        guarded pages available at once (default 4096, 512 with\n"
+    "                        --sample; bounded by vm.max_map_count)\n"
     "  --sample N            sampling mode for big programs: guard and record only\n"
     "                        about 1 in N blocks; everything else runs untouched\n"
+    "                        (no GC checks at collections: they need every block)\n"
     "\n"
     "leaks: runs the script or module again and again in one interpreter, like\n"
     "regrtest -R: W warm-up runs, then M measured ones, each followed by a cleanup\n"
@@ -554,7 +557,21 @@ static struct options default_options(void)
 {
     return (struct options){.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leak_scan = true,
                             .gc_checks = true, .boundary = true, .quarantine_mb = 4, .pool_rate = 256,
-                            .pool_slots = 4096};
+                            .pool_slots = POOL_SLOTS_UNSET};
+}
+
+/* What --sample changes besides the rate. The GC checks need a record of
+ * every block (a referent the sample missed is unknown), so sampling turns
+ * them off. Its guarded pool is small, as GWP-ASan's: a sampled block
+ * comes every few thousand calls and stays guarded for a quarter of the
+ * pool's turns after its free, and a small pool can keep its freed pages
+ * resident (docs/design.md) instead of faulting a fresh page for each. */
+static void settle_options(struct options *o)
+{
+    if (o->pool_slots == POOL_SLOTS_UNSET)
+        o->pool_slots = o->sample ? 512 : 4096;
+    if (o->sample)
+        o->gc_checks = false;
 }
 
 /* Reads LIFELINE_OPTIONS and the flags of a command that starts a target
@@ -567,6 +584,7 @@ static int target_options(struct options *o, int argc, char **argv)
     int first = parse_options(argc, argv, 2, o, true);
     if (first < 0)
         return -1;
+    settle_options(o);
     export_agent_options(o);
     export_python_dir();
     return first;

@@ -1,6 +1,7 @@
 /* Journal record encoding and decoding; the layout is in docs/journal.md. */
 #include "journal.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "varint.h"
@@ -257,7 +258,7 @@ struct cursor {
     bool ok;
 };
 
-static uint64_t cur_u(struct cursor *c)
+static __attribute__((noinline)) uint64_t cur_u_slow(struct cursor *c)
 {
     uint64_t v = 0;
     if (!c->ok)
@@ -269,6 +270,16 @@ static uint64_t cur_u(struct cursor *c)
     }
     c->p = n;
     return v;
+}
+
+/* Reads a varint. The one-byte case, most fields of a journal, is inline;
+ * after a failure values are garbage, which the decoders' final check of
+ * `ok` throws away, but nothing is read outside [p, end). */
+static inline uint64_t cur_u(struct cursor *c)
+{
+    if (c->p < c->end && *c->p < 0x80)
+        return *c->p++;
+    return cur_u_slow(c);
 }
 
 /* Reads a varint that must fit in 32 bits. */
@@ -476,14 +487,17 @@ int jn_decode(const uint8_t **pp, const uint8_t *end, struct jn_delta *d, struct
     if (c.p >= end || *c.p == 0)
         return 0;
     uint8_t tag = *c.p++;
-    memset(r, 0, sizeof *r);
     if (tag < JN_K_STACK) {
+        /* Events are nearly every record: they clear only the fields they
+         * use, not the union (760 bytes with a crash's registers). */
+        memset(r, 0, offsetof(struct jn_record, u));
         r->kind = (enum jn_kind)(tag >> 5);
         r->api = tag & 31;
         if (r->kind < JN_K_ALLOC || r->kind > JN_K_REALLOC || r->api >= JN_API_COUNT)
             return -1;
         decode_event(&c, d, r);
     } else {
+        memset(r, 0, sizeof *r);
         r->kind = (enum jn_kind)tag;
         decode_meta(&c, r);
     }

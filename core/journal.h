@@ -229,7 +229,9 @@ struct jn_frame {
 
 /* Decodes the record at *pp (within [*pp, end)) and advances *pp past it.
  * Returns 1 on success, 0 at a clean end (zero tag or no bytes left), and -1
- * when the bytes are not a valid record (corruption or truncation). */
+ * when the bytes are not a valid record (corruption or truncation). Fields a
+ * record does not carry are zero, except the union u of an allocation event
+ * (ALLOC, FREE, FREE_TYPED, REALLOC), which is left as it was. */
 int jn_decode(const uint8_t **pp, const uint8_t *end, struct jn_delta *d, struct jn_record *r);
 
 /* Walks the frames of a STACK record; *pp starts at r->u.stack.frames and

@@ -19,6 +19,9 @@ static void test_varint(void)
         /* One byte short must fail, not read past the end. */
         CHECK(varint_get(buf, end - 1, &v) == NULL || end - buf == 1);
     }
+    /* The one-byte fast path must not read at end. */
+    uint64_t v = 7;
+    CHECK(varint_get(buf, buf, &v) == NULL && v == 7);
     CHECK(unzigzag(zigzag(-5)) == -5);
     CHECK(unzigzag(zigzag(INT64_MIN)) == INT64_MIN);
     CHECK(zigzag(-1) == 1);
@@ -54,8 +57,11 @@ static void test_events_round_trip(void)
     CHECK(rec.tsc >> JN_TSC_SHIFT == ((1 << 20) + 640) >> JN_TSC_SHIFT);
     CHECK(jn_decode(&q, p, &r, &rec) == 1);
     CHECK(rec.kind == JN_K_FREE_TYPED && rec.addr == 0x7f0000000ff0 && rec.type == 3 && rec.seq == 105);
+    /* Decoded into the record that held the allocation: what a free does
+     * not carry is zero again. */
+    CHECK(rec.size == 0 && rec.old_addr == 0);
     CHECK(jn_decode(&q, p, &r, &rec) == 1);
-    CHECK(rec.kind == JN_K_FREE && rec.addr == 0x1000 && rec.stack == 0);
+    CHECK(rec.kind == JN_K_FREE && rec.addr == 0x1000 && rec.stack == 0 && rec.type == 0);
     CHECK(jn_decode(&q, p, &r, &rec) == 1);
     CHECK(rec.kind == JN_K_REALLOC && rec.old_addr == 0x1000 && rec.addr == 0x7fffffff0000);
     CHECK(rec.size == 1u << 30 && rec.seq == 200);

@@ -2031,6 +2031,29 @@ static void mark_unsure(struct fctx *F, struct state *S, CXCursor cond)
     clang_visitChildren(cond, unsure_visit, ctx);
 }
 
+/* COND compares two non-constant values A and B for (in)equality and the path
+ * takes the side where they are EQUAL (1) or differ (0). One value bound to
+ * two locals is always equal to itself, so the other side is infeasible
+ * (returns 0). Two different values may still be one object: on the equal
+ * side the code treats them as interchangeable and which reference it means
+ * to release is unknown, so neither is followed any further. A known NULL
+ * never equals a known non-NULL pointer. */
+static int refine_alias(struct fctx *F, struct state *S, CXCursor cond, int a, int b, int equal)
+{
+    if (a == b)
+        return equal;
+    unsigned char na = S->vals[a].nul, nb = S->vals[b].nul;
+    if (equal && na != N_MAYBE && nb != N_MAYBE && na != nb)
+        return 0;
+    if (!equal) {
+        mark_unsure(F, S, cond);
+        return 1;
+    }
+    escape(S, a);
+    escape(S, b);
+    return 1;
+}
+
 /* Assume COND has outcome TRUTH: evaluate it, narrow values and the exception
  * state. Returns 0 when that outcome is impossible on this path. */
 static int refine(struct fctx *F, struct state *S, CXCursor cond, int truth)
@@ -2054,6 +2077,8 @@ static int refine(struct fctx *F, struct state *S, CXCursor cond, int truth)
                 return refine_cmp(S, a, op, S->vals[b].cval, truth);
             if (is_const(S, a))
                 return refine_cmp(S, b, swap[op], S->vals[a].cval, truth);
+            if ((op == OP_EQ || op == OP_NE) && a >= 0 && b >= 0)
+                return refine_alias(F, S, cond, a, b, (op == OP_EQ) == truth);
             mark_unsure(F, S, cond);
             if (a < 0 || b < 0)
                 S->blind = 1;

@@ -2034,10 +2034,11 @@ static void mark_unsure(struct fctx *F, struct state *S, CXCursor cond)
 /* COND compares two non-constant values A and B for (in)equality and the path
  * takes the side where they are EQUAL (1) or differ (0). One value bound to
  * two locals is always equal to itself, so the other side is infeasible
- * (returns 0). Two different values may still be one object: on the equal
- * side the code treats them as interchangeable and which reference it means
- * to release is unknown, so neither is followed any further. A known NULL
- * never equals a known non-NULL pointer. */
+ * (returns 0). Two different values may still be one object: when only one
+ * of them is owned, on the equal side the code may release the owned
+ * reference through the borrowed name (or the reverse), so neither is
+ * followed any further. Two owned references stay owed whatever their
+ * identity. A known NULL never equals a known non-NULL pointer. */
 static int refine_alias(struct fctx *F, struct state *S, CXCursor cond, int a, int b, int equal)
 {
     if (a == b)
@@ -2049,6 +2050,8 @@ static int refine_alias(struct fctx *F, struct state *S, CXCursor cond, int a, i
         mark_unsure(F, S, cond);
         return 1;
     }
+    if (S->vals[a].owed > 0 && S->vals[b].owed > 0)
+        return 1;
     escape(S, a);
     escape(S, b);
     return 1;

@@ -66,3 +66,82 @@ paths_alias_other_leak(PyObject *self, PyObject *arg)
     Py_DECREF(b);
     return PyBool_FromLong(same);
 }
+
+/* a statement-like macro with both == and != tests on pointers it can see */
+#define APPEND_PENDING \
+    if (pending != NULL) { \
+        if (parts == NULL) { \
+            parts = PyList_New(0); \
+            if (parts == NULL) \
+                goto bail; \
+        } \
+        if (PyList_Append(parts, pending)) \
+            goto bail; \
+        Py_CLEAR(pending); \
+    }
+
+static PyObject *
+paths_macro_append(PyObject *self, PyObject *seq)
+{
+    PyObject *parts = NULL, *pending = NULL;
+    Py_ssize_t n = PySequence_Length(seq);
+    if (n < 0)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        APPEND_PENDING
+        pending = PySequence_GetItem(seq, i);
+        if (pending == NULL)
+            goto bail;
+    }
+    if (parts == NULL)
+        return pending != NULL ? pending : PyList_New(0);
+    APPEND_PENDING
+    return parts;
+bail:
+    Py_XDECREF(pending);
+    Py_XDECREF(parts);
+    return NULL;
+}
+
+/* the same macro, but the list is dropped when appending fails */
+#define APPEND_OR_DROP \
+    if (pending != NULL) { \
+        if (PyList_Append(parts, pending) < 0) \
+            return NULL; \
+        Py_CLEAR(pending); \
+    }
+
+static PyObject *
+paths_macro_leaks(PyObject *self, PyObject *arg)
+{
+    PyObject *parts = PyList_New(0);
+    if (parts == NULL)
+        return NULL;
+    PyObject *pending = PyObject_Str(arg);
+    if (pending == NULL) {
+        Py_DECREF(parts);
+        return NULL;
+    }
+    APPEND_OR_DROP /* expect: leak */
+    return parts;
+}
+
+/* two owned references that turn out to be one object are still both owed */
+static PyObject *
+paths_alias_both_owned(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *arg = PyList_New(0);
+    if (arg == NULL)
+        return NULL;
+    Py_INCREF(arg);
+    PyObject *res = Py_BuildValue("N", arg);
+    if (res == NULL)
+        return NULL; /* expect: leak */
+    if (res == arg) {
+        PyErr_SetString(PyExc_RuntimeError, "same object");
+        return NULL; /* expect: leak */
+    }
+    Py_DECREF(res);
+    Py_DECREF(arg);
+    Py_RETURN_NONE;
+}

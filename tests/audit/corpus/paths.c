@@ -145,3 +145,71 @@ paths_alias_both_owned(PyObject *self, PyObject *Py_UNUSED(ignored))
     Py_DECREF(arg);
     Py_RETURN_NONE;
 }
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *pairs_hook;
+    PyObject *memo;
+} HookObject;
+
+/* a flag set from a field test decides what was allocated; the same test decides what is returned */
+static PyObject *
+paths_flag_from_field(HookObject *s, PyObject *items)
+{
+    PyObject *pairs = NULL, *rval = NULL;
+    int has_hook = (s->pairs_hook != Py_None);
+    if (has_hook) {
+        pairs = PyList_New(0);
+        if (pairs == NULL)
+            return NULL;
+    } else {
+        rval = PyDict_New();
+        if (rval == NULL)
+            return NULL;
+    }
+    if (s->pairs_hook != Py_None) {
+        PyObject *val = PyObject_CallOneArg(s->pairs_hook, pairs);
+        Py_DECREF(pairs);
+        return val;
+    }
+    return rval;
+}
+
+/* the flag is tested twice and the second test releases the wrong object */
+static PyObject *
+paths_flag_wrong_release(HookObject *s, PyObject *items)
+{
+    PyObject *pairs = NULL, *rval = NULL;
+    int has_hook = s->pairs_hook != Py_None;
+    if (has_hook) {
+        pairs = PyList_New(0);
+        if (pairs == NULL)
+            return NULL;
+    } else {
+        rval = PyDict_New();
+        if (rval == NULL)
+            return NULL;
+    }
+    if (s->pairs_hook == Py_None) {
+        Py_XDECREF(pairs);
+        Py_RETURN_NONE; /* expect: leak */
+    }
+    return pairs;
+}
+
+/* after a store to the field the old flag says nothing about the new value */
+static PyObject *
+paths_flag_field_changed(HookObject *s, PyObject *hook)
+{
+    PyObject *rval = NULL;
+    int has_hook = (s->pairs_hook != Py_None);
+    if (!has_hook) {
+        rval = PyDict_New();
+        if (rval == NULL)
+            return NULL;
+    }
+    s->pairs_hook = hook;
+    if (s->pairs_hook != Py_None)
+        Py_RETURN_NONE; /* expect: leak */
+    return rval;
+}

@@ -718,12 +718,19 @@ static void steal(struct fctx *F, struct state *S, int v, const char *api, CXCur
     escape(S, v);
 }
 
-/* Ownership of V moves into the struct field described by WHAT. */
-static void store_field(struct fctx *F, struct state *S, int v, const char *what, CXCursor cur)
+/* Ownership of V moves into the struct field FIELD described by WHAT. A
+ * borrowed reference stored in a field the file never releases is not
+ * followed further: such a field does not own what it holds. */
+static void store_field(struct fctx *F, struct state *S, int v, const char *field, const char *what,
+                        CXCursor cur)
 {
     if (!tracked(S, v) || S->vals[v].kind != VK_OBJ)
         return;
     struct val *w = &S->vals[v];
+    if (w->owed <= 0 && w->ref == R_BORROWED && F->fn->released && !rlf_has(F->fn->released, field)) {
+        escape(S, v);
+        return;
+    }
     use_val(F, S, v, cur);
     if (!tracked(S, v) || w->nul == N_NULL)
         return;
@@ -1717,7 +1724,9 @@ static int assign_to(struct fctx *F, struct state *S, CXCursor lhs, int r, CXCur
             deref_val(F, S, b, l);
             char what[128];
             describe_target(F, l, what, sizeof what);
-            store_field(F, S, r, what, e);
+            char *fname = cxu_take(clang_getCursorSpelling(l));
+            store_field(F, S, r, fname, what, e);
+            free(fname);
         } else {
             escape(S, r);
         }

@@ -209,3 +209,21 @@ static PyTypeObject Shape_Type = {
     .tp_init = (initproc)shape_init,
     .tp_methods = shape_methods,
 };
+
+/* an iteration context whose current item is borrowed from the tuple it
+ * walks: nothing in the file releases that slot, so it owns nothing */
+typedef struct {
+    Py_ssize_t index, size;
+    PyObject *item_value;
+} IterContext;
+
+int
+shape_iter_next(PyObject *tuple, IterContext *ctx)
+{
+    if (ctx->index >= ctx->size)
+        return 0;
+    PyObject *item = PyTuple_GetItem(tuple, ctx->index);
+    ctx->item_value = item;
+    ctx->index++;
+    return 1;
+}

@@ -43,6 +43,7 @@ enum vflag {
     VF_INMACRO = 1 << 16,   /* created inside a macro body */
     VF_SLOT = 1 << 17,      /* handed to a container slot by a SET_ITEM macro */
     VF_RANGE = 1 << 18,     /* lo..hi hold what earlier tests proved */
+    VF_SIZED = 1 << 19,     /* a new container with cval slots (API_FACT_SIZE_ARG) */
 };
 
 struct note {
@@ -75,6 +76,7 @@ struct val {
     uint64_t ckey;          /* set from a condition on untracked memory: its fact key (0: none) */
     uint64_t cfdeps, cvdeps; /* the fields and locals that condition reads */
     unsigned char cneg;     /* nonzero exactly when that condition is false */
+    int guard;              /* >= 3: a value known non-NULL when this one is nonzero */
 };
 
 struct state {
@@ -1103,13 +1105,28 @@ static void ev_argparse(struct fctx *F, struct state *S, CXCursor call, const ch
 
 /* A call to a documented C API function: argument uses, steals, container
  * changes, out-pointers and the result with its failure semantics. */
+/* Whether a slot setter (container, index, item) cannot fail: the container
+ * is a new one this function still solely owns, made with a known number
+ * of slots (API_FACT_SIZE_ARG), and the index is a constant inside it. */
+static int slot_in_range(const struct state *S, const int *argv, int nargs)
+{
+    if (nargs != 3 || !tracked(S, argv[0]) || !is_const(S, argv[1]))
+        return 0;
+    const struct val *c = &S->vals[argv[0]];
+    long long i = S->vals[argv[1]].cval;
+    return (c->flags & VF_SIZED) && c->ref == R_NEW && c->owed == 1 && i >= 0 && i < c->cval;
+}
+
 static int ev_api_call(struct fctx *F, struct state *S, CXCursor call, const char *name,
                        const struct api_entry *api, int *argv, int nargs)
 {
     int stolen[16] = {0};
     for (int i = 0; i < nargs && i < 16; i++)
         stolen[i] = (api->steals >> i) & 1;
-    int null_ok = has_prefix_in(name, NULL_OK_PREFIX) || strstr(name, "ObjArgs") != NULL;
+    unsigned facts = api_facts(name);
+    int null_ok = has_prefix_in(name, NULL_OK_PREFIX) || strstr(name, "ObjArgs") != NULL
+                  || (facts & API_FACT_NULL_FALSE);
+    int sure = (facts & API_FACT_SLOT_SET) && slot_in_range(S, argv, nargs);
     for (int i = 0; i < nargs; i++) {
         if (!tracked(S, argv[i]))
             continue;
@@ -1155,6 +1172,8 @@ static int ev_api_call(struct fctx *F, struct state *S, CXCursor call, const cha
             if (!(nparams >= 0 && i >= nparams && strstr(name, "ObjArgs")))
                 escape(S, argv[i]);
     }
+    if (sure)
+        return const_val(F, S, 0);
     unsigned char before = S->exc;
     /* by C API convention a failing call leaves an exception set */
     int sets = (api->flags & API_SETS_EXC) != 0 && !(api->flags & API_NO_FAIL);
@@ -1174,6 +1193,16 @@ static int ev_api_call(struct fctx *F, struct state *S, CXCursor call, const cha
             w->flags |= VF_CAN_NULL;
         else
             w->nul = N_NONNULL;
+        int size = nargs > 0 && is_const(S, argv[0]) ? (int)S->vals[argv[0]].cval : -1;
+        if ((facts & API_FACT_SIZE_ARG) && size >= 0) {
+            w->flags |= VF_SIZED;
+            w->cval = size;
+        }
+        if ((facts & API_FACT_ZERO_NO_FAIL) && size == 0) {
+            w->flags &= ~VF_CAN_NULL;
+            w->nul = N_NONNULL;
+            return r;
+        }
         if (api->ret == API_RET_BORROWED && name_in(name, CONTAINER_GETTERS) && nargs > 0)
             w->container = argv[0];
     } else {
@@ -1182,6 +1211,8 @@ static int ev_api_call(struct fctx *F, struct state *S, CXCursor call, const cha
             return r;
         if (api->flags & API_NEG_FAIL)
             S->vals[r].flags |= VF_NEG_FAIL;
+        if ((facts & API_FACT_NULL_FALSE) && nargs > 0 && argv[0] >= 3)
+            S->vals[r].guard = argv[0];
         if ((api->flags & API_NO_FAIL) && (strstr(name, "_GET_SIZE") || strstr(name, "_GET_LENGTH"))) {
             S->vals[r].flags |= VF_RANGE;   /* an unchecked size is never negative */
             S->vals[r].lo = 0;
@@ -2070,6 +2101,8 @@ static int refine_truth(struct state *S, int v, int truth)
     if (w->nul == N_NONNULL && !truth)
         return 0;
     if (w->ckey && !key_fact(S, w->ckey, w->cfdeps, w->cvdeps, truth != w->cneg))
+        return 0;
+    if (truth && w->guard >= 3 && !refine_truth(S, w->guard, 1))
         return 0;
     if (w->flags & VF_ERRQ) {
         set_exc(S, truth ? E_SET : E_NONE);

@@ -1123,7 +1123,8 @@ static int ev_api_call(struct fctx *F, struct state *S, CXCursor call, const cha
     int stolen[16] = {0};
     for (int i = 0; i < nargs && i < 16; i++)
         stolen[i] = (api->steals >> i) & 1;
-    unsigned facts = api_facts(name);
+    int size_arg;
+    unsigned facts = api_facts(name, &size_arg);
     int null_ok = has_prefix_in(name, NULL_OK_PREFIX) || strstr(name, "ObjArgs") != NULL
                   || (facts & API_FACT_NULL_FALSE);
     int sure = (facts & API_FACT_SLOT_SET) && slot_in_range(S, argv, nargs);
@@ -1193,7 +1194,8 @@ static int ev_api_call(struct fctx *F, struct state *S, CXCursor call, const cha
             w->flags |= VF_CAN_NULL;
         else
             w->nul = N_NONNULL;
-        int size = nargs > 0 && is_const(S, argv[0]) ? (int)S->vals[argv[0]].cval : -1;
+        int size = size_arg >= 0 && size_arg < nargs && is_const(S, argv[size_arg])
+                   ? (int)S->vals[argv[size_arg]].cval : -1;
         if ((facts & API_FACT_SIZE_ARG) && size >= 0) {
             w->flags |= VF_SIZED;
             w->cval = size;

@@ -127,3 +127,41 @@ facts_fill_shared_list(PyObject *self, PyObject *args)
     Py_DECREF(l);
     return l;
 }
+
+/* PyBytes_FromStringAndSize(s, 0) is the empty-bytes singleton: the NULL test is dead code */
+static PyObject *
+facts_empty_bytes(PyObject *self, PyObject *arg)
+{
+    PyObject *items = PyList_New(0);
+    if (items == NULL)
+        return NULL;
+    PyObject *empty = PyBytes_FromStringAndSize("", 0);
+    if (empty == NULL)
+        return NULL;
+    if (PyList_Append(items, empty) < 0) {
+        Py_DECREF(empty);
+        Py_DECREF(items);
+        return NULL;
+    }
+    Py_DECREF(empty);
+    return items;
+}
+
+/* with a size that is not 0 the allocation can fail, and then the list leaks */
+static PyObject *
+facts_sized_bytes(PyObject *self, PyObject *arg)
+{
+    PyObject *items = PyList_New(0);
+    if (items == NULL)
+        return NULL;
+    PyObject *one = PyBytes_FromStringAndSize(NULL, 4096);
+    if (one == NULL)
+        return NULL; /* expect: leak */
+    if (PyList_Append(items, one) < 0) {
+        Py_DECREF(one);
+        Py_DECREF(items);
+        return NULL;
+    }
+    Py_DECREF(one);
+    return items;
+}

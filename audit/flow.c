@@ -1738,6 +1738,8 @@ static int assign_to(struct fctx *F, struct state *S, CXCursor lhs, int r, CXCur
         char *mt = member_text(l);
         if (mt) {
             forget_fact(S, text_key(mt));
+            if (r >= 0 && S->vals[r].nul != N_MAYBE)   /* the field now tests as its new value */
+                key_fact(S, text_key(mt), fact_bit(text_key(mt)), 0, S->vals[r].nul == N_NONNULL);
             free(mt);
         } else {
             forget_facts(S);

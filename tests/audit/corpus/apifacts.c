@@ -165,3 +165,43 @@ facts_sized_bytes(PyObject *self, PyObject *arg)
     Py_DECREF(one);
     return items;
 }
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *unused_data;
+    PyObject *unconsumed_tail;
+} ZObject;
+
+static PyTypeObject ZType;
+
+/* the field holds a result that cannot be NULL, so its NULL test is dead code */
+static ZObject *
+facts_new_zobject(void)
+{
+    ZObject *self = PyObject_New(ZObject, &ZType);
+    if (self == NULL)
+        return NULL;
+    self->unused_data = PyBytes_FromStringAndSize("", 0);
+    if (self->unused_data == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->unconsumed_tail = PyBytes_FromStringAndSize("", 0);
+    return self;
+}
+
+/* a field holding a result that may be NULL keeps both outcomes */
+static ZObject *
+facts_new_zobject_sized(Py_ssize_t n)
+{
+    ZObject *self = PyObject_New(ZObject, &ZType);
+    if (self == NULL)
+        return NULL;
+    self->unused_data = PyBytes_FromStringAndSize(NULL, n);
+    if (self->unused_data == NULL) {
+        Py_DECREF(self); /* expect: uninitialized-field */
+        return NULL;
+    }
+    self->unconsumed_tail = PyBytes_FromStringAndSize("", 0);
+    return self;
+}

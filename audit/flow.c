@@ -1672,6 +1672,7 @@ static enum CXChildVisitResult opaque_visit(CXCursor c, CXCursor parent, CXClien
         if (var >= 0) {
             escape(S, S->bind[var]);
             S->bind[var] = -1;
+            forget_var_facts(S, var);
         }
     } else if (clang_getCursorKind(c) == CXCursor_CallExpr) {
         set_exc(S, S->exc == E_NONE ? E_MAYBE : S->exc);

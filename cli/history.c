@@ -21,11 +21,24 @@ static const char *event_name(unsigned ev)
     return ev <= JN_OWN_LAST && names[ev] ? names[ev] : "?";
 }
 
-/* True for a frame of include/lifeline_refs.h's own helpers (inlined into
- * the extension, so the agent cannot leave them out as it does its own). */
+/* True for a frame of include/lifeline_refs.h's own helpers or of
+ * CPython's inline reference-count functions (object.h), inlined into the
+ * code that changed the count: the change's site is the frame that called
+ * them. A hardware watchpoint's stack starts at the exact instruction, in
+ * the inlined Py_INCREF itself. */
 static bool header_frame(const struct fd_frame *fr)
 {
-    return !fr->python && fr->function && !strncmp(fr->function, "lifeline_", 9);
+    static const char *const inlines[] = {"Py_INCREF", "Py_DECREF", "Py_XINCREF", "Py_XDECREF", "_Py_INCREF",
+                                          "_Py_DECREF", "_Py_XINCREF", "_Py_XDECREF", "Py_NewRef", "Py_XNewRef",
+                                          "_Py_NewRef", "_Py_XNewRef", "Py_SET_REFCNT", "_Py_SET_REFCNT"};
+    if (fr->python || !fr->function)
+        return false;
+    if (!strncmp(fr->function, "lifeline_", 9))
+        return true;
+    for (size_t i = 0; i < sizeof inlines / sizeof *inlines; i++)
+        if (!strcmp(fr->function, inlines[i]))
+            return true;
+    return false;
 }
 
 /* Fills one history event with a resolved stack that starts at the

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../core/journal.h"
+#include "../core/watchspec.h"
 #include "detect.h"
 #include "finding.h"
 #include "history.h"
@@ -37,6 +38,8 @@ struct options {
     int error_exitcode;
     char **command;
     int command_argc;
+    struct ws_spec watch[WS_MAX_SPECS]; /* --watch SPEC, in the order given */
+    int nwatch;
     bool leaks;           /* `lifeline leaks`: -R is allowed */
     long warmups, runs;   /* its -R W:M */
 };
@@ -168,6 +171,23 @@ static bool parse_bool(const char *s, bool *out)
     return true;
 }
 
+/* Adds one --watch SPEC (text[0, len)) to o. Returns false after saying
+ * why it is refused (bad SPEC, too many). */
+static bool add_watch(struct options *o, const char *text, size_t len)
+{
+    char why[300];
+    if (o->nwatch >= WS_MAX_SPECS) {
+        fprintf(stderr, "lifeline: error: --watch: at most %d SPECs (see 'lifeline --help')\n", WS_MAX_SPECS);
+        return false;
+    }
+    if (!ws_parse(text, len, &o->watch[o->nwatch], why, sizeof why)) {
+        fprintf(stderr, "lifeline: error: %s (see 'lifeline --help')\n", why);
+        return false;
+    }
+    o->nwatch++;
+    return true;
+}
+
 /* Parses options shared by run and report. Returns the index of the first
  * non-option argument, or -1 after printing an error. */
 static int parse_options(int argc, char **argv, int i, struct options *o, bool allow_run_opts)
@@ -188,6 +208,14 @@ static int parse_options(int argc, char **argv, int i, struct options *o, bool a
             o->gc_checks = false;
         } else if (allow_run_opts && !strcmp(a, "--no-boundary")) {
             o->boundary = false;
+        } else if (allow_run_opts && !strcmp(a, "--watch")) {
+            if (i + 1 >= argc) {
+                usage_error("%s needs a SPEC (type=NAME, site=FUNCTION, site=FILE:LINE or addr=0x...)", a);
+                return -1;
+            }
+            i++;
+            if (!add_watch(o, argv[i], strlen(argv[i])))
+                return -1;
         } else if (o->leaks && !strncmp(a, "-R", 2)) {
             const char *v = a[2] ? a + 2 : i + 1 < argc ? argv[++i] : NULL;
             if (!v || !lk_parse_repeat(v, &o->warmups, &o->runs)) {
@@ -236,7 +264,12 @@ static bool parse_env_options(struct options *o)
     char word[256];
     while (env && *env) {
         size_t len = strcspn(env, " ,:");
-        if (len) {
+        if (!strncmp(env, "watch=", 6)) {
+            /* A SPEC has commas and colons of its own: it runs to the next space. */
+            len = strcspn(env, " ");
+            if (!add_watch(o, env + 6, len - 6))
+                return false;
+        } else if (len) {
             snprintf(word, sizeof word, "%.*s", (int)len, env);
             char *eq = strchr(word, '=');
             if (eq)
@@ -256,7 +289,7 @@ static bool parse_env_options(struct options *o)
                 fprintf(stderr, "lifeline: error: LIFELINE_OPTIONS: cannot use '%.*s' (known: exact_stacks=0|1, "
                                 "check=0|1, keep_going=0|1, leaks=0|1, gc_checks=0|1, boundary=0|1, quarantine_mb=N, "
                                 "pool_rate=N, pool_slots=N, sample=N, "
-                                "error_exitcode=1..255)\n",
+                                "error_exitcode=1..255, watch=SPEC)\n",
                         (int)len, env);
                 return false;
             }
@@ -267,6 +300,24 @@ static bool parse_env_options(struct options *o)
     return true;
 }
 
+/* Passes the --watch SPECs to the agent in LIFELINE_WATCH, separated by
+ * ';' (removed when there is none, so that a nested lifeline does not
+ * inherit them). */
+static void export_watches(const struct options *o)
+{
+    char v[WS_MAX_SPECS * (WS_NAME_MAX + 64)];
+    size_t n = 0;
+    for (int i = 0; i < o->nwatch; i++) {
+        n += ws_format(&o->watch[i], v + n, sizeof v - n - 1);
+        v[n++] = ';';
+    }
+    v[n ? n - 1 : 0] = 0;
+    if (n)
+        setenv("LIFELINE_WATCH", v, 1);
+    else
+        unsetenv("LIFELINE_WATCH");
+}
+
 /* Passes the agent's settings to it through the environment. */
 static void export_agent_options(const struct options *o)
 {
@@ -275,6 +326,7 @@ static void export_agent_options(const struct options *o)
              "quarantine_mb=%ld pool_rate=%ld pool_slots=%ld sample=%ld", o->exact_stacks, o->check, o->keep_going,
              o->leak_scan, o->gc_checks, o->boundary, o->quarantine_mb, o->pool_rate, o->pool_slots, o->sample);
     setenv("LIFELINE_OPTIONS", v, 1);
+    export_watches(o);
 }
 
 /* Opens the report file before anything runs, so that a bad path is said

@@ -206,18 +206,18 @@ static bool wanted(unsigned i, uint64_t n)
 }
 
 /* Journals the WATCH record of a chosen object. */
-static void put_watch(uintptr_t block, uintptr_t obj, unsigned spec, uint32_t flags)
+static void put_watch(uintptr_t block, uintptr_t obj, unsigned spec, uint32_t flags, uint32_t type)
 {
     struct jn_delta *d;
     uint8_t *w = jw_reserve(JN_SEQ_RECORD_MAX, &d);
     if (w)
         jw_commit(jn_put_watch(w, jw_next_seq(), block, (uint32_t)(obj - block), spec, flags,
-                               AT(obj, pf_layout->ob_refcnt, intptr_t)));
+                               AT(obj, pf_layout->ob_refcnt, intptr_t), type));
 }
 
-/* Watches the object at obj (in block), chosen by SPEC spec. Returns
- * whether a hardware watchpoint sees its changes from now on. */
-static bool watch(uintptr_t block, uintptr_t obj, unsigned spec)
+/* Watches the object at obj (in block, of type id type), chosen by SPEC
+ * spec. Returns whether a hardware watchpoint sees its changes from now on. */
+static bool watch(uintptr_t block, uintptr_t obj, unsigned spec, uint32_t type)
 {
     int slot = hw_on ? hw_arm(obj, block) : -1;
     uint32_t flags = slot >= 0 ? JN_WATCH_HARDWARE : hw_on ? JN_WATCH_NO_SLOT : JN_WATCH_NO_PERF;
@@ -234,7 +234,7 @@ static bool watch(uintptr_t block, uintptr_t obj, unsigned spec)
     }
     uint64_t b = filter_bit(obj);
     __atomic_or_fetch(&filter[b / 64], 1ull << (b % 64), __ATOMIC_RELAXED);
-    put_watch(block, obj, spec, flags);
+    put_watch(block, obj, spec, flags, type);
     return slot >= 0;
 }
 
@@ -247,13 +247,14 @@ static uintptr_t decide_pending(void)
     struct live_info li;
     struct ty_object t = {0};
     pending.block = 0;
-    if (!p.block || !live_find(p.block, &li) || !ty_of_live_block(p.block, p.size, &t))
+    uint32_t type;
+    if (!p.block || !live_find(p.block, &li) || !(type = ty_of_live_block(p.block, p.size, &t)))
         return 0;
     uintptr_t obj = p.block + t.offset;
     for (unsigned i = 0; i < nspecs; i++) {
         if (spec_matches(i, &p, &t, obj) && wanted(i, __atomic_add_fetch(&matched[i], 1, __ATOMIC_RELAXED))) {
             __atomic_add_fetch(&chosen[i], 1, __ATOMIC_RELAXED);
-            return watch(p.block, obj, i) ? obj : 0;
+            return watch(p.block, obj, i, type) ? obj : 0;
         }
     }
     return 0;

@@ -38,6 +38,10 @@ static void print_other(const struct jn_record *r, uint32_t tid)
         printf("referrer addr=0x%" PRIx64 " type=%u offset=%" PRId64 "\n", r->addr, r->u.referrer.type,
                r->u.referrer.offset);
         break;
+    case JN_K_WATCH:
+        printf("watch addr=0x%" PRIx64 " offset=%u spec=%u flags=%u refcnt=%" PRId64 " type=%u\n", r->addr,
+               r->u.watch.offset, r->u.watch.spec, r->u.watch.flags, r->u.watch.refcnt, r->u.watch.type);
+        break;
     default:
         printf("kind=%u\n", r->kind);
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "balance.h"
 #include "detect.h"
 #include "jreader.h"
 #include "report.h"
@@ -54,28 +55,59 @@ static void put_event(struct rs_ctx *rs, struct fd_event *e, const char *name, i
     }
 }
 
-void hs_attach(struct rs_ctx *rs, const struct rp_block *b, bool freed, const struct rp_history *h,
-               struct fd_finding *f)
+/* The events of h to show, oldest first, into ev (from index n on):
+ * those before the watch still in the ring, then the watch's own list.
+ * Returns the new n; *dropped gets the events not kept. */
+static int kept_events(struct rs_ctx *rs, const struct rp_history *h, struct fd_event *ev, int n, uint64_t *dropped)
 {
-    if (!h || !h->total)
-        return;
-    uint64_t kept = h->total < RP_HIST_MAX ? h->total : RP_HIST_MAX;
-    struct fd_event *ev = arena_alloc(rs->arena, (kept + 2) * sizeof *ev);
-    if (!ev)
-        return;
-    int n = 0;
-    put_event(rs, &ev[n++], "alloc", -1, NULL, b->alloc_stack);
-    for (uint64_t i = h->total - kept; i < h->total; i++) {
+    uint64_t before = h->wev ? h->total - h->wtotal : h->total; /* events before the WATCH record */
+    uint64_t first = h->total > RP_HIST_MAX ? h->total - RP_HIST_MAX : 0;
+    for (uint64_t i = first; i < before; i++) {
         const struct rp_hist_event *x = &h->ev[i % RP_HIST_MAX];
         bool boundary = x->event != JN_OWN_INCREF && x->event != JN_OWN_DECREF;
         put_event(rs, &ev[n++], event_name(x->event), x->refcnt, boundary ? jn_capi_name(x->func) : NULL,
                   x->stack);
     }
+    uint64_t wkept = h->wev ? (h->wtotal < RP_WATCH_EVENTS ? h->wtotal : RP_WATCH_EVENTS) : 0;
+    for (uint64_t i = 0; i < wkept; i++) {
+        const struct rp_hist_event *x = &h->wev[i];
+        bool boundary = x->event != JN_OWN_INCREF && x->event != JN_OWN_DECREF;
+        put_event(rs, &ev[n++], event_name(x->event), x->refcnt, boundary ? jn_capi_name(x->func) : NULL,
+                  x->stack);
+    }
+    *dropped = (before > first ? first : before) + (h->wev ? h->wtotal - wkept : 0);
+    return n;
+}
+
+void hs_attach(struct rs_ctx *rs, const struct rp_block *b, bool freed, const struct rp_history *h,
+               struct fd_finding *f)
+{
+    if (!h || (!h->total && !h->wev))
+        return;
+    struct fd_event *ev = arena_alloc(rs->arena, (RP_HIST_MAX + RP_WATCH_EVENTS + 2) * sizeof *ev);
+    if (!ev)
+        return;
+    int n = 0;
+    put_event(rs, &ev[n++], "alloc", -1, NULL, b->alloc_stack);
+    n = kept_events(rs, h, ev, n, &f->history_dropped);
     if (freed)
         put_event(rs, &ev[n++], "free", 0, NULL, b->free_stack);
     f->history = ev;
     f->nhistory = n;
-    f->history_dropped = h->total - kept;
+    bl_balance(rs->arena, ev, n, !freed, &f->balance);
+}
+
+const char *hs_balance_clause(struct arena *a, const struct fd_finding *f)
+{
+    const struct fd_balance *bl = &f->balance;
+    if (!bl->present || !bl->nunpaired)
+        return "";
+    const struct fd_unpaired *u = &bl->unpaired[0];
+    const char *more = bl->nunpaired > 1 ? arena_printf(a, " (and %d more unpaired)", bl->nunpaired - 1) : "";
+    if (u->delta > 0)
+        return arena_printf(a, "; +1 at %s has no matching -1%s", u->site ? u->site : "?", more);
+    return arena_printf(a, "; -1 at %s has no matching +1%s%s", u->site ? u->site : "?",
+                        u->borrowed ? " (that function only borrowed the object)" : "", more);
 }
 
 /* The innermost frame of s with a name that is not the header's own

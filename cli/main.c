@@ -427,9 +427,10 @@ static void describe_target(struct fd_report *rep, struct jr_journal *j, bool ta
         rep->target.argv[rep->target.argc++] = arena_strndup(a, s.ptr, s.len);
 }
 
-/* Reads the journal and runs every detector. Returns false (with a message
- * printed) if the journal cannot be read. */
-static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
+/* Reads the journal and runs every detector. o: the options of the run
+ * that made the journal, NULL when unknown (`lifeline report`). Returns
+ * false (with a message printed) if the journal cannot be read. */
+static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, const struct options *o)
 {
     const char *why = NULL;
     struct jr_journal *j = jr_open(journal, &why);
@@ -471,6 +472,14 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
     dt_repeat(rep, j, &st, &rs);
     dt_crash(rep, j, &st, &rs);
     dt_leaks(rep, &st, &rs);
+    const char *specs[WS_MAX_SPECS];
+    int nspecs = 0;
+    for (; o && nspecs < o->nwatch; nspecs++) {
+        char text[WS_NAME_MAX + 64];
+        ws_format(&o->watch[nspecs], text, sizeof text);
+        specs[nspecs] = arena_strndup(&rep->arena, text, strlen(text));
+    }
+    dt_watched(rep, &st, &rs, specs, nspecs);
     rs_close(&rs);
     rp_free(&st);
     jr_close(j);
@@ -579,7 +588,7 @@ static int run_and_report(const struct options *o, char **command, char **shown,
     rep.target.argv = shown;
     rep.target.argc = shown_argc;
     rep.target.pid = (uint32_t)res.pid;
-    bool ok = analyze(journal, &rep, false);
+    bool ok = analyze(journal, &rep, false, o);
     if (!o->keep_journal)
         unlink(journal);
     if (!ok) {
@@ -685,7 +694,7 @@ static int cmd_report(int argc, char **argv)
     if (rc)
         return rc;
     struct fd_report rep = {0};
-    if (!analyze(journal, &rep, true)) {
+    if (!analyze(journal, &rep, true, NULL)) {
         drop_report(json, o.report_path);
         fd_report_free(&rep);
         return EXIT_USAGE;

@@ -249,7 +249,7 @@ uint8_t *jn_put_referrer(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type,
 }
 
 uint8_t *jn_put_watch(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t offset, uint32_t spec, uint32_t flags,
-                      int64_t refcnt)
+                      int64_t refcnt, uint32_t type)
 {
     *p++ = JN_K_WATCH;
     p = varint_put(p, seq);
@@ -257,7 +257,8 @@ uint8_t *jn_put_watch(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t offset, 
     p = varint_put(p, offset);
     p = varint_put(p, spec);
     p = varint_put(p, flags);
-    return varint_put(p, zigzag(refcnt));
+    p = varint_put(p, zigzag(refcnt));
+    return varint_put(p, type);
 }
 
 uint8_t *jn_put_site_head(uint8_t *p, uint32_t id, uint32_t line)
@@ -491,6 +492,7 @@ static void decode_meta(struct cursor *c, struct jn_record *r)
         r->u.watch.spec = cur_u32(c);
         r->u.watch.flags = cur_u32(c);
         r->u.watch.refcnt = cur_s(c);
+        r->u.watch.type = cur_u32(c);
         break;
     case JN_K_SITE:
         r->u.site.id = cur_u32(c);

@@ -215,7 +215,7 @@ struct jn_record {
         struct { uint32_t type; } block_type;                /* addr: the block */
         struct { uint32_t tid, event, func; int64_t refcnt; } owner; /* addr, stack */
         struct { uint32_t type; int64_t offset; } referrer;  /* addr: the referrer's block */
-        struct { uint32_t offset, spec, flags; int64_t refcnt; } watch; /* addr: the object's block */
+        struct { uint32_t offset, spec, flags, type; int64_t refcnt; } watch; /* addr: the object's block */
         struct { uint32_t id, line; struct jn_str file; } site;
     } u;
 };
@@ -314,10 +314,10 @@ uint8_t *jn_put_referrer(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type,
 #define JN_WATCH_NO_SLOT 2u   /* wanted one, but every debug register was taken by older objects */
 #define JN_WATCH_NO_PERF 4u   /* hardware watchpoints are not available in this process */
 /* An object selected by --watch SPEC number spec (from 0, in the order given):
- * its block addr, the object's offset in it, flags (JN_WATCH_*), and its
- * reference count when selected. */
+ * its block addr, the object's offset in it, flags (JN_WATCH_*), its
+ * reference count when selected and its type id. */
 uint8_t *jn_put_watch(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t offset, uint32_t spec, uint32_t flags,
-                      int64_t refcnt);
+                      int64_t refcnt, uint32_t type);
 /* A definition: site id names line of file (a routed macro's __FILE__ and
  * __LINE__); INCREF and DECREF OWNER records carry it as their func. */
 uint8_t *jn_put_site_head(uint8_t *p, uint32_t id, uint32_t line); /* then file */

@@ -1,0 +1,64 @@
+/* The objects --watch chose (detect.h, dt_watched). */
+#include <string.h>
+
+#include "detect.h"
+#include "history.h"
+
+/* Why a WATCH record's object had no hardware watchpoint, NULL if it had one. */
+static const char *no_hardware(uint32_t flags)
+{
+    if (flags & JN_WATCH_HARDWARE)
+        return NULL;
+    if (flags & JN_WATCH_NO_SLOT)
+        return "all 4 debug registers were watching objects chosen earlier";
+    return "hardware watchpoints are not available";
+}
+
+/* One watched object into w. */
+static void one(struct rs_ctx *rs, const struct rp_state *s, const struct rp_watch *rw, struct fd_watched *w)
+{
+    struct rp_history h;
+    memset(w, 0, sizeof *w);
+    w->spec = (int)rw->rec.u.watch.spec;
+    w->hardware = (rw->rec.u.watch.flags & JN_WATCH_HARDWARE) != 0;
+    w->no_hardware = no_hardware(rw->rec.u.watch.flags);
+    w->refcnt = rw->rec.u.watch.refcnt;
+    dt_block(rs, &rw->block, rw->freed, rw->block.addr, &w->view.block);
+    w->view.block.alloc.name = w->view.block.free.name = NULL; /* the timeline starts and ends with them */
+    memset(&h, 0, sizeof h);
+    if (!rp_history_of(s, &rw->block, rw->freed, &h)) {
+        /* dropped from the freed ring: the watch's own list still has its events */
+        h.addr = rw->block.addr;
+        h.total = h.wtotal = rw->total;
+        h.wev = rw->ev;
+    }
+    hs_attach(rs, &rw->block, rw->freed, &h, &w->view);
+}
+
+void dt_watched(struct fd_report *rep, const struct rp_state *s, struct rs_ctx *rs, const char *const *specs,
+                int nspecs)
+{
+    if (!s->nwatches)
+        return;
+    rep->watched = arena_alloc(&rep->arena, (size_t)s->nwatches * sizeof *rep->watched);
+    if (!rep->watched)
+        return;
+    for (int i = 0; i < s->nwatches; i++) {
+        struct fd_watched *w = &rep->watched[rep->nwatched++];
+        one(rs, s, &s->watches[i], w);
+        w->spec_text = w->spec < nspecs ? specs[w->spec] : NULL;
+        rep->watched_without_hardware += !w->hardware;
+    }
+    uint64_t no_slot = 0;
+    for (int i = 0; i < s->nwatches; i++)
+        no_slot += (s->watches[i].rec.u.watch.flags & JN_WATCH_NO_SLOT) != 0;
+    if (no_slot)
+        fd_note(rep, arena_printf(&rep->arena, "%llu of the %d objects --watch chose got no hardware watchpoint "
+                                               "(4 debug registers, each watching one object in every thread, were "
+                                               "taken by objects chosen earlier): only extensions built with "
+                                               "`lifeline cflags` recorded their changes; narrow the SPEC with "
+                                               "nth= and limit=", (unsigned long long)no_slot, s->nwatches));
+    if (s->watches_dropped)
+        fd_note(rep, arena_printf(&rep->arena, "%llu more watched objects are not listed (at most %d are)",
+                                  (unsigned long long)s->watches_dropped, RP_MAX_WATCHES));
+}

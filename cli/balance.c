@@ -155,7 +155,8 @@ static void step(struct arena *a, struct bl_state *st, const struct fd_event *ev
     }
 }
 
-void bl_balance(struct arena *a, const struct fd_event *ev, int n, bool live, struct fd_balance *out)
+void bl_balance(struct arena *a, const struct fd_event *ev, int n, bool live, bool hardware,
+                struct fd_balance *out)
 {
     static struct bl_state st; /* large; the cli is single-threaded */
     memset(out, 0, sizeof *out);
@@ -169,7 +170,7 @@ void bl_balance(struct arena *a, const struct fd_event *ev, int n, bool live, st
         return;
     for (int i = 0; i < n; i++)
         step(a, &st, ev, i);
-    if (!live && st.count != 0)
+    if ((!live && st.count != 0) || (live && !hardware))
         st.complete = false;
     for (int k = 0; live && k < st.nopen; k++)
         unpaired(a, &st, ev, st.open[k].event, +1, false);

@@ -20,9 +20,10 @@
  *     of a freed object mean decrements were not recorded.
  * The history is complete when every recorded count follows from the one
  * before (1 after the allocation, one more after an incref, one less after
- * a decref) and a freed object's last count is 0; otherwise changes were
- * missed (the interpreter's own, without a hardware watchpoint) and the
- * pairing is a guess. */
+ * a decref) and either a freed object's last count is 0 or a hardware
+ * watchpoint recorded the changes of every code (changes made after the
+ * last recorded one could be missing otherwise: a live object's history
+ * without one is never complete); when it is not, the pairing is a guess. */
 #ifndef LL_BALANCE_H
 #define LL_BALANCE_H
 
@@ -37,7 +38,9 @@ const char *bl_site(struct arena *a, const struct fd_event *e);
 
 /* Pairs the n events of a history (as hs_attach builds them: alloc first,
  * free last when freed) into *out, in the arena. live: the object is
- * leaked or alive at the end. */
-void bl_balance(struct arena *a, const struct fd_event *ev, int n, bool live, struct fd_balance *out);
+ * leaked or alive at the end; hardware: a hardware watchpoint recorded its
+ * changes. */
+void bl_balance(struct arena *a, const struct fd_event *ev, int n, bool live, bool hardware,
+                struct fd_balance *out);
 
 #endif

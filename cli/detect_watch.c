@@ -31,6 +31,7 @@ static void one(struct rs_ctx *rs, const struct rp_state *s, const struct rp_wat
         h.addr = rw->block.addr;
         h.total = h.wtotal = rw->total;
         h.wev = rw->ev;
+        h.whardware = w->hardware;
     }
     hs_attach(rs, &rw->block, rw->freed, &h, &w->view);
 }

@@ -94,7 +94,7 @@ void hs_attach(struct rs_ctx *rs, const struct rp_block *b, bool freed, const st
         put_event(rs, &ev[n++], "free", 0, NULL, b->free_stack);
     f->history = ev;
     f->nhistory = n;
-    bl_balance(rs->arena, ev, n, !freed, &f->balance);
+    bl_balance(rs->arena, ev, n, !freed, h->whardware, &f->balance);
 }
 
 const char *hs_balance_clause(struct arena *a, const struct fd_finding *f)

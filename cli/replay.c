@@ -351,6 +351,7 @@ bool rp_history_of(const struct rp_state *s, const struct rp_block *b, bool free
         const struct rp_watch *w = h->watch && h->watch <= (uint32_t)s->nwatches ? &s->watches[h->watch - 1] : NULL;
         out->wev = w ? w->ev : NULL;
         out->wtotal = w ? w->total : 0;
+        out->whardware = w && (w->rec.u.watch.flags & JN_WATCH_HARDWARE);
         return true;
     }
     memset(out, 0, sizeof *out);

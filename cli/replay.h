@@ -38,6 +38,7 @@ struct rp_history {
      * they stood when the copy was made; wtotal counts those not kept too. */
     const struct rp_hist_event *wev;
     uint64_t wtotal;
+    bool whardware; /* and a hardware watchpoint recorded them, from any code */
 };
 
 /* Histories of freed blocks kept for findings about them: far fewer than

@@ -17,6 +17,7 @@
 #include "live.h"
 #include "pyframes.h"
 #include "record.h"
+#include "refsite.h"
 #include "types.h"
 #include "watch.h"
 
@@ -103,10 +104,9 @@ static void note(enum jn_owner_event ev, unsigned func, const obj *o)
  * every object is recorded; with it, only watched objects that no hardware
  * watchpoint records already (an unwatched object costs a bit test of a
  * filter). Each record costs a stack capture (docs/performance.md). The
- * macro's file and line are not journaled: the native stack's innermost
- * frame is the macro's call site (the header's functions are always
- * inlined), which the cli resolves to the same file and line when the
- * extension has debug information. Unknown kinds and calls before the
+ * macro's file and line go in the record as an interned site id (a SITE
+ * record the first time), so that the history names them even when the
+ * extension has no debug information. Unknown kinds and calls before the
  * boundary is set up are ignored. */
 __attribute__((visibility("default"))) void lifeline_ref_event(void *object, int kind, const char *file, int line)
 {
@@ -119,8 +119,8 @@ __attribute__((visibility("default"))) void lifeline_ref_event(void *object, int
     else if (wt_ref_verdict((uintptr_t)object, kind == REF_INCREF, &block) != WT_RECORD)
         block = 0;
     if (block)
-        put_owner(kind == REF_INCREF ? JN_OWN_INCREF : JN_OWN_DECREF, JN_CAPI_NONE, block, (uintptr_t)object,
-                  kind == REF_INCREF ? 0 : -1);
+        put_owner(kind == REF_INCREF ? JN_OWN_INCREF : JN_OWN_DECREF, site_id(file, line), block,
+                  (uintptr_t)object, kind == REF_INCREF ? 0 : -1);
     guard_leave();
 }
 

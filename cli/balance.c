@@ -37,13 +37,16 @@ static const char *site_function(const struct fd_event *e)
 const char *bl_site(struct arena *a, const struct fd_event *e)
 {
     const struct fd_frame *f = site_frame(e);
+    /* The frame's own line (debug information) first, else the macro's. */
+    const char *path = f && f->file && f->line > 0 ? f->file : e->site_file;
+    int line = f && f->file && f->line > 0 ? f->line : e->site_line;
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    const char *file = slash ? slash + 1 : path;
+    if (file && line > 0)
+        return f && f->function ? arena_printf(a, "%s:%d (%s)", file, line, f->function)
+                                : arena_printf(a, "%s:%d", file, line);
     if (!f)
         return NULL;
-    const char *slash = f->file ? strrchr(f->file, '/') : NULL;
-    const char *file = slash ? slash + 1 : f->file;
-    if (file && f->line > 0)
-        return f->function ? arena_printf(a, "%s:%d (%s)", file, f->line, f->function)
-                           : arena_printf(a, "%s:%d", file, f->line);
     if (f->function)
         return arena_printf(a, "%s()", f->function);
     return arena_printf(a, "0x%llx", (unsigned long long)f->pc);

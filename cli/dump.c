@@ -31,8 +31,12 @@ static void print_other(const struct jn_record *r, uint32_t tid)
         printf("block-type addr=0x%" PRIx64 " type=%u\n", r->addr, r->u.block_type.type);
         break;
     case JN_K_OWNER:
-        printf("owner event=%u func=%s addr=0x%" PRIx64 " refcnt=%" PRId64 " stack=%u\n", r->u.owner.event,
-               r->u.owner.func ? jn_capi_name(r->u.owner.func) : "-", r->addr, r->u.owner.refcnt, r->stack);
+        if (r->u.owner.event == JN_OWN_INCREF || r->u.owner.event == JN_OWN_DECREF)
+            printf("owner event=%u site=%u", r->u.owner.event, r->u.owner.func);
+        else
+            printf("owner event=%u func=%s", r->u.owner.event,
+                   r->u.owner.func ? jn_capi_name(r->u.owner.func) : "-");
+        printf(" addr=0x%" PRIx64 " refcnt=%" PRId64 " stack=%u\n", r->addr, r->u.owner.refcnt, r->stack);
         break;
     case JN_K_REFERRER:
         printf("referrer addr=0x%" PRIx64 " type=%u offset=%" PRId64 "\n", r->addr, r->u.referrer.type,

@@ -84,6 +84,8 @@ struct fd_event {
     const char *event;   /* "alloc", "incref", "decref", "free", "borrow", "steal", "track", "untrack" */
     int64_t refcnt;      /* after the event; -1 unknown */
     const char *func;    /* the C-API function of a boundary event, NULL otherwise */
+    const char *site_file; /* an incref's or decref's macro __FILE__ (lifeline cflags), NULL unknown */
+    int site_line;
     struct fd_stack stack;
 };
 

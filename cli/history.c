@@ -55,6 +55,21 @@ static void put_event(struct rs_ctx *rs, struct fd_event *e, const char *name, i
     }
 }
 
+/* Fills one history event from a replayed ownership event: a boundary
+ * event names its C-API function, an incref or decref its macro's file and
+ * line when the journal has them. */
+static void put_owner_event(struct rs_ctx *rs, struct fd_event *e, const struct rp_hist_event *x)
+{
+    bool change = x->event == JN_OWN_INCREF || x->event == JN_OWN_DECREF;
+    put_event(rs, e, event_name(x->event), x->refcnt, change ? NULL : jn_capi_name(x->func), x->stack);
+    struct jn_str file;
+    uint32_t line;
+    if (change && x->func && jr_site(rs->journal, x->func, &file, &line)) {
+        e->site_file = arena_strndup(rs->arena, file.ptr, file.len);
+        e->site_line = (int)line;
+    }
+}
+
 /* The events of h to show, oldest first, into ev (from index n on):
  * those before the watch still in the ring, then the watch's own list.
  * Returns the new n; *dropped gets the events not kept. */
@@ -63,17 +78,11 @@ static int kept_events(struct rs_ctx *rs, const struct rp_history *h, struct fd_
     uint64_t before = h->wev ? h->total - h->wtotal : h->total; /* events before the WATCH record */
     uint64_t first = h->total > RP_HIST_MAX ? h->total - RP_HIST_MAX : 0;
     for (uint64_t i = first; i < before; i++) {
-        const struct rp_hist_event *x = &h->ev[i % RP_HIST_MAX];
-        bool boundary = x->event != JN_OWN_INCREF && x->event != JN_OWN_DECREF;
-        put_event(rs, &ev[n++], event_name(x->event), x->refcnt, boundary ? jn_capi_name(x->func) : NULL,
-                  x->stack);
+        put_owner_event(rs, &ev[n++], &h->ev[i % RP_HIST_MAX]);
     }
     uint64_t wkept = h->wev ? (h->wtotal < RP_WATCH_EVENTS ? h->wtotal : RP_WATCH_EVENTS) : 0;
     for (uint64_t i = 0; i < wkept; i++) {
-        const struct rp_hist_event *x = &h->wev[i];
-        bool boundary = x->event != JN_OWN_INCREF && x->event != JN_OWN_DECREF;
-        put_event(rs, &ev[n++], event_name(x->event), x->refcnt, boundary ? jn_capi_name(x->func) : NULL,
-                  x->stack);
+        put_owner_event(rs, &ev[n++], &h->wev[i]);
     }
     *dropped = (before > first ? first : before) + (h->wev ? h->wtotal - wkept : 0);
     return n;
@@ -127,13 +136,16 @@ const char *hs_release_clause(struct arena *a, const struct fd_finding *f)
         if (strcmp(e->event, "decref") != 0 || e->refcnt != 0)
             continue;
         const struct fd_frame *fr = site_frame(&e->stack);
-        if (!fr)
+        const char *file = fr && fr->file && fr->line > 0 ? fr->file : e->site_file;
+        int line = fr && fr->file && fr->line > 0 ? fr->line : e->site_line;
+        if (!fr && !file)
             return "";
-        if (!fr->file || fr->line <= 0)
-            return arena_printf(a, "; its last reference was dropped by a decref in %s()", fr->function);
-        const char *slash = strrchr(fr->file, '/');
-        return arena_printf(a, "; its last reference was dropped by a decref in %s() at %s:%d", fr->function,
-                            slash ? slash + 1 : fr->file, fr->line);
+        const char *slash = file ? strrchr(file, '/') : NULL;
+        const char *in = fr ? arena_printf(a, " in %s()", fr->function) : "";
+        if (!file)
+            return arena_printf(a, "; its last reference was dropped by a decref%s", in);
+        return arena_printf(a, "; its last reference was dropped by a decref%s at %s:%d", in,
+                            slash ? slash + 1 : file, line);
     }
     return "";
 }

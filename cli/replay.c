@@ -178,7 +178,7 @@ static bool add_history(struct rp_state *s, const struct rp_live *l, const struc
     if (inserted)
         h->total = h->watch = 0;
     struct rp_hist_event e = {.refcnt = r->u.owner.refcnt, .stack = r->stack, .tid = tid,
-                              .event = (uint8_t)r->u.owner.event, .func = (uint8_t)r->u.owner.func};
+                              .event = (uint8_t)r->u.owner.event, .func = r->u.owner.func};
     h->ev[h->total++ % RP_HIST_MAX] = e;
     struct rp_watch *w = watch_of(s, h);
     if (w && w->total++ < RP_WATCH_EVENTS)
@@ -223,7 +223,8 @@ static bool add_watch(struct rp_state *s, const struct jn_record *r)
 static bool note_owner(struct rp_state *s, const struct jn_record *r, uint32_t tid)
 {
     struct rp_live *l = tbl_find(&s->live, r->addr);
-    if (!l || r->u.owner.func >= JN_CAPI_COUNT)
+    bool change = r->u.owner.event == JN_OWN_INCREF || r->u.owner.event == JN_OWN_DECREF;
+    if (!l || (!change && r->u.owner.func >= JN_CAPI_COUNT))
         return true;
     if (!add_history(s, l, r, tid))
         return false;

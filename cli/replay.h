@@ -25,7 +25,8 @@
 struct rp_hist_event {
     int64_t refcnt; /* after the event; -1 unknown */
     uint32_t stack, tid;
-    uint8_t event, func;
+    uint32_t func;  /* the C-API function (enum jn_capi); for increfs and decrefs a SITE id (0 none) */
+    uint8_t event;
 };
 struct rp_history {
     uint64_t addr; /* the block; the table's key */

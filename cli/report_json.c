@@ -144,6 +144,11 @@ static void history(FILE *o, const struct fd_finding *f)
             fputs(", \"func\": ", o);
             jstr(o, e->func);
         }
+        if (e->site_file) {
+            fputs(", \"site\": {\"file\": ", o);
+            jstr(o, e->site_file);
+            fprintf(o, ", \"line\": %d}", e->site_line);
+        }
         fputs(", \"stack\": ", o);
         stack(o, &e->stack);
         fputc('}', o);

@@ -74,6 +74,10 @@ static void timeline_event(FILE *o, int i, const struct fd_event *e)
         fprintf(o, " refcnt %" PRId64, e->refcnt);
     if (e->func)
         fprintf(o, " by %s()", e->func);
+    if (e->site_file) {
+        const char *slash = strrchr(e->site_file, '/');
+        fprintf(o, " at %s:%d", slash ? slash + 1 : e->site_file, e->site_line);
+    }
     fputc('\n', o);
     for (int k = 0; k < e->stack.n && k < TIMELINE_FRAMES; k++) {
         fputs("    ", o); /* under the event's line */

@@ -480,3 +480,23 @@ def test_watch_from_lifeline_options(interp, tmp_path):
     got = [(w["spec"], w["block"]["type"]) for w in watched(res)]
     assert got == [("type=Box,nth=4,limit=1", "Box"), (f"site=watch_scenario.py:{ln['the held list']}", "list")], \
         res.describe()
+
+
+def test_macro_file_and_line_without_debug_information(release_interp, tmp_path):
+    """The header passes each macro's __FILE__ and __LINE__; the journal keeps them (SITE records), so an
+    extension built without -g still shows the line of each change, in the history and the summary."""
+    interp = release_interp
+    d = H.build_extension(interp, "zoo_refs", extra_flags=H.lifeline_cflags() + ["-g0"], variant="refs-nodebug")
+    script = write_script(tmp_path, "zoo_refs.release_twice()")
+    res = H.run_lifeline(interp, [str(script)], lifeline_args=["--pool-rate", "0"], env={"PYTHONPATH": d})
+    f = H.only_finding(res.report, "use-after-free")
+    hist = f["history"]
+    assert [e["event"] for e in hist] == ["alloc", "incref", "decref", "decref", "free"], res.describe()
+    # no line from DWARF: the frames only have the function names of the symbol table
+    assert hist[3]["stack"][0]["function"] == "forget_entry" and hist[3]["stack"][0]["line"] is None
+    marks = ["/* shared: +1 */", "/* unshared: -1 */", "/* released: never owned */"]
+    assert [(os.path.basename(e["site"]["file"]), e["site"]["line"]) for e in hist[1:4]] == \
+        [("zoo_refs.c", line_of(m)) for m in marks], hist[1:4]
+    bad = line_of("/* released: never owned */")
+    assert f"dropped by a decref in forget_entry() at zoo_refs.c:{bad}" in f["summary"], f["summary"]
+    assert f"decref  refcnt 0 at zoo_refs.c:{bad}" in res.stderr

@@ -437,7 +437,9 @@ __attribute__((noinline)) uint32_t cap_stack(void)
     bool short_key = false, complete = false;
     uintptr_t sp = current_sp();
     rs.npy = pf_walk(rs.py, CAP_MAX_PYTHON);
-    struct thread_walk *w = (!cap_exact_stacks && rs.npy > 0) ? thread_walk() : NULL;
+    /* In a signal handler the walk cannot cross the kernel's trampoline, and
+     * a thread's first walk asks pthread for its stack (not signal-safe). */
+    struct thread_walk *w = (!cap_exact_stacks && !cap_in_signal && rs.npy > 0) ? thread_walk() : NULL;
     if (w) {
         if (!w->first_off)
             learn_first_slot(w, sp, (uintptr_t)__builtin_return_address(0));

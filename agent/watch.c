@@ -199,6 +199,29 @@ static bool spec_matches(unsigned i, const struct pending *p, const struct ty_ob
     return false;
 }
 
+/* True if SPEC i may match the pending block p before its type is read:
+ * a site or address SPEC that does not match on those alone never will,
+ * and the type read (a live-table lookup, the type's checks) is saved. */
+static bool may_match(unsigned i, const struct pending *p)
+{
+    const struct ws_spec *s = &specs[i];
+    if (s->kind == WS_ADDR)
+        return s->addr >= p->block && s->addr < p->block + p->size;
+    if (s->kind == WS_FUNCTION || s->kind == WS_LINE)
+        return site_mask && p->stack < SITE_IDS &&
+               (__atomic_load_n(&site_mask[p->stack], __ATOMIC_ACQUIRE) & (1u << i));
+    return true;
+}
+
+/* True if any SPEC may match the pending block p. */
+static bool any_may_match(const struct pending *p)
+{
+    for (unsigned i = 0; i < nspecs; i++)
+        if (may_match(i, p))
+            return true;
+    return false;
+}
+
 /* True if the n-th match (from 1) of SPEC i is to be watched. */
 static bool wanted(unsigned i, uint64_t n)
 {
@@ -248,7 +271,7 @@ static uintptr_t decide_pending(void)
     struct ty_object t = {0};
     pending.block = 0;
     uint32_t type;
-    if (!p.block || !live_find(p.block, &li) || !(type = ty_of_live_block(p.block, p.size, &t)))
+    if (!p.block || !any_may_match(&p) || !live_find(p.block, &li) || !(type = ty_of_live_block(p.block, p.size, &t)))
         return 0;
     uintptr_t obj = p.block + t.offset;
     for (unsigned i = 0; i < nspecs; i++) {

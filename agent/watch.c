@@ -245,11 +245,15 @@ static bool watch(uintptr_t block, uintptr_t obj, unsigned spec, uint32_t type)
     int slot = hw_on ? hw_arm(obj, block) : -1;
     uint32_t flags = slot >= 0 ? JN_WATCH_HARDWARE : hw_on ? JN_WATCH_NO_SLOT : JN_WATCH_NO_PERF;
     bool inserted;
+    int32_t stale = -1;
     spin_lock(&wt_lock);
     struct wt_entry *e = tbl_insert(&watched, obj, &inserted);
+    if (e && !inserted)
+        stale = e->slot; /* an earlier object here whose free was not seen */
     if (e)
         *e = (struct wt_entry){obj, block, slot, spec};
     spin_unlock(&wt_lock);
+    hw_disarm(stale);
     if (!e) {
         hw_disarm(slot);
         __atomic_add_fetch(&unwatched, 1, __ATOMIC_RELAXED);

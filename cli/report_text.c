@@ -128,6 +128,9 @@ void rpt_timeline(FILE *o, const struct fd_finding *f)
     balance(o, &f->balance);
 }
 
+/* Watched objects printed with their timeline; the JSON report has all. */
+#define TEXT_WATCHED_MAX 20
+
 /* An object --watch chose, with its timeline. */
 static void watched(FILE *o, const struct fd_watched *w)
 {
@@ -240,8 +243,11 @@ void rpt_text(FILE *o, const struct fd_report *r)
         finding(o, &r->findings[i]);
     for (int i = 0; i < r->nseries; i++)
         series(o, &r->series[i]);
-    for (int i = 0; i < r->nwatched; i++)
+    for (int i = 0; i < r->nwatched && i < TEXT_WATCHED_MAX; i++)
         watched(o, &r->watched[i]);
+    if (r->nwatched > TEXT_WATCHED_MAX)
+        fprintf(o, "lifeline: watched: %d more objects (their timelines are in the JSON report)\n\n",
+                r->nwatched - TEXT_WATCHED_MAX);
     int errors = fd_error_count(r);
     fprintf(o, "lifeline: summary: %d error%s, %d warning%s; %" PRIu64 " allocations, %" PRIu64
                " frees, peak %" PRIu64 " bytes live\n",

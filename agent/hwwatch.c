@@ -160,8 +160,7 @@ bool hw_init(void)
         log_format(text, sizeof text, "hardware watchpoints are not available (perf_event_open: %s: %s); "
                    "--watch records reference counts only from extensions built with `lifeline cflags`",
                    strerror(e), refusal_reason(e));
-        log_msg("%s", text);
-        rec_note(text);
+        rec_note(text); /* the report prints it, once, first among its notes */
         return false;
     }
     close(fd);

@@ -20,10 +20,11 @@
 #define HW_SLOTS 4
 
 /* Probes perf_event_open with a breakpoint on a variable of the agent and
- * installs the SIGTRAP handler. Returns false, after one message on stderr
- * and one note in the journal naming the reason (the errno, and what it
- * usually means: perf_event_paranoid, seccomp, no breakpoint support),
- * when hardware watchpoints cannot be used; then hw_arm always fails. */
+ * installs the SIGTRAP handler. Returns false, after a note in the journal
+ * naming the reason (the errno, and what it usually means:
+ * perf_event_paranoid, seccomp, no breakpoint support), which the report
+ * prints once, when hardware watchpoints cannot be used; then hw_arm
+ * always fails. */
 bool hw_init(void);
 
 /* Watches the reference count of the object at obj (in block) in every

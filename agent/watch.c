@@ -296,8 +296,51 @@ void wt_after_alloc(uint8_t api, uintptr_t block, uint64_t size, uint32_t stack)
         pending = (struct pending){block, size, stack};
 }
 
-/* Removes the watched object at obj, if it is one; its hardware slot is
- * freed. */
+/* A watched object still waiting for a debug register, into *out (copied
+ * under the lock); false when none waits. */
+static bool waiting(struct wt_entry *out)
+{
+    size_t pos = 0;
+    const struct wt_entry *e;
+    bool found = false;
+    spin_lock(&wt_lock);
+    while (!found && (e = tbl_next(&watched, &pos)) != NULL)
+        if (e->slot < 0 && (found = true))
+            *out = *e;
+    spin_unlock(&wt_lock);
+    return found;
+}
+
+/* Gives a debug register that came free to an object chosen while none
+ * was: armed now, its WATCH record repeated with JN_WATCH_LATER (its
+ * changes so far came from the header only). An object freed by another
+ * thread meanwhile gives the register back. */
+static void promote(void)
+{
+    struct wt_entry w;
+    if (!hw_on || !waiting(&w))
+        return;
+    int slot = hw_arm(w.obj, w.block);
+    if (slot < 0)
+        return;
+    spin_lock(&wt_lock);
+    struct wt_entry *e = tbl_find(&watched, w.obj);
+    bool still = e && e->block == w.block && e->slot < 0;
+    if (still)
+        e->slot = slot;
+    spin_unlock(&wt_lock);
+    if (!still) {
+        hw_disarm(slot);
+        return;
+    }
+    struct live_info li;
+    struct ty_object t = {0};
+    uint32_t type = live_find(w.block, &li) ? ty_of_live_block(w.block, li.size, &t) : 0;
+    put_watch(w.block, w.obj, w.spec, JN_WATCH_HARDWARE | JN_WATCH_LATER, type);
+}
+
+/* Removes the watched object at obj, if it is one; its debug register, if
+ * it had one, is freed and goes to an object waiting for one. */
 static void unwatch(uintptr_t obj)
 {
     struct wt_entry e;
@@ -306,8 +349,10 @@ static void unwatch(uintptr_t obj)
     spin_lock(&wt_lock);
     bool found = tbl_remove(&watched, obj, &e);
     spin_unlock(&wt_lock);
-    if (found)
+    if (found && e.slot >= 0) {
         hw_disarm(e.slot);
+        promote();
+    }
 }
 
 void wt_before_free(uintptr_t block)

@@ -133,6 +133,8 @@ struct fd_watched {
     const char *spec_text;    /* the SPEC, NULL when unknown (lifeline report) */
     bool hardware;            /* a hardware watchpoint recorded every change */
     const char *no_hardware;  /* why not, NULL when it did */
+    int hardware_from;        /* -1; else the history index of the first change a debug register saw,
+                                 once one came free (the earlier ones are the header's) */
     int64_t refcnt;           /* its count when chosen */
     struct fd_finding view;   /* its block, history and balance (kind and summary unused) */
 };

@@ -195,6 +195,13 @@ static bool add_watch(struct rp_state *s, const struct jn_record *r)
     bool inserted;
     if (!l)
         return true;
+    struct rp_watch *again = watch_of(s, tbl_find(&s->hist_live, r->addr));
+    if (again && (r->u.watch.flags & JN_WATCH_LATER)) {
+        /* a debug register came free for it: recorded by hardware from here on */
+        again->rec.u.watch.flags = r->u.watch.flags;
+        again->hardware_from = again->total;
+        return true;
+    }
     if (s->nwatches >= RP_MAX_WATCHES) {
         s->watches_dropped++;
         return true;
@@ -352,7 +359,7 @@ bool rp_history_of(const struct rp_state *s, const struct rp_block *b, bool free
         const struct rp_watch *w = h->watch && h->watch <= (uint32_t)s->nwatches ? &s->watches[h->watch - 1] : NULL;
         out->wev = w ? w->ev : NULL;
         out->wtotal = w ? w->total : 0;
-        out->whardware = w && (w->rec.u.watch.flags & JN_WATCH_HARDWARE);
+        out->whardware = w && (w->rec.u.watch.flags & JN_WATCH_HARDWARE) && !(w->rec.u.watch.flags & JN_WATCH_LATER);
         return true;
     }
     memset(out, 0, sizeof *out);

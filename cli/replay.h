@@ -75,6 +75,7 @@ struct rp_watch {
     bool freed;
     struct rp_hist_event *ev; /* malloc'd, RP_WATCH_EVENTS */
     uint64_t total;           /* events seen; those past RP_WATCH_EVENTS are not kept */
+    uint64_t hardware_from;   /* JN_WATCH_LATER: the index of its first event a debug register saw */
 };
 
 /* A block that refers to the object of a refcount-too-low error. */

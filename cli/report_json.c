@@ -208,6 +208,8 @@ static void watched_one(FILE *o, const struct fd_watched *w)
     jstr(o, w->spec_text);
     fprintf(o, ", \"hardware\": %s, \"no_hardware\": ", w->hardware ? "true" : "false");
     jstr(o, w->no_hardware);
+    fputs(", \"hardware_from_event\": ", o);
+    jint_or_null(o, w->hardware_from, w->hardware_from >= 0);
     fprintf(o, ", \"refcnt_when_chosen\": %" PRId64 ",\n     \"block\": ", w->refcnt);
     block(o, &w->view.block, false);
     fprintf(o, ", \"history_dropped\": %" PRIu64, w->view.history_dropped);

@@ -139,6 +139,9 @@ static void watched(FILE *o, const struct fd_watched *w)
             w->view.block.address, w->spec_text ? w->spec_text : "a --watch SPEC");
     if (w->hardware)
         fputs("every change recorded by a hardware watchpoint\n", o);
+    else if (w->hardware_from >= 0)
+        fprintf(o, "a hardware watchpoint from event %d on (%s); before, changes from extensions built with "
+                   "`lifeline cflags` only\n", w->hardware_from + 1, w->no_hardware);
     else
         fprintf(o, "no hardware watchpoint (%s): changes from extensions built with `lifeline cflags` only\n",
                 w->no_hardware ? w->no_hardware : "?");

@@ -313,6 +313,8 @@ uint8_t *jn_put_referrer(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type,
 #define JN_WATCH_HARDWARE 1u  /* a hardware watchpoint on its reference count, in every thread */
 #define JN_WATCH_NO_SLOT 2u   /* wanted one, but every debug register was taken by older objects */
 #define JN_WATCH_NO_PERF 4u   /* hardware watchpoints are not available in this process */
+#define JN_WATCH_LATER 8u     /* with HARDWARE, in a second WATCH record of the same object: a debug
+                               * register came free and watches it from here on */
 /* An object selected by --watch SPEC number spec (from 0, in the order given):
  * its block addr, the object's offset in it, flags (JN_WATCH_*), its
  * reference count when selected and its type id. */

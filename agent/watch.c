@@ -48,7 +48,7 @@ static bool hw_on;
  * read 0, and its allocation is not chosen) */
 static uint32_t *site_mask;
 /* protected by: atomic */
-static uint64_t matched[WS_MAX_SPECS], chosen[WS_MAX_SPECS], unwatched;
+static uint64_t matched[WS_MAX_SPECS], unwatched;
 /* protected by: atomic; bits are set, never cleared: a hit only says "look
  * in the table", which a freed object's stale bit costs */
 static uint64_t filter[FILTER_BITS / 64];
@@ -180,25 +180,6 @@ bool wt_init(void)
 
 /* ---- choosing ---- */
 
-/* True if the object t (at obj, in the block of p) matches SPEC s. */
-static bool spec_matches(unsigned i, const struct pending *p, const struct ty_object *t, uintptr_t obj)
-{
-    const struct ws_spec *s = &specs[i];
-    switch (s->kind) {
-    case WS_TYPE: {
-        const char *name = AT(t->type, pf_layout->type_name, const char *);
-        return name && strncmp(name, s->name, WS_NAME_MAX) == 0;
-    }
-    case WS_FUNCTION:
-    case WS_LINE:
-        return site_mask && p->stack < SITE_IDS &&
-               (__atomic_load_n(&site_mask[p->stack], __ATOMIC_ACQUIRE) & (1u << i));
-    case WS_ADDR:
-        return s->addr >= p->block && s->addr < p->block + p->size && obj >= p->block;
-    }
-    return false;
-}
-
 /* True if SPEC i may match the pending block p before its type is read:
  * a site or address SPEC that does not match on those alone never will,
  * and the type read (a live-table lookup, the type's checks) is saved. */
@@ -211,6 +192,15 @@ static bool may_match(unsigned i, const struct pending *p)
         return site_mask && p->stack < SITE_IDS &&
                (__atomic_load_n(&site_mask[p->stack], __ATOMIC_ACQUIRE) & (1u << i));
     return true;
+}
+
+/* True if the object of type t in the pending block p matches SPEC i. */
+static bool spec_matches(unsigned i, const struct pending *p, const struct ty_object *t)
+{
+    if (specs[i].kind != WS_TYPE)
+        return may_match(i, p);
+    const char *name = AT(t->type, pf_layout->type_name, const char *);
+    return name && strncmp(name, specs[i].name, WS_NAME_MAX) == 0;
 }
 
 /* True if any SPEC may match the pending block p. */
@@ -279,8 +269,7 @@ static uintptr_t decide_pending(void)
         return 0;
     uintptr_t obj = p.block + t.offset;
     for (unsigned i = 0; i < nspecs; i++) {
-        if (spec_matches(i, &p, &t, obj) && wanted(i, __atomic_add_fetch(&matched[i], 1, __ATOMIC_RELAXED))) {
-            __atomic_add_fetch(&chosen[i], 1, __ATOMIC_RELAXED);
+        if (spec_matches(i, &p, &t) && wanted(i, __atomic_add_fetch(&matched[i], 1, __ATOMIC_RELAXED))) {
             return watch(p.block, obj, i, type) ? obj : 0;
         }
     }

@@ -193,10 +193,11 @@ static bool open_everywhere(struct hw_slot *s, unsigned index, uintptr_t addr)
             pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
             if (tid <= 0 || tid == self)
                 continue;
+            errno = 0;
             int fd = s->nfds < HW_MAX_THREADS ? open_breakpoint(tid, addr, index) : -1;
             if (fd >= 0)
                 s->fds[s->nfds++] = fd;
-            else
+            else if (errno != ESRCH) /* a thread that just ended needs no watchpoint */
                 __atomic_add_fetch(&uncovered_threads, 1, __ATOMIC_RELAXED);
         }
     }

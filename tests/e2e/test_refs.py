@@ -552,3 +552,9 @@ def test_watch_gives_a_freed_debug_register_to_a_waiting_object(interp, tmp_path
     assert w["balance"]["complete"] is False  # its first changes were not all seen
     assert any("1 of the 5 objects --watch chose got no hardware watchpoint" in n and "(1 got one later)" in n
                for n in res.report["notes"]), res.report["notes"]
+
+
+def test_help_names_watch():
+    rc, out, err = H.run_lifeline_cmd(["--help"])
+    assert rc == 0
+    assert "--watch SPEC" in out and "type=NAME" in out and "site=FILE:LINE" in out and "watch=SPEC" in out

@@ -558,3 +558,22 @@ def test_help_names_watch():
     rc, out, err = H.run_lifeline_cmd(["--help"])
     assert rc == 0
     assert "--watch SPEC" in out and "type=NAME" in out and "site=FILE:LINE" in out and "watch=SPEC" in out
+
+
+def test_watch_explains_the_demo_without_cflags(release_interp):
+    """The README's demo (examples/demo, built plainly: no header): the hardware watchpoint records
+    the Py_DECREF total_weight() makes on a widget it only borrowed, and the balance names it."""
+    ext = os.path.join(H.build_dir(), "examples")
+    widgets_c = os.path.join(H.REPO, "examples", "demo", "widgets.c")
+    decref = [n for n, l in enumerate(open(widgets_c, encoding="utf-8"), 1) if l.strip() == "Py_DECREF(item);"]
+    res = H.run_lifeline(release_interp, [os.path.join(H.REPO, "examples", "demo", "demo.py")],
+                         lifeline_args=["--watch", "type=widgets.Widget"], env={"PYTHONPATH": ext})
+    crash = H.only_finding(res.report, "crash")
+    want = f"-1 at widgets.c:{decref[0]} (widgets_total_weight) has no matching +1 (that function only borrowed the object)"
+    assert want in crash["summary"], crash["summary"]
+    hist = crash["history"]
+    assert [e["event"] for e in hist] == ["alloc", "borrow", "decref", "free"], hist
+    assert hist[2]["refcnt"] == 0 and hist[2]["stack"][0]["function"] == "widgets_total_weight"
+    assert hist[2]["stack"][0]["line"] == decref[0] and "site" not in hist[2]  # a watchpoint's: no macro site
+    assert crash["balance"]["unpaired"][0]["borrowed"] is True
+    assert all(w["hardware"] for w in res.report["watched"]) and len(res.report["watched"]) == 4

@@ -191,10 +191,12 @@ static bool add_history(struct rp_state *s, const struct rp_live *l, const struc
  * are kept whole in the watch's own list. False if memory ran out. */
 static bool add_watch(struct rp_state *s, const struct jn_record *r)
 {
-    const struct rp_live *l = tbl_find(&s->live, r->addr);
+    struct rp_live *l = tbl_find(&s->live, r->addr);
     bool inserted;
     if (!l)
         return true;
+    if (!l->type)
+        l->type = r->u.watch.type; /* the agent read it to choose the object */
     struct rp_watch *again = watch_of(s, tbl_find(&s->hist_live, r->addr));
     if (again && (r->u.watch.flags & JN_WATCH_LATER)) {
         /* a debug register came free for it: recorded by hardware from here on */
@@ -217,8 +219,6 @@ static bool add_watch(struct rp_state *s, const struct jn_record *r)
     struct rp_watch *w = &s->watches[s->nwatches++];
     *w = (struct rp_watch){.rec = *r, .ev = ev};
     from_live(l, &w->block);
-    if (!w->block.type)
-        w->block.type = r->u.watch.type;
     h->watch = (uint32_t)s->nwatches;
     return true;
 }

@@ -122,6 +122,9 @@ int dump_journal(const char *path)
     struct jn_str tname;
     for (uint32_t id = 1; jr_type(j, id, &tname); id++)
         printf("type %u: %.*s\n", id, (int)tname.len, tname.ptr);
+    uint32_t line;
+    for (uint32_t id = 1; jr_site(j, id, &tname, &line); id++)
+        printf("site %u: %.*s:%u\n", id, (int)tname.len, tname.ptr, line);
     uint64_t n = jr_replay(j, print_event, NULL);
     printf("events=%" PRIu64 " damaged=%d\n", n, jr_damaged(j));
     jr_close(j);

@@ -256,6 +256,18 @@ static void memo_put(uint64_t key, uint32_t id)
     }
 }
 
+void (*cap_on_new_stack)(uint32_t id, const struct cap_frame *frames, int n);
+
+/* Hands a new stack's frames to cap_on_new_stack. */
+static void tell_new_stack(uint32_t id, const struct raw_stack *rs)
+{
+    struct cap_frame fr[CAP_MAX_NATIVE + CAP_MAX_PYTHON];
+    int n = 0;
+    FOR_EACH_FRAME(rs, { fr[n].pc = pc_; fr[n].code = NULL; fr[n++].lasti = 0; },
+                   { fr[n].pc = 0; fr[n].code = f_->code; fr[n++].lasti = f_->lasti; });
+    cap_on_new_stack(id, fr, n);
+}
+
 /* Interns the stack under key: returns its id, journaling the full stack
  * (unwinding it completely first when full_unwind) the first time. */
 static uint32_t intern(uint64_t key, struct raw_stack *rs, bool full_unwind)
@@ -275,6 +287,8 @@ static uint32_t intern(uint64_t key, struct raw_stack *rs, bool full_unwind)
             take_native(rs, CAP_MAX_NATIVE);
         hash_stack(rs, &nframes);
         journal_stack(id, rs, nframes);
+        if (cap_on_new_stack)
+            tell_new_stack(id, rs);
     }
     return id;
 }
@@ -456,7 +470,9 @@ __attribute__((noinline)) uint32_t cap_stack(void)
     bool short_key = false, complete = false;
     uintptr_t sp = current_sp();
     rs.npy = pf_walk(rs.py, CAP_MAX_PYTHON);
-    struct thread_walk *w = (!cap_exact_stacks && rs.npy > 0) ? thread_walk() : NULL;
+    /* In a signal handler the walk cannot cross the kernel's trampoline, and
+     * a thread's first walk asks pthread for its stack (not signal-safe). */
+    struct thread_walk *w = (!cap_exact_stacks && !cap_in_signal && rs.npy > 0) ? thread_walk() : NULL;
     if (w) {
         if (!w->first_off)
             learn_first_slot(w, sp, (uintptr_t)__builtin_return_address(0));

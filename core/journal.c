@@ -249,6 +249,26 @@ uint8_t *jn_put_referrer(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type,
     return varint_put(p, zigzag(offset));
 }
 
+uint8_t *jn_put_watch(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t offset, uint32_t spec, uint32_t flags,
+                      int64_t refcnt, uint32_t type)
+{
+    *p++ = JN_K_WATCH;
+    p = varint_put(p, seq);
+    p = varint_put(p, addr);
+    p = varint_put(p, offset);
+    p = varint_put(p, spec);
+    p = varint_put(p, flags);
+    p = varint_put(p, zigzag(refcnt));
+    return varint_put(p, type);
+}
+
+uint8_t *jn_put_site_head(uint8_t *p, uint32_t id, uint32_t line)
+{
+    *p++ = JN_K_SITE;
+    p = varint_put(p, id);
+    return varint_put(p, line);
+}
+
 /* ---- decoding ---- */
 
 /* A bounds-checked cursor: once it fails, every later read fails too, so the
@@ -475,6 +495,20 @@ static void decode_meta(struct cursor *c, struct jn_record *r)
         r->addr = cur_u(c);
         r->u.referrer.type = cur_u32(c);
         r->u.referrer.offset = cur_s(c);
+        break;
+    case JN_K_WATCH:
+        r->seq = cur_u(c);
+        r->addr = cur_u(c);
+        r->u.watch.offset = cur_u32(c);
+        r->u.watch.spec = cur_u32(c);
+        r->u.watch.flags = cur_u32(c);
+        r->u.watch.refcnt = cur_s(c);
+        r->u.watch.type = cur_u32(c);
+        break;
+    case JN_K_SITE:
+        r->u.site.id = cur_u32(c);
+        r->u.site.line = cur_u32(c);
+        r->u.site.file = cur_str(c);
         break;
     default:
         c->ok = false;

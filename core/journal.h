@@ -84,12 +84,14 @@ enum jn_kind {
     JN_K_BLOCK_TYPE, /* the Python type of a live object block */
     JN_K_OWNER,      /* an ownership event at the C-API boundary or a refcount change */
     JN_K_REFERRER,   /* one referrer of the object of a preceding refcount-too-low ERROR */
+    JN_K_WATCH,      /* an object chosen by `lifeline run --watch`: its changes are recorded */
+    JN_K_SITE,       /* a definition: the file and line of a routed Py_INCREF/Py_DECREF */
 };
 
 /* True for the records the reader delivers in seq order with the events. */
 static inline bool jn_is_sequenced(enum jn_kind k)
 {
-    return k <= JN_K_REALLOC || k == JN_K_ERROR || (k >= JN_K_LEAK && k <= JN_K_REFERRER);
+    return k <= JN_K_REALLOC || k == JN_K_ERROR || (k >= JN_K_LEAK && k <= JN_K_WATCH);
 }
 
 /* What an ERROR record says went wrong. */
@@ -213,6 +215,8 @@ struct jn_record {
         struct { uint32_t type; } block_type;                /* addr: the block */
         struct { uint32_t tid, event, func; int64_t refcnt; } owner; /* addr, stack */
         struct { uint32_t type; int64_t offset; } referrer;  /* addr: the referrer's block */
+        struct { uint32_t offset, spec, flags, type; int64_t refcnt; } watch; /* addr: the object's block */
+        struct { uint32_t id, line; struct jn_str file; } site;
     } u;
 };
 
@@ -307,6 +311,20 @@ uint8_t *jn_put_owner(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_owner_even
 /* A referrer (block addr, type id, offset of the reference in it) of the
  * object named by the refcount-too-low ERROR record with the same seq. */
 uint8_t *jn_put_referrer(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type, int64_t offset);
+/* Flags of a WATCH record: how the object's changes are seen. */
+#define JN_WATCH_HARDWARE 1u  /* a hardware watchpoint on its reference count, in every thread */
+#define JN_WATCH_NO_SLOT 2u   /* wanted one, but every debug register was taken by older objects */
+#define JN_WATCH_NO_PERF 4u   /* hardware watchpoints are not available in this process */
+#define JN_WATCH_LATER 8u     /* with HARDWARE, in a second WATCH record of the same object: a debug
+                               * register came free and watches it from here on */
+/* An object selected by --watch SPEC number spec (from 0, in the order given):
+ * its block addr, the object's offset in it, flags (JN_WATCH_*), its
+ * reference count when selected and its type id. */
+uint8_t *jn_put_watch(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t offset, uint32_t spec, uint32_t flags,
+                      int64_t refcnt, uint32_t type);
+/* A definition: site id names line of file (a routed macro's __FILE__ and
+ * __LINE__); INCREF and DECREF OWNER records carry it as their func. */
+uint8_t *jn_put_site_head(uint8_t *p, uint32_t id, uint32_t line); /* then file */
 #define JN_SEQ_RECORD_MAX (1 + 8 * 10)
 
 /* Names and families of the allocation interfaces. */

@@ -675,7 +675,7 @@ bool jn_header_valid(const struct jn_file_header *h, size_t file_size, const cha
         *why = "the journal is truncated (shorter than its header)";
         return false;
     }
-    if (h->version != JN_VERSION) {
+    if (h->version < JN_VERSION_OLDEST || h->version > JN_VERSION) {
         *why = "journal format version is not supported by this lifeline";
         return false;
     }

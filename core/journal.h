@@ -16,7 +16,12 @@
 
 #define JN_MAGIC "LLJRNL\x00\x01"
 #define JN_MAGIC_LEN 8
-#define JN_VERSION 2
+/* The version the agent writes. Version 3 added the WATCH and SITE records;
+ * a version-2 journal is a version-3 journal without them, so the reader
+ * takes both, and a lifeline that knows only version 2 refuses a new
+ * journal by its version instead of calling its new records damage. */
+#define JN_VERSION 3
+#define JN_VERSION_OLDEST 2
 #define JN_FILE_HEADER_SIZE 4096u
 #define JN_BLOCK_MAGIC 0x4b424c4cu /* "LLBK" little-endian */
 /* Time stamps are kept in units of 2^JN_TSC_SHIFT cycles: ~20 ns on current

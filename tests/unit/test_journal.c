@@ -197,6 +197,10 @@ static void test_header(void)
     h.block_size = 1000; /* not a power of two */
     CHECK(!jn_header_valid(&h, JN_FILE_HEADER_SIZE, &why));
     h.block_size = 16384;
+    h.version = 2; /* the version before WATCH and SITE records: still read */
+    CHECK(jn_header_valid(&h, JN_FILE_HEADER_SIZE, &why));
+    h.version = 1;
+    CHECK(!jn_header_valid(&h, JN_FILE_HEADER_SIZE, &why));
     h.version = 99;
     CHECK(!jn_header_valid(&h, JN_FILE_HEADER_SIZE, &why));
     CHECK(!jn_header_valid(&h, 4, &why));

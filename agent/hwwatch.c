@@ -27,7 +27,7 @@
 #define SI_PERF_DATA_OFFSET 24    /* siginfo_t::si_perf_data on x86-64, right after si_addr (glibc lacks the name) */
 #ifndef TRAP_PERF
 #define TRAP_PERF 6               /* si_code of a perf event's SIGTRAP (asm-generic/siginfo.h) */
-#endif    /* siginfo_t::si_perf_data on x86-64 (glibc lacks the name) */
+#endif
 
 struct hw_slot {
     uintptr_t obj;      /* 0: free. Read by the handler without the lock */

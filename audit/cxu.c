@@ -612,3 +612,20 @@ int cxu_is_object_ptr(CXType t)
     free(fname);
     return yes;
 }
+
+char *cxu_member_name(CXCursor c)
+{
+    CXCursor s = cxu_strip(c);
+    if (clang_getCursorKind(s) != CXCursor_MemberRefExpr)
+        return NULL;
+    return cxu_take(clang_getCursorSpelling(s));
+}
+
+int cxu_is_release(const char *name)
+{
+    static const char *const releases[] = {"Py_DECREF", "_Py_DECREF", "Py_XDECREF", "_Py_XDECREF", "Py_DecRef"};
+    for (size_t i = 0; i < sizeof releases / sizeof releases[0]; i++)
+        if (strcmp(name, releases[i]) == 0)
+            return 1;
+    return 0;
+}

@@ -58,6 +58,13 @@ char *cxu_text(const struct cxu_tu *u, CXCursor c, unsigned max);
 /* The called function's name; for calls through a pointer the name of the
  * member or variable holding it (tp_alloc, visit); NULL when there is none. */
 char *cxu_callee(CXCursor call);
+/* The member name C (casts and parentheses skipped) accesses, malloc'd;
+ * NULL when C is not a member access. */
+char *cxu_member_name(CXCursor c);
+/* Whether the function NAME releases one reference of its (last) argument:
+ * the refcount primitives, as the headers' inline functions and as the
+ * exported ones. */
+int cxu_is_release(const char *name);
 /* The referenced declaration of a DeclRefExpr/MemberRefExpr. */
 CXCursor cxu_ref(CXCursor c);
 /* Whether T is a pointer to a Python object (PyObject or a struct whose

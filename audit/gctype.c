@@ -227,22 +227,6 @@ static void add_event(struct scan *s, enum ev_kind k, const char *field, CXCurso
     cxu_line_col(at, &e->line, &e->col);
 }
 
-/* Field name when C is a member access, else NULL (malloc'd). */
-static char *member_of(CXCursor c)
-{
-    CXCursor s = cxu_strip(c);
-    if (clang_getCursorKind(s) != CXCursor_MemberRefExpr)
-        return NULL;
-    return cxu_take(clang_getCursorSpelling(s));
-}
-
-/* Whether N is one of the release primitives. */
-static int is_decref(const char *n)
-{
-    return strcmp(n, "Py_DECREF") == 0 || strcmp(n, "_Py_DECREF") == 0 || strcmp(n, "Py_XDECREF") == 0
-           || strcmp(n, "_Py_XDECREF") == 0 || strcmp(n, "Py_DecRef") == 0;
-}
-
 /* Calls whose effect on the object's fields is unknown: functions of this
  * file and calls through pointers other than the visit callback. */
 static int is_helper_call(CXCursor call, const char *name)
@@ -262,8 +246,8 @@ static enum CXChildVisitResult scan_visit(CXCursor c, CXCursor parent, CXClientD
     if (k == CXCursor_CallExpr) {
         char *name = cxu_callee(c);
         int nargs = clang_Cursor_getNumArguments(c);
-        if (name && is_decref(name) && nargs > 0) {
-            char *f = member_of(clang_Cursor_getArgument(c, nargs - 1));
+        if (name && cxu_is_release(name) && nargs > 0) {
+            char *f = cxu_member_name(clang_Cursor_getArgument(c, nargs - 1));
             if (f)
                 add_event(s, EV_RELEASE_DIRECT, f, c, name);
             free(f);
@@ -292,14 +276,14 @@ static enum CXChildVisitResult scan_visit(CXCursor c, CXCursor parent, CXClientD
         CXCursor init = clang_Cursor_getVarDeclInitializer(c);
         char *vn = cxu_take(clang_getCursorSpelling(c));
         if (!clang_Cursor_isNull(init) && strcmp(vn, "_py_tmp") == 0) {
-            char *f = member_of(init);
+            char *f = cxu_member_name(init);
             if (f)
                 add_event(s, EV_RELEASE_CLEARED, f, c, NULL);
             free(f);
         }
         free(vn);
     } else if (k == CXCursor_BinaryOperator && cxu_op(s->u, c) == OP_ASSIGN) {
-        char *f = member_of(cxu_child(c, 0));
+        char *f = cxu_member_name(cxu_child(c, 0));
         if (f)
             add_event(s, EV_ASSIGN, f, c, NULL);
         free(f);
@@ -440,7 +424,7 @@ static void note_assignment(struct atomic_scan *a, const char *field, CXCursor r
     if (k == CXCursor_IntegerLiteral)
         return;   /* NULL */
     int atomic = 0;
-    char *src = member_of(r);
+    char *src = cxu_member_name(r);
     if (k == CXCursor_CallExpr) {
         char *n = cxu_callee(r);
         atomic = n && atomic_callee(n);
@@ -464,7 +448,7 @@ static enum CXChildVisitResult atomic_visit(CXCursor c, CXCursor parent, CXClien
     (void)parent;
     struct atomic_scan *a = data;
     if (clang_getCursorKind(c) == CXCursor_BinaryOperator && cxu_op(a->u, c) == OP_ASSIGN) {
-        char *f = member_of(cxu_child(c, 0));
+        char *f = cxu_member_name(cxu_child(c, 0));
         if (f)
             note_assignment(a, f, cxu_child(c, 1));
         free(f);

@@ -37,24 +37,10 @@ void rlf_free(struct rlf_set *s)
 /* Record the field OP names, when it is a member access. */
 static void rlf_add_operand(struct rlf_set *s, CXCursor op)
 {
-    op = cxu_strip(op);
-    if (clang_getCursorKind(op) != CXCursor_MemberRefExpr)
-        return;
-    char *f = cxu_take(clang_getCursorSpelling(op));
-    rlf_add(s, f);
+    char *f = cxu_member_name(op);
+    if (f)
+        rlf_add(s, f);
     free(f);
-}
-
-/* Whether NAME is a release of one reference: the refcount primitives
- * (the headers' inline functions and the exported ones). */
-static int rlf_is_release(const char *name)
-{
-    static const char *const rel[] = {"Py_DECREF", "_Py_DECREF", "Py_XDECREF", "_Py_XDECREF",
-                                      "Py_DecRef", NULL};
-    for (const char *const *r = rel; *r; r++)
-        if (strcmp(name, *r) == 0)
-            return 1;
-    return 0;
 }
 
 /* Visitor of rlf_collect: releases by call, and Py_CLEAR/Py_SETREF expansions. */
@@ -66,7 +52,7 @@ static enum CXChildVisitResult rlf_visit(CXCursor c, CXCursor parent, CXClientDa
     if (k == CXCursor_CallExpr) {
         char *name = cxu_callee(c);
         int n = clang_Cursor_getNumArguments(c);
-        if (name && n > 0 && rlf_is_release(name))
+        if (name && n > 0 && cxu_is_release(name))
             rlf_add_operand(s, clang_Cursor_getArgument(c, n - 1));
         free(name);
     } else if (k == CXCursor_DoStmt) {

@@ -17,6 +17,7 @@
 #include "pyframes.h"
 #include "record.h"
 #include "spin.h"
+#include "srcline.h"
 #include "symtab.h"
 #include "types.h"
 
@@ -42,6 +43,7 @@ static unsigned nspecs;
 static const char *fn_names[WS_MAX_SPECS];
 static unsigned fn_spec[WS_MAX_SPECS]; /* fn_names[i] is the name of specs[fn_spec[i]] */
 static unsigned nfn;
+static uint32_t native_line_specs; /* bit i: specs[i] is a FILE:LINE that may name C code */
 static bool hw_on;
 /* protected by: written once per stack id, by the thread that interned it,
  * before the id is handed to it (a thread racing on the same new stack may
@@ -107,14 +109,34 @@ static uint32_t python_frame_bits(const struct cap_frame *f)
     return bits;
 }
 
-/* The bits of the site=FUNCTION SPECs a native return address lies in. */
+/* sl_with_line's callback: the FILE:LINE SPECs a native frame's line matches. */
+static void native_line_bits(const char *file, int line, void *arg)
+{
+    uint32_t *bits = arg;
+    for (unsigned i = 0; i < nspecs; i++)
+        if (native_line_specs & (1u << i))
+            *bits |= (uint32_t)ws_file_line_match(&specs[i], file, (uint32_t)line) << i;
+}
+
+/* The bits of the site=FUNCTION SPECs a native return address lies in, and
+ * of the site=FILE:LINE ones its call's line matches. */
 static uint32_t native_frame_bits(uintptr_t pc)
 {
     uint32_t names = nfn ? sym_match(pc - 1) : 0, bits = 0;
     for (unsigned i = 0; i < nfn; i++)
         if (names & (1u << i))
             bits |= 1u << fn_spec[i];
+    if (native_line_specs)
+        sl_with_line(pc - 1, native_line_bits, &bits);
     return bits;
+}
+
+/* True if a FILE:LINE SPEC may name a line of C code: its file does not
+ * end in .py (a script without the suffix is looked for in both). */
+static bool may_name_c(const struct ws_spec *s)
+{
+    size_t n = strlen(s->name);
+    return !(n >= 3 && strcmp(s->name + n - 3, ".py") == 0);
 }
 
 /* cap_on_new_stack: works out which site SPECs the new stack matches.
@@ -149,6 +171,8 @@ static void add_spec(const char *text, size_t len)
         fn_spec[nfn] = nspecs;
         fn_names[nfn++] = s->name;
     }
+    if (s->kind == WS_LINE && may_name_c(s))
+        native_line_specs |= 1u << nspecs;
     nspecs++;
 }
 

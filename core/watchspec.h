@@ -7,8 +7,8 @@
  *   type=NAME        the object's tp_name, exactly ("list", "zoo_refs.Item")
  *   site=FUNCTION    a frame of the allocation stack runs FUNCTION (a Python
  *                    function's name or a native symbol)
- *   site=FILE:LINE   a Python frame of the allocation stack is at LINE of a
- *                    file whose path ends with FILE
+ *   site=FILE:LINE   a Python or native frame of the allocation stack is at
+ *                    LINE of a file whose path ends with FILE
  *   addr=0xHEX       the object lies at (or its block holds) that address
  * The objects a SPEC matches are numbered from 1 in allocation order; nth=K
  * skips the first K-1 and limit=N watches at most N (default: no limit). */

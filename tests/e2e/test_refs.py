@@ -282,6 +282,23 @@ def test_watch_native_function_site_and_the_zoo_use_after_free(interp, tmp_path)
     assert f["balance"]["complete"] is True, f["balance"]
 
 
+def test_watch_c_file_line_site(interp, tmp_path):
+    """site=FILE:LINE on the extension's own C line (PyObject_New in item_new), matched through
+    the DWARF the extension carries: the same object and history as site=item_new; a line of the
+    same file that allocates nothing chooses nothing."""
+    script = "import zoo_refs\nzoo_refs.release_twice()\n"
+    alloc = line_of("ItemObject *it = PyObject_New(ItemObject, &Item_Type);")
+    res = run_watch(interp, tmp_path, [f"site=zoo_refs.c:{alloc}"], script=script, extra=["--pool-rate", "0"])
+    f = H.only_finding(res.report, "use-after-free")
+    assert [e["event"] for e in f["history"]] == ["alloc", "incref", "decref", "decref", "free"], res.describe()
+    ws = watched(res)
+    assert len(ws) == 1 and ws[0]["spec"] == f"site=zoo_refs.c:{alloc}", ws
+    assert ws[0]["block"]["type"] == "zoo_refs.Item", ws[0]
+    other = line_of("it->hits = 0;")
+    res = run_watch(interp, tmp_path, [f"site=ext/zoo_refs.c:{other}"], script=script, extra=["--pool-rate", "0"])
+    assert watched(res) == [], watched(res)
+
+
 def test_watch_balance_names_the_unpaired_incref_of_a_leak(interp, tmp_path):
     """The leak's history is complete with the hardware watchpoint (the interpreter's release of the
     returned reference is recorded), so the pairing is exact: remember()'s +1 has no -1."""

@@ -127,7 +127,7 @@ static bool live_object_at(uintptr_t p, struct object *out)
 static uintptr_t freed_object_block(uintptr_t p, uint8_t *free_api)
 {
     const struct pyver_layout *L = pf_layout;
-    size_t offs[3] = {L->gc_head_size, L->gc_head_size + L->managed_dict_size, 0};
+    size_t offs[3] = {L->gc_head_size, L->gc_head_size + L->preheader_size, 0};
     for (int i = 0; i < 3; i++)
         if (p > offs[i] && heap_recently_freed(p - offs[i], free_api))
             return p - offs[i];

@@ -234,7 +234,7 @@ __attribute__((constructor)) static void agent_start(void)
         if (st == PYVER_OK)
             full_version(full, sizeof full, version);
         else
-            snprintf(full, sizeof full, "%s", version);
+            memcpy(full, version, sizeof version < sizeof full ? sizeof version : sizeof full);
         uint32_t flags = (st == PYVER_OK ? JN_PROC_PYTHON : JN_PROC_PY_UNSUPPORTED) |
                          (debug ? JN_PROC_DEBUG_BUILD : 0);
         journal_process(flags, full);

@@ -425,7 +425,11 @@ def test_interpreter_calls_not_recorded(interp, tmp_path):
     journal = tmp_path / "journal"
     res = H.run_lifeline(interp, ["-I", "-S", str(script)], keep_journal=journal)
     assert res.returncode == 0 and res.report["findings"] == [], res.describe()
-    assert owner_functions(str(journal)) == set()
+    seen = owner_functions(str(journal))
+    # _Py_NewReference is no patched call but 3.13's PyRefTracer: the interpreter starting objects
+    # its free lists recycle (the sorted list, the tuples), recorded on every 3.13 and never before.
+    assert ("_Py_NewReference" in seen) is (interp.id in H.PY313_VARIANTS), seen
+    assert seen - {"_Py_NewReference"} == set()
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])

@@ -4,13 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static const struct pyver_layout *const supported[] = {&pyver_311, &pyver_313};
+static const struct pyver_layout *const supported[] = {&pyver_311, &pyver_313, &pyver_313d};
 
-const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor)
+const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor, bool debug)
 {
     for (size_t i = 0; i < sizeof supported / sizeof *supported; i++) {
-        if (supported[i]->major == major && supported[i]->minor == minor)
-            return supported[i];
+        const struct pyver_layout *t = supported[i];
+        if (t->major == major && t->minor == minor && (t->debug == PYVER_ANY_BUILD || t->debug == (int)debug))
+            return t;
     }
     return NULL;
 }
@@ -54,6 +55,6 @@ enum pyver_status pyver_detect(const struct pyver_layout **layout, char *version
             snprintf(version_out, cap, "%u.%ut (free-threaded)", major, minor);
         return PYVER_UNSUPPORTED;
     }
-    *layout = pyver_lookup(major, minor);
+    *layout = pyver_lookup(major, minor, *debug_build);
     return *layout ? PYVER_OK : PYVER_UNSUPPORTED;
 }

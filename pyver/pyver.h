@@ -13,12 +13,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* pyver_layout.debug of a table that fits release and Py_DEBUG builds alike. */
+#define PYVER_ANY_BUILD (-1)
+
 /* A field this version does not have. */
 #define PYVER_ABSENT ((size_t)-1)
 
 struct pyver_layout {
     const char *name;             /* "3.11" */
     unsigned major, minor;
+    /* The builds the table is for: PYVER_ANY_BUILD, or only release (0) or
+     * only Py_DEBUG (1) builds when the two lay out a structure differently. */
+    int debug;
 
     /* PyThreadState [-> _PyCFrame] -> _PyInterpreterFrame chain. */
     size_t tstate_cframe;          /* PyThreadState.cframe, PYVER_ABSENT when the thread
@@ -107,13 +113,14 @@ enum pyver_status {
 enum pyver_status pyver_detect(const struct pyver_layout **layout, char *version_out, size_t cap,
                                bool *debug_build);
 
-/* The layout for one version, or NULL if unsupported. */
-const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor);
+/* The layout for one version and build (debug: a Py_DEBUG build), or NULL
+ * if unsupported. */
+const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor, bool debug);
 
 /* One line naming the versions this lifeline supports, e.g. "3.11, 3.13 (with the GIL)". */
 const char *pyver_supported_list(void);
 
 extern const struct pyver_layout pyver_311;
-extern const struct pyver_layout pyver_313;
+extern const struct pyver_layout pyver_313, pyver_313d;
 
 #endif

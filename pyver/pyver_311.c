@@ -8,6 +8,7 @@ const struct pyver_layout pyver_311 = {
     .name = "3.11",
     .major = 3,
     .minor = 11,
+    .debug = PYVER_ANY_BUILD,
     .tstate_cframe = 56,
     .current_frame = 8,
     .frame_code = 32,

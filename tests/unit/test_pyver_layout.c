@@ -86,7 +86,11 @@ static void check_preheader_and_counts(const struct pyver_layout *L)
 
 int main(void)
 {
-    const struct pyver_layout *L = pyver_lookup(PY_MAJOR_VERSION, PY_MINOR_VERSION);
+#ifdef Py_DEBUG
+    const struct pyver_layout *L = pyver_lookup(PY_MAJOR_VERSION, PY_MINOR_VERSION, true);
+#else
+    const struct pyver_layout *L = pyver_lookup(PY_MAJOR_VERSION, PY_MINOR_VERSION, false);
+#endif
     CHECK(L != NULL);
     if (!L)
         return check_summary("test_pyver_layout");

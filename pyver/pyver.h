@@ -91,6 +91,9 @@ struct pyver_layout {
     /* str: interned strings whose interned-dict references are not counted */
     unsigned str_interned_shift, str_interned_mask, str_interned_mortal;
 
+    /* The function behind sys.gettotalrefcount() in Py_DEBUG builds. */
+    const char *reftotal_function;
+
     /* str objects (PEP 393), read without calling the interpreter */
     size_t str_length, str_state;
     size_t str_ascii_data;         /* data of a compact ASCII string */

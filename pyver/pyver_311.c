@@ -55,6 +55,7 @@ const struct pyver_layout pyver_311 = {
     .ob_header_size = 16,
     .immortal_bits = 0,
     .tpflags_data_subclasses = (1ul << 24) | (1ul << 27) | (1ul << 28), /* int, bytes, str */
+    .reftotal_function = "_Py_GetRefTotal",
     .str_interned_shift = 0,
     .str_interned_mask = 3,
     .str_interned_mortal = 1,

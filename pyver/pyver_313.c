@@ -58,6 +58,7 @@
     .ob_header_size = 16,                                                                       \
     .immortal_bits = 1ull << 31,   /* _Py_IMMORTAL_REFCNT is UINT_MAX */                        \
     .tpflags_data_subclasses = (1ul << 24) | (1ul << 27) | (1ul << 28), /* int, bytes, str */   \
+    .reftotal_function = "_Py_GetGlobalRefTotal", /* _Py_GetRefTotal is a macro since 3.12 */ \
     .str_interned_shift = 0,                                                                    \
     .str_interned_mask = 3,                                                                     \
     .str_interned_mortal = 1,      /* immortal interned strings have no uncounted references */ \

@@ -29,6 +29,7 @@
 #include "record.h"
 #include "spin.h"
 #include "types.h"
+#include "watch.h"
 
 AGENT_TLS int guard_depth;
 
@@ -200,6 +201,7 @@ static void start_recording(const struct pyver_layout *layout)
     heap_configure(&hopt);
     if (boundary && !bnd_init(hopt.check))
         log_msg("cannot read the interpreter's objects; C-API calls of extensions are not recorded");
+    wt_init();
     hl_activate();
     if (deferred) {
         initial_obj_malloc = current_obj_malloc();
@@ -214,6 +216,7 @@ __attribute__((destructor)) static void agent_stop(void)
     if (!jw_active() || !guard_enter())
         return;
     heap_verify_all();
+    wt_finish();
     guard_leave();
 }
 

@@ -18,7 +18,9 @@
 #include "live.h"
 #include "pyframes.h"
 #include "record.h"
+#include "refsite.h"
 #include "types.h"
+#include "watch.h"
 
 /* Objects are opaque here: only pyver's offsets are read. */
 typedef struct bnd_object obj;
@@ -42,11 +44,6 @@ static uintptr_t real[BND_COUNT];         /* the interpreter's definitions */
 static struct ep_target targets[BND_COUNT];
 static size_t ntargets;
 static bool bnd_ready, bnd_check;
-
-/* protected by: thread-local. The calling thread's id, read once: OWNER
- * records carry it, and a system call per record would cost more than the
- * record. */
-static AGENT_TLS uint32_t bnd_tid;
 
 typedef obj *(*get_at_fn)(obj *, intptr_t);
 typedef obj *(*get_key_fn)(obj *, obj *);
@@ -73,25 +70,12 @@ typedef obj *(*from_module_spec_fn)(obj *, void *, obj *);
 
 /* ---- recording ---- */
 
-/* The calling thread's id. */
-static uint32_t thread_id(void)
-{
-    if (!bnd_tid)
-        bnd_tid = (uint32_t)os_gettid();
-    return bnd_tid;
-}
-
 /* Journals one OWNER record for the object at o in block; its reference
  * count is the one read now plus adjust (a decrement is recorded before it
  * happens, with the count it leaves). */
 static void put_owner(enum jn_owner_event ev, unsigned func, uintptr_t block, uintptr_t o, int64_t adjust)
 {
-    int64_t refcnt = AT(o, pf_layout->ob_refcnt, intptr_t) + adjust;
-    uint32_t stack = cap_stack();
-    struct jn_delta *d;
-    uint8_t *w = jw_reserve(JN_SEQ_RECORD_MAX, &d);
-    if (w)
-        jw_commit(jn_put_owner(w, jw_next_seq(), thread_id(), ev, func, block, refcnt, stack));
+    rec_owner(ev, func, block, AT(o, pf_layout->ob_refcnt, intptr_t) + adjust);
 }
 
 /* Records an ownership event on o, with the current stack and its reference
@@ -117,22 +101,27 @@ static void note(enum jn_owner_event ev, unsigned func, const obj *o)
 /* Called by extensions built with `lifeline cflags` at each Py_INCREF-like
  * change (after it) and Py_DECREF-like change (before it): journals an
  * INCREF or DECREF OWNER record with the count the change leaves and the
- * current stack, when object is a live block's object. Every object is
- * recorded (no selection yet): each call costs a block lookup and a stack
- * capture (docs/performance.md). The macro's file and line are not
- * journaled: the native stack's innermost frame is the macro's call site
- * (the header's functions are always inlined), which the cli resolves to
- * the same file and line when the extension has debug information. Unknown
- * kinds and calls before the boundary is set up are ignored. */
+ * current stack, when object is a live block's object. Without --watch
+ * every object is recorded; with it, only watched objects that no hardware
+ * watchpoint records already (an unwatched object costs a bit test of a
+ * filter). Each record costs a stack capture (docs/performance.md). The
+ * macro's file and line go in the record as an interned site id (a SITE
+ * record the first time), so that the history names them even when the
+ * extension has no debug information. Unknown kinds and calls before the
+ * boundary is set up are ignored. */
 __attribute__((visibility("default"))) void lifeline_ref_event(void *object, int kind, const char *file, int line)
 {
     struct live_info li;
+    uintptr_t block = 0;
     if (!bnd_ready || !object || (kind != REF_INCREF && kind != REF_DECREF) || !jw_active() || !guard_enter())
         return;
-    uintptr_t block = ty_block_of((uintptr_t)object, &li);
+    if (!wt_on)
+        block = ty_block_of((uintptr_t)object, &li);
+    else if (wt_ref_verdict((uintptr_t)object, kind == REF_INCREF, &block) != WT_RECORD)
+        block = 0;
     if (block)
-        put_owner(kind == REF_INCREF ? JN_OWN_INCREF : JN_OWN_DECREF, JN_CAPI_NONE, block, (uintptr_t)object,
-                  kind == REF_INCREF ? 0 : -1);
+        put_owner(kind == REF_INCREF ? JN_OWN_INCREF : JN_OWN_DECREF, site_id(file, line), block,
+                  (uintptr_t)object, kind == REF_INCREF ? 0 : -1);
     guard_leave();
 }
 

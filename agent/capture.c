@@ -113,13 +113,46 @@ static uint32_t code_id(const void *code)
     return id;
 }
 
+/* A per-thread memo of source lines: every new stack needs the line of each
+ * of its Python frames, the interpreter finds one by walking the code
+ * object's line table from its start, and the outer frames of new stacks
+ * are nearly always frames seen before. Keyed like stacks are, by the code
+ * object's address, identity and instruction offset. */
+#define LINE_MEMO_SIZE 4096
+struct line_memo {
+    struct {
+        uintptr_t code;
+        uint64_t identity;
+        int32_t lasti, line;
+    } e[LINE_MEMO_SIZE];
+};
+static AGENT_TLS struct line_memo *line_memo;
+
+static int line_of(const void *code, int32_t lasti)
+{
+    if (!line_memo)
+        line_memo = os_map(sizeof *line_memo);
+    if (!line_memo)
+        return pf_line(code, lasti);
+    uint64_t identity = pf_code_identity(code);
+    size_t i = tbl_mix((uintptr_t)code ^ ((uint64_t)(uint32_t)lasti << 40)) & (LINE_MEMO_SIZE - 1);
+    __typeof__(line_memo->e[0]) *e = &line_memo->e[i];
+    if (e->code != (uintptr_t)code || e->identity != identity || e->lasti != lasti) {
+        e->code = (uintptr_t)code;
+        e->identity = identity;
+        e->lasti = lasti;
+        e->line = pf_line(code, lasti);
+    }
+    return e->line;
+}
+
 static void journal_stack(uint32_t id, const struct raw_stack *rs, uint32_t nframes)
 {
     uint8_t rec[16 + (CAP_MAX_NATIVE + CAP_MAX_PYTHON) * 16];
     uint64_t pc_state = 0;
     uint8_t *p = jn_put_stack_head(rec, id, nframes);
     FOR_EACH_FRAME(rs, { p = jn_put_stack_native(p, &pc_state, pc_); },
-                   { p = jn_put_stack_python(p, code_id(f_->code), (uint32_t)pf_line(f_->code, f_->lasti)); });
+                   { p = jn_put_stack_python(p, code_id(f_->code), (uint32_t)line_of(f_->code, f_->lasti)); });
     jw_write_record(rec, (size_t)(p - rec));
 }
 
@@ -227,6 +260,18 @@ static void memo_put(uint64_t key, uint32_t id)
     }
 }
 
+void (*cap_on_new_stack)(uint32_t id, const struct cap_frame *frames, int n);
+
+/* Hands a new stack's frames to cap_on_new_stack. */
+static void tell_new_stack(uint32_t id, const struct raw_stack *rs)
+{
+    struct cap_frame fr[CAP_MAX_NATIVE + CAP_MAX_PYTHON];
+    int n = 0;
+    FOR_EACH_FRAME(rs, { fr[n].pc = pc_; fr[n].code = NULL; fr[n++].lasti = 0; },
+                   { fr[n].pc = 0; fr[n].code = f_->code; fr[n++].lasti = f_->lasti; });
+    cap_on_new_stack(id, fr, n);
+}
+
 /* Interns the stack under key: returns its id, journaling the full stack
  * (unwinding it completely first when full_unwind) the first time. */
 static uint32_t intern(uint64_t key, struct raw_stack *rs, bool full_unwind)
@@ -246,6 +291,8 @@ static uint32_t intern(uint64_t key, struct raw_stack *rs, bool full_unwind)
             take_native(rs, CAP_MAX_NATIVE);
         hash_stack(rs, &nframes);
         journal_stack(id, rs, nframes);
+        if (cap_on_new_stack)
+            tell_new_stack(id, rs);
     }
     return id;
 }
@@ -427,7 +474,9 @@ __attribute__((noinline)) uint32_t cap_stack(void)
     bool short_key = false, complete = false;
     uintptr_t sp = current_sp();
     rs.npy = pf_walk(rs.py, CAP_MAX_PYTHON);
-    struct thread_walk *w = (!cap_exact_stacks && rs.npy > 0) ? thread_walk() : NULL;
+    /* In a signal handler the walk cannot cross the kernel's trampoline, and
+     * a thread's first walk asks pthread for its stack (not signal-safe). */
+    struct thread_walk *w = (!cap_exact_stacks && !cap_in_signal && rs.npy > 0) ? thread_walk() : NULL;
     if (w) {
         if (!w->first_off)
             learn_first_slot(w, sp, (uintptr_t)__builtin_return_address(0));

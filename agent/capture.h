@@ -35,4 +35,19 @@ bool cap_is_sigreturn(const void *pc);
  * own frames; 0 if no stack could be taken. Call inside guard_enter. */
 uint32_t cap_stack(void);
 
+/* One frame of a new stack: a native return address (code NULL), or a
+ * Python frame (its code object and instruction offset). */
+struct cap_frame {
+    uintptr_t pc;
+    const void *code;
+    int32_t lasti;
+};
+
+/* protected by: set once at start, before the first stack. When set, called
+ * with the frames (innermost first) of each stack the first time it is
+ * interned, after it is journaled, inside the guard, in the thread that met
+ * it (a signal handler too, with cap_in_signal set): --watch site= decides
+ * there whether an allocation stack matches. */
+extern void (*cap_on_new_stack)(uint32_t id, const struct cap_frame *frames, int n);
+
 #endif

@@ -27,6 +27,12 @@ struct slot {
 /* Set once by gp_init. */
 static uint8_t *gp_base;
 static size_t gp_slots;
+/* A pool of at most this many bytes of data pages keeps the pages of freed
+ * slots resident: reusing one then costs an mprotect, where a page given
+ * back costs a madvise, a TLB flush and a fault on the zero page. Sampling
+ * mode's pool (512 slots, 2 MiB) is under it; full checking's is not. */
+#define KEEP_PAGES_MAX (4u << 20)
+static bool gp_keep_pages;
 
 /* protected by gp_lock: slot states and the queue of reusable slots. A
  * freed slot is reused only after a quarter of the pool has been freed
@@ -98,6 +104,7 @@ bool gp_init(size_t want)
         queue[i] = (uint32_t)i;
     q_count = want;
     gp_slots = want;
+    gp_keep_pages = want * PAGE <= KEEP_PAGES_MAX;
     gp_lo = (uintptr_t)p;
     gp_hi = (uintptr_t)p + bytes;
     __atomic_store_n(&gp_base, (uint8_t *)p, __ATOMIC_RELEASE);
@@ -200,10 +207,11 @@ int64_t gp_free(void *p, size_t size)
     size_t i = (size_t)((uint8_t *)p - gp_base) / (2 * PAGE);
     uint8_t *page = data_page(i);
     int64_t bad = damaged_slack(page, p, size);
-    /* Inaccessible from now on, and its memory given back: a freed slot
-     * costs an address range, not a page. */
+    /* Inaccessible from now on; in a big pool its memory is given back
+     * too, so that a freed slot costs an address range, not a page. */
     mprotect(page, PAGE, PROT_NONE);
-    madvise(page, PAGE, MADV_DONTNEED);
+    if (!gp_keep_pages)
+        madvise(page, PAGE, MADV_DONTNEED);
     spin_lock(&gp_lock);
     if (slots[i].state == SLOT_LIVE) {
         slots[i].state = SLOT_FREED;

@@ -51,29 +51,19 @@ void heap_configure(const struct heap_options *o)
 
 /* Per-thread sampling: a countdown to the next pooled block, drawn around
  * pool_rate so that periodic allocation patterns are not missed. */
-static AGENT_TLS uint32_t sample_countdown, sample_rng;
-
-bool heap_sample_skip_slow(void)
-{
-    if (sample_countdown > 1) {
-        sample_countdown--;
-        return true;
-    }
-    return false; /* the sampled call: heap_malloc draws the next countdown */
-}
+AGENT_TLS uint32_t heap_sample_countdown;
+static AGENT_TLS uint32_t sample_rng;
 
 static bool sample_now(void)
 {
-    if (sample_countdown > 1) {
-        sample_countdown--;
+    if (heap_sample_pass())
         return false;
-    }
     uint32_t x = sample_rng ? sample_rng : (uint32_t)os_tsc() | 1;
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
     sample_rng = x;
-    sample_countdown = 1 + x % (2 * opt.pool_rate - 1); /* mean pool_rate; 1 means every block */
+    heap_sample_countdown = 1 + x % (2 * opt.pool_rate - 1); /* mean pool_rate; 1 means every block */
     return true;
 }
 
@@ -251,11 +241,43 @@ static struct qent pop_oldest_unlocked(struct quarantine *q)
     return e;
 }
 
+/* How many evictions ahead a block's memory is prefetched: a block leaves
+ * the quarantine megabytes of frees after it entered, long out of the
+ * cache, and its verification and release would each wait for memory. */
+#define PREFETCH_AHEAD 16
+
+/* gcc 12 deletes __builtin_prefetch of an address loaded from memory as
+ * dead code; the asm stays. */
+static inline void prefetch(const void *p)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+#else
+    __builtin_prefetch(p);
+#endif
+}
+
+/* Starts loading the lines verify_freed and the release will touch of the
+ * entry PREFETCH_AHEAD places behind the oldest. Called with q->lock held. */
+static void prefetch_ahead_unlocked(const struct quarantine *q)
+{
+    if (q->count <= PREFETCH_AHEAD)
+        return;
+    const struct qent *e = &q->ring[(q->head + QUARANTINE_ENTRIES - q->count + PREFETCH_AHEAD) % QUARANTINE_ENTRIES];
+    const char *p = (const char *)e->p;
+    prefetch(p - RZ_LEFT);
+    prefetch(p + VERIFY_BYTES - 1);
+    if (e->guarded)
+        prefetch(p + e->size);
+}
+
 static void evict(struct quarantine *q, struct qent *out, int *n)
 {
     spin_lock(&q->lock);
-    while (*n < 8 && q->count && (q->count == QUARANTINE_ENTRIES || q->bytes > opt.quarantine_bytes))
+    while (*n < 8 && q->count && (q->count == QUARANTINE_ENTRIES || q->bytes > opt.quarantine_bytes)) {
         out[(*n)++] = pop_oldest_unlocked(q);
+        prefetch_ahead_unlocked(q);
+    }
     spin_unlock(&q->lock);
 }
 

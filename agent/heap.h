@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "../core/journal.h"
+#include "guard.h"
 
 /* An underlying allocator: a CPython domain's previous allocator, or libc. */
 struct heap_family {
@@ -41,10 +42,24 @@ void heap_configure(const struct heap_options *o);
 /* Sampling mode's fast path, for the hooks: true when this call is not
  * sampled and goes straight to the allocator (no guard, no lookup). */
 extern bool heap_sampling_only;
-bool heap_sample_skip_slow(void);
+/* This thread's calls left before its next sampled one; 0 or 1 means the
+ * next call is sampled (heap_malloc draws a new countdown then). */
+extern AGENT_TLS uint32_t heap_sample_countdown;
+
+/* Sampling mode: true, counting the call, when this call is not the
+ * sampled one and may go straight to the allocator. */
+static inline bool heap_sample_pass(void)
+{
+    if (heap_sample_countdown > 1) {
+        heap_sample_countdown--;
+        return true;
+    }
+    return false;
+}
+
 static inline bool heap_sample_skip(void)
 {
-    return heap_sampling_only && heap_sample_skip_slow();
+    return heap_sampling_only && heap_sample_pass();
 }
 
 /* The hooked calls. api names the interface the program called. */

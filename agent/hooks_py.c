@@ -112,6 +112,59 @@ static void hp_free(void *ctx, void *p)
     guard_leave();
 }
 
+/* Sampling mode's wrappers (--sample N). All but about 1 in N calls pass
+ * straight to the wrapped allocator after a thread-local countdown, still
+ * marked as inside the agent so that what that allocator asks of another
+ * domain underneath (pymalloc's big blocks from PyMem_RawMalloc) is never
+ * the sampled call: a pooled block is recorded under the interface the
+ * program called. The sampled call, and every free or realloc of a pooled
+ * block, takes the full path above. */
+static void *sp_malloc(void *ctx, size_t size)
+{
+    struct domain *d = ctx;
+    boot_poll();
+    if (guard_depth || !heap_sample_pass())
+        return hp_malloc(ctx, size);
+    guard_depth = 1;
+    void *p = d->orig.malloc(d->orig.ctx, size);
+    guard_depth = 0;
+    return p;
+}
+
+static void *sp_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    struct domain *d = ctx;
+    if (guard_depth || !heap_sample_pass())
+        return hp_calloc(ctx, nelem, elsize);
+    guard_depth = 1;
+    void *p = d->orig.calloc(d->orig.ctx, nelem, elsize);
+    guard_depth = 0;
+    return p;
+}
+
+static void *sp_realloc(void *ctx, void *old, size_t size)
+{
+    struct domain *d = ctx;
+    if (guard_depth || gp_contains(old) || !heap_sample_pass())
+        return hp_realloc(ctx, old, size);
+    guard_depth = 1;
+    void *p = d->orig.realloc(d->orig.ctx, old, size);
+    guard_depth = 0;
+    return p;
+}
+
+/* Only pooled blocks are known to the agent; every other free is the
+ * wrapped allocator's alone. */
+static void sp_free(void *ctx, void *p)
+{
+    struct domain *d = ctx;
+    if (!gp_contains(p)) {
+        d->orig.free(d->orig.ctx, p);
+        return;
+    }
+    hp_free(ctx, p);
+}
+
 bool hp_install(void)
 {
     get_allocator = (void (*)(int, struct py_allocator *))dlsym(RTLD_DEFAULT, "PyMem_GetAllocator");
@@ -125,6 +178,8 @@ bool hp_install(void)
                                 domains[i].orig.realloc, domains[i].orig.free};
         heap_set_family(heap_domain[i], &f);
         struct py_allocator ours = {&domains[i], hp_malloc, hp_calloc, hp_realloc, hp_free};
+        if (heap_sampling_only)
+            ours = (struct py_allocator){&domains[i], sp_malloc, sp_calloc, sp_realloc, sp_free};
         set_allocator(i, &ours);
     }
     return true;
@@ -137,7 +192,7 @@ bool hp_still_installed(void)
         return false;
     for (int i = 0; i < PY_DOMAINS; i++) {
         get_allocator(i, &a);
-        if (a.malloc != hp_malloc)
+        if (a.malloc != hp_malloc && a.malloc != sp_malloc)
             return false;
     }
     return true;

@@ -4,9 +4,35 @@
 
 #include "../core/os.h"
 #include "capture.h"
+#include "guard.h"
 #include "jwriter.h"
+#include "watch.h"
 
 bool rec_name_types; /* set once at start */
+
+/* protected by: thread-local. The calling thread's id, read once: OWNER
+ * records carry it, and a system call per record would cost more than the
+ * record. */
+static AGENT_TLS uint32_t rec_tid;
+
+/* The calling thread's id. */
+static uint32_t thread_id(void)
+{
+    if (!rec_tid)
+        rec_tid = (uint32_t)os_gettid();
+    return rec_tid;
+}
+
+void rec_owner(enum jn_owner_event ev, uint32_t func, uintptr_t block, int64_t refcnt)
+{
+    if (!jw_active())
+        return;
+    uint32_t stack = cap_stack();
+    struct jn_delta *d;
+    uint8_t *w = jw_reserve(JN_SEQ_RECORD_MAX, &d);
+    if (w)
+        jw_commit(jn_put_owner(w, jw_next_seq(), thread_id(), ev, func, block, refcnt, stack));
+}
 
 void rec_alloc(uint8_t api, void *p, uint64_t size)
 {
@@ -17,12 +43,14 @@ void rec_alloc(uint8_t api, void *p, uint64_t size)
     uint8_t *w = jw_reserve(JN_EVENT_MAX, &d);
     if (w)
         jw_commit(jn_put_alloc(w, d, api, jw_next_seq(), os_tsc(), (uintptr_t)p, size, stack));
+    wt_after_alloc(api, (uintptr_t)p, size, stack);
 }
 
 void rec_free(uint8_t api, void *p, uint32_t type)
 {
     if (!jw_active())
         return;
+    wt_before_free((uintptr_t)p);
     uint32_t stack = cap_stack();
     struct jn_delta *d;
     uint8_t *w = jw_reserve(JN_EVENT_MAX, &d);
@@ -34,6 +62,8 @@ void rec_realloc(uint8_t api, void *old, void *p, uint64_t size)
 {
     if (!jw_active())
         return;
+    if (old != p)
+        wt_before_free((uintptr_t)old);
     uint32_t stack = cap_stack();
     struct jn_delta *d;
     uint8_t *w = jw_reserve(JN_EVENT_MAX, &d);

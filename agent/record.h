@@ -19,6 +19,11 @@ void rec_error(enum jn_error error, const struct jn_error_info *info);
 /* The same; returns the record's seq (records that belong to it carry it),
  * or 0 when nothing was journaled. */
 uint64_t rec_error_seq(enum jn_error error, const struct jn_error_info *info);
+/* Records an ownership event (an OWNER record) on the object in block,
+ * with the given reference count and the current stack; func is the C-API
+ * function (JN_CAPI_*) or, for increfs and decrefs, a site id (0: none).
+ * Signal handlers may call it inside the guard (cap_in_signal set). */
+void rec_owner(enum jn_owner_event ev, uint32_t func, uintptr_t block, int64_t refcnt);
 /* Records a message for the report. */
 void rec_note(const char *text);
 

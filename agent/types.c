@@ -11,6 +11,8 @@
 #include "pyframes.h"
 #include "../core/os.h"
 #include "guard.h"
+#include "guardpool.h"
+#include "heap.h"
 #include "spin.h"
 
 struct known_type {
@@ -227,6 +229,10 @@ uintptr_t ty_block_of(uintptr_t o, struct live_info *li)
 {
     const struct pyver_layout *L = pf_layout;
     size_t pre[3] = {L->gc_head_size, 0, L->gc_head_size + L->preheader_size};
+    /* In sampling mode every recorded block is a pooled one: the others need
+     * no lookup (the C-API boundary asks about every object it sees). */
+    if (heap_sampling_only && !gp_contains((const void *)o))
+        return 0;
     for (int i = 0; i < 3; i++)
         if (o >= pre[i] && live_find(o - pre[i], li) && li->size >= pre[i] + 16)
             return o - pre[i];

@@ -28,4 +28,17 @@ extern const unsigned api_table_311_len;
 /* Find NAME in the table; NULL when the C API does not document it. */
 const struct api_entry *api_lookup(const char *name);
 
+/* Facts the documentation does not state, kept by hand in api_facts.c
+ * beside the generated table (each one cites the 3.11 implementation). */
+enum api_fact {
+    API_FACT_NULL_FALSE = 1,    /* a NULL first argument is accepted and gives 0 (false) */
+    API_FACT_SIZE_ARG = 2,      /* returns a new container with as many slots as its size argument */
+    API_FACT_ZERO_NO_FAIL = 4,  /* cannot fail when its size argument is 0 (a shared empty object) */
+    API_FACT_SLOT_SET = 8,      /* (container, index, item): fails only for a shared tuple or an index out of range */
+};
+
+/* The API_FACT_* bits for NAME (0 when nothing is known beyond the table);
+ * *SIZE_ARG is set to the index of its size argument (-1: none). */
+unsigned api_facts(const char *name, int *size_arg);
+
 #endif

@@ -1,5 +1,5 @@
 # lifeline check: static ownership audit (issue 6). Included by the top Makefile.
-AUDIT_SRCS := main.c opts.c pyinfo.c unit.c cxu.c cfg.c flow.c gctype.c apitab.c \
+AUDIT_SRCS := main.c opts.c pyinfo.c unit.c cxu.c cfg.c flow.c relfield.c gctype.c apitab.c api_facts.c \
               api_table_311.c finding.c out_text.c out_json.c out_sarif.c
 AUDIT_OBJS := $(AUDIT_SRCS:%.c=$(BUILD)/audit/%.o)
 AUDIT_LLVM := /usr/lib/llvm-14

@@ -357,6 +357,92 @@ static enum cxu_op op_in_macro(struct cxu_tu *u, CXCursor c, CXCursor lhs, CXCur
     return OP_OTHER;
 }
 
+/* Whether T is a bracket that opens (+1) or closes (-1) a nesting level, else 0. */
+static int bracket_depth(const char *t)
+{
+    if (strcmp(t, "(") == 0 || strcmp(t, "[") == 0)
+        return 1;
+    if (strcmp(t, ")") == 0 || strcmp(t, "]") == 0)
+        return -1;
+    return 0;
+}
+
+/* The binary operator after an operand whose text starts at TOKS[0]: the
+ * first punctuation outside brackets other than member access. Only a
+ * comparison or a logical operator is returned; anything else (a prefix or
+ * arithmetic operator, a closing bracket or comma of a macro call) gives
+ * OP_OTHER, as does running out of tokens. */
+static enum cxu_op op_after_operand(struct cxu_tu *u, CXToken *toks, unsigned n)
+{
+    int depth = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (clang_getTokenKind(toks[i]) != CXToken_Punctuation)
+            continue;
+        char *t = cxu_take(clang_getTokenSpelling(u->tu, toks[i]));
+        int d = bracket_depth(t);
+        int skip = d || depth || strcmp(t, "->") == 0 || strcmp(t, ".") == 0;
+        enum cxu_op op = skip ? OP_OTHER : op_from_text(t);
+        free(t);
+        depth += d;
+        if (depth < 0)
+            return OP_OTHER;
+        if (!skip)
+            return op >= OP_EQ && op <= OP_LOR ? op : OP_OTHER;
+    }
+    return OP_OTHER;
+}
+
+/* Where L is spelled (for a macro body: in the #define text), as a file and
+ * offset. libclang 14's clang_getSpellingLocation answers the expansion
+ * instead, but its tokenizer lexes from the spelling, so the first token of
+ * the empty range at L carries it. Returns 0 when L has no spelling in a file. */
+static int spelled_at(struct cxu_tu *u, CXSourceLocation l, CXFile *f, unsigned *off)
+{
+    CXToken *toks;
+    unsigned n, line, col;
+    clang_tokenize(u->tu, clang_getRange(l, l), &toks, &n);
+    *f = NULL;
+    if (n)
+        clang_getFileLocation(clang_getTokenLocation(u->tu, toks[0]), f, &line, &col, off);
+    clang_disposeTokens(u->tu, toks, n);
+    return *f != NULL;
+}
+
+/* Whether C, under implicit conversions, is itself a binary or conditional
+ * expression: then the text after its first token is not its end. */
+static int compound_operand(CXCursor c)
+{
+    while (clang_getCursorKind(c) == CXCursor_UnexposedExpr && !clang_Cursor_isNull(cxu_child(c, 0)))
+        c = cxu_child(c, 0);
+    enum CXCursorKind k = clang_getCursorKind(c);
+    return k == CXCursor_BinaryOperator || k == CXCursor_CompoundAssignOperator
+           || k == CXCursor_ConditionalOperator;
+}
+
+/* Inside a macro body the operator of a comparison with left operand LHS
+ * is read from the #define text that follows LHS's spelling, so that the
+ * == and != tests of one macro are told apart. OP_OTHER when LHS is a
+ * compound expression, is spelled nowhere readable, or the text there does
+ * not continue with a comparison or logical operator. */
+static enum cxu_op op_spelled(struct cxu_tu *u, CXCursor lhs)
+{
+    CXFile f;
+    unsigned off;
+    size_t size = 0;
+    if (compound_operand(lhs) || !spelled_at(u, clang_getRangeStart(clang_getCursorExtent(lhs)), &f, &off)
+        || !clang_getFileContents(u->tu, f, &size) || off >= size)
+        return OP_OTHER;
+    unsigned end = size - off > 400 ? off + 400 : (unsigned)size;
+    CXSourceRange r = clang_getRange(clang_getLocationForOffset(u->tu, f, off),
+                                     clang_getLocationForOffset(u->tu, f, end));
+    CXToken *toks;
+    unsigned n;
+    clang_tokenize(u->tu, r, &toks, &n);
+    enum cxu_op op = op_after_operand(u, toks, n);
+    clang_disposeTokens(u->tu, toks, n);
+    return op;
+}
+
 /* The operator of a Binary/UnaryOperator, uncached. */
 static enum cxu_op op_compute(struct cxu_tu *u, CXCursor c)
 {
@@ -373,7 +459,8 @@ static enum cxu_op op_compute(struct cxu_tu *u, CXCursor c)
         unsigned b = file_off(begin_loc(rhs), &f2);
         if (clang_File_isEqual(f1, f2) && a < b)
             return op_between(u, f1, a, b, 1);
-        return op_in_macro(u, c, first, rhs);
+        enum cxu_op op = op_spelled(u, first);
+        return op != OP_OTHER ? op : op_in_macro(u, c, first, rhs);
     }
     unsigned a = file_off(clang_getCursorLocation(c), &f1);
     unsigned b = file_off(clang_getCursorLocation(first), &f2);

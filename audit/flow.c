@@ -43,6 +43,7 @@ enum vflag {
     VF_INMACRO = 1 << 16,   /* created inside a macro body */
     VF_SLOT = 1 << 17,      /* handed to a container slot by a SET_ITEM macro */
     VF_RANGE = 1 << 18,     /* lo..hi hold what earlier tests proved */
+    VF_SIZED = 1 << 19,     /* a new container with cval slots (API_FACT_SIZE_ARG) */
 };
 
 struct note {
@@ -72,6 +73,10 @@ struct val {
     long long lo, hi;       /* known range of an integer value (valid with VF_RANGE) */
     long long ne[4];        /* values it is known not to have (switch defaults, != tests) */
     unsigned char nne;
+    uint64_t ckey;          /* set from a condition on untracked memory: its fact key (0: none) */
+    uint64_t cfdeps, cvdeps; /* the fields and locals that condition reads */
+    unsigned char cneg;     /* nonzero exactly when that condition is false */
+    int guard;              /* >= 3: a value known non-NULL when this one is nonzero */
 };
 
 struct state {
@@ -81,9 +86,11 @@ struct state {
     int nvals, capvals;
     unsigned char exc;
     int nfacts;             /* outcomes of tests on "var->field", valid until a call or store */
-    struct { uint64_t key; unsigned char nonzero; } facts[16];
+    /* key: the tested text; fdeps/vdeps: bits of the fields and locals it reads (see fact_bit) */
+    struct { uint64_t key, fdeps, vdeps; unsigned char nonzero; } facts[16];
     int dead;
     int blind;              /* a branch depended on memory the analysis does not follow */
+    int ncond;              /* values with a condition key were made (see cond_value) */
     unsigned excgen;        /* bumped by every change of exc other than a call's outcome */
     struct note *notes;
 };
@@ -713,12 +720,19 @@ static void steal(struct fctx *F, struct state *S, int v, const char *api, CXCur
     escape(S, v);
 }
 
-/* Ownership of V moves into the struct field described by WHAT. */
-static void store_field(struct fctx *F, struct state *S, int v, const char *what, CXCursor cur)
+/* Ownership of V moves into the struct field FIELD described by WHAT. A
+ * borrowed reference stored in a field the file never releases is not
+ * followed further: such a field does not own what it holds. */
+static void store_field(struct fctx *F, struct state *S, int v, const char *field, const char *what,
+                        CXCursor cur)
 {
     if (!tracked(S, v) || S->vals[v].kind != VK_OBJ)
         return;
     struct val *w = &S->vals[v];
+    if (w->owed <= 0 && w->ref == R_BORROWED && F->fn->released && !rlf_has(F->fn->released, field)) {
+        escape(S, v);
+        return;
+    }
     use_val(F, S, v, cur);
     if (!tracked(S, v) || w->nul == N_NULL)
         return;
@@ -1091,13 +1105,29 @@ static void ev_argparse(struct fctx *F, struct state *S, CXCursor call, const ch
 
 /* A call to a documented C API function: argument uses, steals, container
  * changes, out-pointers and the result with its failure semantics. */
+/* Whether a slot setter (container, index, item) cannot fail: the container
+ * is a new one this function still solely owns, made with a known number
+ * of slots (API_FACT_SIZE_ARG), and the index is a constant inside it. */
+static int slot_in_range(const struct state *S, const int *argv, int nargs)
+{
+    if (nargs != 3 || !tracked(S, argv[0]) || !is_const(S, argv[1]))
+        return 0;
+    const struct val *c = &S->vals[argv[0]];
+    long long i = S->vals[argv[1]].cval;
+    return (c->flags & VF_SIZED) && c->ref == R_NEW && c->owed == 1 && i >= 0 && i < c->cval;
+}
+
 static int ev_api_call(struct fctx *F, struct state *S, CXCursor call, const char *name,
                        const struct api_entry *api, int *argv, int nargs)
 {
     int stolen[16] = {0};
     for (int i = 0; i < nargs && i < 16; i++)
         stolen[i] = (api->steals >> i) & 1;
-    int null_ok = has_prefix_in(name, NULL_OK_PREFIX) || strstr(name, "ObjArgs") != NULL;
+    int size_arg;
+    unsigned facts = api_facts(name, &size_arg);
+    int null_ok = has_prefix_in(name, NULL_OK_PREFIX) || strstr(name, "ObjArgs") != NULL
+                  || (facts & API_FACT_NULL_FALSE);
+    int sure = (facts & API_FACT_SLOT_SET) && slot_in_range(S, argv, nargs);
     for (int i = 0; i < nargs; i++) {
         if (!tracked(S, argv[i]))
             continue;
@@ -1143,6 +1173,8 @@ static int ev_api_call(struct fctx *F, struct state *S, CXCursor call, const cha
             if (!(nparams >= 0 && i >= nparams && strstr(name, "ObjArgs")))
                 escape(S, argv[i]);
     }
+    if (sure)
+        return const_val(F, S, 0);
     unsigned char before = S->exc;
     /* by C API convention a failing call leaves an exception set */
     int sets = (api->flags & API_SETS_EXC) != 0 && !(api->flags & API_NO_FAIL);
@@ -1162,6 +1194,17 @@ static int ev_api_call(struct fctx *F, struct state *S, CXCursor call, const cha
             w->flags |= VF_CAN_NULL;
         else
             w->nul = N_NONNULL;
+        int size = size_arg >= 0 && size_arg < nargs && is_const(S, argv[size_arg])
+                   ? (int)S->vals[argv[size_arg]].cval : -1;
+        if ((facts & API_FACT_SIZE_ARG) && size >= 0) {
+            w->flags |= VF_SIZED;
+            w->cval = size;
+        }
+        if ((facts & API_FACT_ZERO_NO_FAIL) && size == 0) {
+            w->flags &= ~VF_CAN_NULL;
+            w->nul = N_NONNULL;
+            return r;
+        }
         if (api->ret == API_RET_BORROWED && name_in(name, CONTAINER_GETTERS) && nargs > 0)
             w->container = argv[0];
     } else {
@@ -1170,6 +1213,8 @@ static int ev_api_call(struct fctx *F, struct state *S, CXCursor call, const cha
             return r;
         if (api->flags & API_NEG_FAIL)
             S->vals[r].flags |= VF_NEG_FAIL;
+        if ((facts & API_FACT_NULL_FALSE) && nargs > 0 && argv[0] >= 3)
+            S->vals[r].guard = argv[0];
         if ((api->flags & API_NO_FAIL) && (strstr(name, "_GET_SIZE") || strstr(name, "_GET_LENGTH"))) {
             S->vals[r].flags |= VF_RANGE;   /* an unchecked size is never negative */
             S->vals[r].lo = 0;
@@ -1253,17 +1298,71 @@ static void forget_facts(struct state *S)
     S->nfacts = 0;
 }
 
-/* Drop the remembered outcome for KEY (after a store to that field). */
+/* The dependency bit of a field text hashed to KEY, or of local number KEY. */
+static uint64_t fact_bit(uint64_t key)
+{
+    return 1ULL << (key % 64);
+}
+
+/* Values set from a condition reading the fields FBIT or locals VBIT no
+ * longer stand for what that condition's text now means. */
+static void forget_cond_values(struct state *S, uint64_t fbit, uint64_t vbit)
+{
+    if (!S->ncond)
+        return;
+    for (int i = 3; i < S->nvals; i++)
+        if ((S->vals[i].cfdeps & fbit) || (S->vals[i].cvdeps & vbit))
+            S->vals[i].ckey = 0;
+}
+
+/* Drop the remembered outcomes that read the field hashed to KEY (after a
+ * store to it); a false match only forgets more. */
 static void forget_fact(struct state *S, uint64_t key)
 {
     for (int i = 0; i < S->nfacts; i++)
-        if (S->facts[i].key == key)
-            S->facts[i] = S->facts[--S->nfacts];
+        if (S->facts[i].key == key || (S->facts[i].fdeps & fact_bit(key)))
+            S->facts[i--] = S->facts[--S->nfacts];
+    forget_cond_values(S, fact_bit(key), 0);
 }
 
-/* A test of "var->field" against zero: consistent with what this path already
- * learned about it (returns 0 when not), and remembered. Facts survive calls:
- * a helper that changes the field only makes the analysis skip a path. */
+/* Drop the remembered outcomes that read local VAR (it gets a new value). */
+static void forget_var_facts(struct state *S, int var)
+{
+    for (int i = 0; i < S->nfacts; i++)
+        if (S->facts[i].vdeps & fact_bit((uint64_t)var))
+            S->facts[i--] = S->facts[--S->nfacts];
+    forget_cond_values(S, 0, fact_bit((uint64_t)var));
+}
+
+/* The test with fact key KEY (reading the fields and locals FDEPS, VDEPS) has outcome NONZERO:
+ * consistent with what this path already learned (returns 0 when not), and
+ * remembered. Facts survive calls: a helper that changes the field only
+ * makes the analysis skip a path. */
+static int key_fact(struct state *S, uint64_t key, uint64_t fdeps, uint64_t vdeps, int nonzero)
+{
+    for (int i = 0; i < S->nfacts; i++)
+        if (S->facts[i].key == key)
+            return S->facts[i].nonzero == nonzero;
+    if (S->nfacts < 16) {
+        S->facts[S->nfacts].key = key;
+        S->facts[S->nfacts].fdeps = fdeps;
+        S->facts[S->nfacts].vdeps = vdeps;
+        S->facts[S->nfacts].nonzero = (unsigned char)nonzero;
+        S->nfacts++;
+    }
+    return 1;
+}
+
+/* What the path learned about the test with fact KEY: 1 nonzero, 0 zero, -1 nothing. */
+static int known_fact(const struct state *S, uint64_t key)
+{
+    for (int i = 0; i < S->nfacts; i++)
+        if (S->facts[i].key == key)
+            return S->facts[i].nonzero;
+    return -1;
+}
+
+/* A test of "var->field" against zero: see key_fact. */
 static int member_fact(struct state *S, CXCursor m, int nonzero)
 {
     char *t = member_text(m);
@@ -1271,15 +1370,112 @@ static int member_fact(struct state *S, CXCursor m, int nonzero)
         return 1;
     uint64_t key = text_key(t);
     free(t);
-    for (int i = 0; i < S->nfacts; i++)
-        if (S->facts[i].key == key)
-            return S->facts[i].nonzero == nonzero;
-    if (S->nfacts < 16) {
-        S->facts[S->nfacts].key = key;
-        S->facts[S->nfacts].nonzero = (unsigned char)nonzero;
-        S->nfacts++;
+    return key_fact(S, key, fact_bit(key), 0, nonzero);
+}
+
+/* Whether unary operator C takes an address (its type points to its
+ * operand's): how "&" reads inside a macro body such as Py_None, where the
+ * operator text is not at hand. */
+static int address_of(CXCursor c)
+{
+    CXType rt = clang_getCanonicalType(clang_getCursorType(c));
+    CXType ot = clang_getCanonicalType(clang_getCursorType(cxu_child(c, 0)));
+    return rt.kind == CXType_Pointer && clang_equalTypes(clang_getCanonicalType(clang_getPointeeType(rt)), ot);
+}
+
+struct pure_acc {
+    struct fctx *F;
+    uint64_t fdeps, vdeps;
+    int impure;
+};
+
+/* Visitor of cond_key: a side-effect-free operand reads only locals, fields,
+ * addresses and constants; their names go into the dependency bits. */
+static enum CXChildVisitResult pure_visit(CXCursor c, CXCursor parent, CXClientData data)
+{
+    (void)parent;
+    struct pure_acc *a = data;
+    enum CXCursorKind k = clang_getCursorKind(c);
+    if (k == CXCursor_MemberRefExpr) {
+        char *t = member_text(c);
+        if (t)
+            a->fdeps |= fact_bit(text_key(t));
+        free(t);
+    } else if (k == CXCursor_DeclRefExpr) {
+        int var = expr_var(a->F, c);
+        if (var >= 0)
+            a->vdeps |= fact_bit((uint64_t)var);
+    } else if (k == CXCursor_UnaryOperator) {
+        enum cxu_op op = cxu_op(a->F->u, c);
+        a->impure |= op != OP_ADDR && op != OP_DEREF && op != OP_NOT && op != OP_NEG && !address_of(c);
+    } else if (k != CXCursor_ParenExpr && k != CXCursor_UnexposedExpr && k != CXCursor_CStyleCastExpr
+               && k != CXCursor_IntegerLiteral && k != CXCursor_CharacterLiteral) {
+        a->impure = 1;
     }
-    return 1;
+    return a->impure ? CXChildVisit_Break : CXChildVisit_Recurse;
+}
+
+/* Fact key of COND, an == or != test of side-effect-free operands written
+ * in the file (not a macro body): the key of its text read as "==", so
+ * that "a != b" and "a == b" share it; *NEG is set when COND is true
+ * exactly when that text is false, DEPS[0] and DEPS[1] to the fields and
+ * locals it reads. Returns 0 for any other condition. */
+static uint64_t cond_key(struct fctx *F, CXCursor cond, int *neg, uint64_t deps[2])
+{
+    CXCursor c = cxu_strip(cond);
+    if (clang_getCursorKind(c) != CXCursor_BinaryOperator || cxu_in_macro(c))
+        return 0;
+    enum cxu_op op = cxu_op(F->u, c);
+    if (op != OP_EQ && op != OP_NE)
+        return 0;
+    struct pure_acc acc = {F, 0, 0, 0};
+    clang_visitChildren(c, pure_visit, &acc);
+    char *t = cxu_text(F->u, c, 200);
+    char *ne = strstr(t, " != ");
+    if (ne)
+        memcpy(ne, " == ", 4);
+    uint64_t key = acc.impure || !*t || (ne && strstr(ne + 4, " != ")) ? 0 : text_key(t);
+    free(t);
+    *neg = op == OP_NE;
+    deps[0] = acc.fdeps;
+    deps[1] = acc.vdeps;
+    return key;
+}
+
+/* The int a condition on untracked memory evaluates to, remembered with
+ * the condition's fact key so that later tests of the local it lands in and
+ * of the condition itself agree. The constant when the path already knows
+ * the outcome; -1 when COND has no fact key. */
+static int cond_value(struct fctx *F, struct state *S, CXCursor cond)
+{
+    int neg;
+    uint64_t deps[2];
+    uint64_t key = cond_key(F, cond, &neg, deps);
+    if (!key)
+        return -1;
+    int known = known_fact(S, key);
+    if (known >= 0)
+        return const_val(F, S, known != neg);
+    int v = new_val(F, S, VK_INT);
+    if (v >= 0) {
+        S->vals[v].ckey = key;
+        S->vals[v].cfdeps = deps[0];
+        S->vals[v].cvdeps = deps[1];
+        S->vals[v].cneg = (unsigned char)neg;
+        S->ncond = 1;
+        S->vals[v].nul = N_MAYBE;
+    }
+    return v;
+}
+
+/* A test of COND with outcome TRUTH where its operands are untracked:
+ * consistent with the path's facts (returns 0 when not), and remembered. */
+static int cond_fact(struct fctx *F, struct state *S, CXCursor cond, int truth)
+{
+    int neg;
+    uint64_t deps[2];
+    uint64_t key = cond_key(F, cond, &neg, deps);
+    return key ? key_fact(S, key, deps[0], deps[1], truth != neg) : 1;
 }
 
 /* Py_INCREF(self->x) right after "self->x = v": the new reference is v's. */
@@ -1429,6 +1625,7 @@ static void bind(struct fctx *F, struct state *S, int var, int v, CXCursor where
 {
     if (var < 0)
         return;
+    forget_var_facts(S, var);
     if (v < 0) {
         v = new_val(F, S, VK_UNK);
         if (v < 0)
@@ -1475,6 +1672,7 @@ static enum CXChildVisitResult opaque_visit(CXCursor c, CXCursor parent, CXClien
         if (var >= 0) {
             escape(S, S->bind[var]);
             S->bind[var] = -1;
+            forget_var_facts(S, var);
         }
     } else if (clang_getCursorKind(c) == CXCursor_CallExpr) {
         set_exc(S, S->exc == E_NONE ? E_MAYBE : S->exc);
@@ -1541,6 +1739,8 @@ static int assign_to(struct fctx *F, struct state *S, CXCursor lhs, int r, CXCur
         char *mt = member_text(l);
         if (mt) {
             forget_fact(S, text_key(mt));
+            if (r >= 0 && S->vals[r].nul != N_MAYBE)   /* the field now tests as its new value */
+                key_fact(S, text_key(mt), fact_bit(text_key(mt)), 0, S->vals[r].nul == N_NONNULL);
             free(mt);
         } else {
             forget_facts(S);
@@ -1560,7 +1760,9 @@ static int assign_to(struct fctx *F, struct state *S, CXCursor lhs, int r, CXCur
             deref_val(F, S, b, l);
             char what[128];
             describe_target(F, l, what, sizeof what);
-            store_field(F, S, r, what, e);
+            char *fname = cxu_take(clang_getCursorSpelling(l));
+            store_field(F, S, r, fname, what, e);
+            free(fname);
         } else {
             escape(S, r);
         }
@@ -1708,6 +1910,8 @@ static int ev(struct fctx *F, struct state *S, CXCursor c)
             default: break;
             }
         }
+        if ((op == OP_EQ || op == OP_NE) && a < 0 && b < 0)
+            return cond_value(F, S, c);
         return -1;
     }
     case CXCursor_CompoundAssignOperator: {
@@ -1901,6 +2105,10 @@ static int refine_truth(struct state *S, int v, int truth)
         return 0;
     if (w->nul == N_NONNULL && !truth)
         return 0;
+    if (w->ckey && !key_fact(S, w->ckey, w->cfdeps, w->cvdeps, truth != w->cneg))
+        return 0;
+    if (truth && w->guard >= 3 && !refine_truth(S, w->guard, 1))
+        return 0;
     if (w->flags & VF_ERRQ) {
         set_exc(S, truth ? E_SET : E_NONE);
         set_nul(S, v, truth ? N_NONNULL : N_NULL);
@@ -2031,6 +2239,32 @@ static void mark_unsure(struct fctx *F, struct state *S, CXCursor cond)
     clang_visitChildren(cond, unsure_visit, ctx);
 }
 
+/* COND compares two non-constant values A and B for (in)equality and the path
+ * takes the side where they are EQUAL (1) or differ (0). One value bound to
+ * two locals is always equal to itself, so the other side is infeasible
+ * (returns 0). Two different values may still be one object: when only one
+ * of them is owned, on the equal side the code may release the owned
+ * reference through the borrowed name (or the reverse), so neither is
+ * followed any further. Two owned references stay owed whatever their
+ * identity. A known NULL never equals a known non-NULL pointer. */
+static int refine_alias(struct fctx *F, struct state *S, CXCursor cond, int a, int b, int equal)
+{
+    if (a == b)
+        return equal;
+    unsigned char na = S->vals[a].nul, nb = S->vals[b].nul;
+    if (equal && na != N_MAYBE && nb != N_MAYBE && na != nb)
+        return 0;
+    if (!equal) {
+        mark_unsure(F, S, cond);
+        return 1;
+    }
+    if (S->vals[a].owed > 0 && S->vals[b].owed > 0)
+        return 1;
+    escape(S, a);
+    escape(S, b);
+    return 1;
+}
+
 /* Assume COND has outcome TRUTH: evaluate it, narrow values and the exception
  * state. Returns 0 when that outcome is impossible on this path. */
 static int refine(struct fctx *F, struct state *S, CXCursor cond, int truth)
@@ -2054,10 +2288,13 @@ static int refine(struct fctx *F, struct state *S, CXCursor cond, int truth)
                 return refine_cmp(S, a, op, S->vals[b].cval, truth);
             if (is_const(S, a))
                 return refine_cmp(S, b, swap[op], S->vals[a].cval, truth);
+            if ((op == OP_EQ || op == OP_NE) && a >= 0 && b >= 0)
+                return refine_alias(F, S, cond, a, b, (op == OP_EQ) == truth);
+            int ok = a < 0 && b < 0 ? cond_fact(F, S, cond, truth) : 1;
             mark_unsure(F, S, cond);
             if (a < 0 || b < 0)
                 S->blind = 1;
-            return 1;
+            return ok;
         }
     }
     int v = ev(F, S, cond);
@@ -2177,7 +2414,7 @@ static uint64_t val_hash(const struct state *S, int v)
         h = mix(h, (uint64_t)w->lo * 31 + (uint64_t)w->hi);
     for (int i = 0; i < w->nne; i++)
         h = mix(h, (uint64_t)w->ne[i]);
-    return h;
+    return mix(h, w->ckey + w->cneg);
 }
 
 /* Hash of a state for the per-node memo (bindings, owed values, exc, loops, facts). */

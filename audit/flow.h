@@ -14,12 +14,14 @@
 
 #include "cxu.h"
 #include "finding.h"
+#include "relfield.h"
 
 struct flw_func {
     struct cxu_tu *u;
     CXCursor fn;            /* the FunctionDecl (a definition) */
     const char *file;       /* file name as given by the user */
     int entry_point;        /* called by Python: method table, slot, *_impl */
+    const struct rlf_set *released; /* fields the file releases; NULL: every field owns */
 };
 
 /* Analyse FN and append its findings to OUT. Returns 0 when analysed, -1

@@ -389,12 +389,19 @@ static enum CXVisitorResult add_objfield(CXCursor c, CXClientData data)
     return CXVisit_Continue;
 }
 
-/* Field names only ever assigned str/bytes/number objects: such objects
- * cannot be part of a reference cycle, so tp_traverse may skip them. */
+/* Field names only ever assigned str/bytes/number objects, directly or
+ * copied from another such field: such objects cannot be part of a
+ * reference cycle, so tp_traverse may skip them. */
+struct atom_srcs {
+    char *v[4];     /* fields copied into this one ("p->a = q->b") */
+    int n;
+};
+
 struct atomic_scan {
     struct cxu_tu *u;
     char **names;
     int *other, *atomic;
+    struct atom_srcs *srcs;
     int n;
 };
 
@@ -409,7 +416,23 @@ static int atomic_callee(const char *n)
     return 0;
 }
 
-/* Count one assignment to FIELD as atomic or not. */
+/* Index of FIELD's entry, added when new (out of memory aborts). */
+static int atom_entry(struct atomic_scan *a, const char *field)
+{
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->names[i], field) == 0)
+            return i;
+    a->names = fnd_xrealloc(a->names, (a->n + 1) * sizeof *a->names);
+    a->other = fnd_xrealloc(a->other, (a->n + 1) * sizeof *a->other);
+    a->atomic = fnd_xrealloc(a->atomic, (a->n + 1) * sizeof *a->atomic);
+    a->srcs = fnd_xrealloc(a->srcs, (a->n + 1) * sizeof *a->srcs);
+    a->names[a->n] = fnd_xstrdup(field);
+    a->other[a->n] = a->atomic[a->n] = 0;
+    a->srcs[a->n].n = 0;
+    return a->n++;
+}
+
+/* Count one assignment to FIELD as atomic, a copy of another field, or other. */
 static void note_assignment(struct atomic_scan *a, const char *field, CXCursor rhs)
 {
     CXCursor r = cxu_strip(rhs);
@@ -417,6 +440,7 @@ static void note_assignment(struct atomic_scan *a, const char *field, CXCursor r
     if (k == CXCursor_IntegerLiteral)
         return;   /* NULL */
     int atomic = 0;
+    char *src = member_of(r);
     if (k == CXCursor_CallExpr) {
         char *n = cxu_callee(r);
         atomic = n && atomic_callee(n);
@@ -424,22 +448,14 @@ static void note_assignment(struct atomic_scan *a, const char *field, CXCursor r
     } else if (k == CXCursor_StringLiteral) {
         atomic = 1;
     }
-    int i;
-    for (i = 0; i < a->n; i++)
-        if (strcmp(a->names[i], field) == 0)
-            break;
-    if (i == a->n) {
-        a->names = realloc(a->names, (a->n + 1) * sizeof *a->names);
-        a->other = realloc(a->other, (a->n + 1) * sizeof *a->other);
-        a->atomic = realloc(a->atomic, (a->n + 1) * sizeof *a->atomic);
-        a->names[i] = strdup(field);
-        a->other[i] = a->atomic[i] = 0;
-        a->n++;
-    }
+    int i = atom_entry(a, field);
     if (atomic)
         a->atomic[i]++;
+    else if (src && a->srcs[i].n < 4)
+        a->srcs[i].v[a->srcs[i].n++] = fnd_xstrdup(src);
     else
         a->other[i]++;
+    free(src);
 }
 
 /* Visitor over the whole file for assignments to fields. */
@@ -456,13 +472,29 @@ static enum CXChildVisitResult atomic_visit(CXCursor c, CXCursor parent, CXClien
     return CXChildVisit_Recurse;
 }
 
-/* Whether FIELD is only ever assigned atomic objects. */
+/* Whether FIELD is only ever assigned atomic objects or copies of fields
+ * that are; DEPTH bounds the chain of copies (a cycle of copies is not atomic). */
+static int atomic_field_depth(const struct atomic_scan *a, const char *field, int depth)
+{
+    if (depth > 4)
+        return 0;
+    for (int i = 0; i < a->n; i++) {
+        if (strcmp(a->names[i], field) != 0)
+            continue;
+        if (a->other[i] || (!a->atomic[i] && !a->srcs[i].n))
+            return 0;
+        for (int j = 0; j < a->srcs[i].n; j++)
+            if (!atomic_field_depth(a, a->srcs[i].v[j], depth + 1))
+                return 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether FIELD is only ever assigned atomic objects (see atomic_scan). */
 static int atomic_field(const struct atomic_scan *a, const char *field)
 {
-    for (int i = 0; i < a->n; i++)
-        if (strcmp(a->names[i], field) == 0)
-            return a->atomic[i] > 0 && a->other[i] == 0;
-    return 0;
+    return atomic_field_depth(a, field, 0);
 }
 
 /* gc-untraversed-reference: fields released by tp_clear/tp_dealloc that tp_traverse
@@ -586,7 +618,7 @@ void gct_check(struct cxu_tu *u, const char *file, struct fnd_list *out)
     struct collect col = {u, &ts};
     clang_visitChildren(clang_getTranslationUnitCursor(u->tu), collect_types, &col);
     merge_specs(&ts);
-    struct atomic_scan atoms = {u, NULL, NULL, NULL, 0};
+    struct atomic_scan atoms = {u, NULL, NULL, NULL, NULL, 0};
     if (ts.n)
         clang_visitChildren(clang_getTranslationUnitCursor(u->tu), atomic_visit, &atoms);
     for (int i = 0; i < ts.n; i++) {
@@ -598,9 +630,13 @@ void gct_check(struct cxu_tu *u, const char *file, struct fnd_list *out)
         check_clear(t, u, file, out);
         check_dealloc(t, u, file, out);
     }
-    for (int i = 0; i < atoms.n; i++)
+    for (int i = 0; i < atoms.n; i++) {
         free(atoms.names[i]);
+        for (int j = 0; j < atoms.srcs[i].n; j++)
+            free(atoms.srcs[i].v[j]);
+    }
     free(atoms.names);
+    free(atoms.srcs);
     free(atoms.other);
     free(atoms.atomic);
     for (int i = 0; i < ts.n; i++) {

@@ -103,6 +103,7 @@ struct walk {
     struct names *entries;
     struct names *iternext;
     struct fnd_list *out;
+    const struct rlf_set *released;
     unsigned functions;
 };
 
@@ -116,7 +117,7 @@ static enum CXChildVisitResult visit_function(CXCursor c, CXCursor parent, CXCli
         return CXChildVisit_Continue;
     char *name = cxu_take(clang_getCursorSpelling(c));
     struct flw_func fn = {
-        .u = w->u, .fn = c, .file = w->display,
+        .u = w->u, .fn = c, .file = w->display, .released = w->released,
         .entry_point = (names_has(w->entries, name) || ends_with(name, "_impl")
                         || strncmp(name, "PyInit_", 7) == 0)
                        && !names_has(w->iternext, name) && !ends_with(name, "next"),
@@ -168,8 +169,11 @@ void unit_check(CXIndex idx, const char *file, const char *display, const char *
     clang_visitChildren(root, collect_entries, &entries);
     void *ctx[2] = {&u, &iternext};
     clang_visitChildren(root, collect_iternext, ctx);
-    struct walk w = {&u, display, &entries, &iternext, out, 0};
+    struct rlf_set released;
+    rlf_collect(&u, &released);
+    struct walk w = {&u, display, &entries, &iternext, out, &released, 0};
     clang_visitChildren(root, visit_function, &w);
+    rlf_free(&released);
     gct_check(&u, display, out);
     res->functions = w.functions;
     for (int i = 0; i < entries.n; i++)

@@ -48,6 +48,12 @@ const char *dt_ownership(struct rs_ctx *rs, const struct rp_block *b, const stru
  * series' counters to the report. */
 void dt_repeat(struct fd_report *rep, struct jr_journal *j, const struct rp_state *s, struct rs_ctx *rs);
 
+/* Lists the objects --watch chose (WATCH records) in the report, each with
+ * its block, history and balance, and notes how many got no hardware
+ * watchpoint and why. specs[i] is the text of SPEC i (nspecs of them; 0
+ * when unknown). */
+void dt_watched(struct fd_report *rep, const struct rp_state *s, struct rs_ctx *rs, const char *const *specs,
+                int nspecs);
 /* Appends stack `id` to the finding's stacks under `name` (nothing when
  * the finding has no room left). */
 void dt_add_stack(struct rs_ctx *rs, struct fd_finding *f, uint32_t id, const char *name);

@@ -179,7 +179,7 @@ void dt_crash(struct fd_report *rep, struct jr_journal *j, const struct rp_state
         bool was_freed = !strcmp(f->block.state, "freed");
         if (rp_history_of(s, &b, was_freed, &h)) {
             hs_attach(rs, &b, was_freed, &h, f);
-            where = arena_printf(a, "%s%s", where, hs_release_clause(a, f));
+            where = arena_printf(a, "%s%s%s", where, hs_release_clause(a, f), hs_balance_clause(a, f));
         }
     }
     int poisoned = register_holding(&cr, POISON_WORD);

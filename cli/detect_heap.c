@@ -311,7 +311,8 @@ static void one_error(struct fd_report *rep, struct jr_journal *j, struct rs_ctx
     ownership(rs, f, e);
     if (e->known) {
         hs_attach(rs, &e->block, e->freed, &e->history, f);
-        f->summary = arena_printf(rs->arena, "%s%s", f->summary, hs_release_clause(rs->arena, f));
+        f->summary = arena_printf(rs->arena, "%s%s%s", f->summary, hs_release_clause(rs->arena, f),
+                                  hs_balance_clause(rs->arena, f));
     }
 }
 

@@ -72,9 +72,10 @@ static void one_group(struct fd_report *rep, const struct rp_state *s, struct rs
     bool once = f->nstacks && during_import(&f->stacks[0]);
     fd_detail_str(f, "when", once ? "import" : "run");
     f->error = !once;
-    f->summary = arena_printf(a, "%s %s%s", what_leaked(a, g, f->block.type),
+    f->summary = arena_printf(a, "%s %s%s%s", what_leaked(a, g, f->block.type),
                               g->direct ? "unreachable at exit" : "reachable only from other leaked blocks at exit",
-                              once ? ", lost while a module was imported (once per process)" : "");
+                              once ? ", lost while a module was imported (once per process)" : "",
+                              hs_balance_clause(a, f));
 }
 
 void dt_leaks(struct fd_report *rep, const struct rp_state *s, struct rs_ctx *rs)

@@ -31,12 +31,20 @@ static void print_other(const struct jn_record *r, uint32_t tid)
         printf("block-type addr=0x%" PRIx64 " type=%u\n", r->addr, r->u.block_type.type);
         break;
     case JN_K_OWNER:
-        printf("owner event=%u func=%s addr=0x%" PRIx64 " refcnt=%" PRId64 " stack=%u\n", r->u.owner.event,
-               r->u.owner.func ? jn_capi_name(r->u.owner.func) : "-", r->addr, r->u.owner.refcnt, r->stack);
+        if (r->u.owner.event == JN_OWN_INCREF || r->u.owner.event == JN_OWN_DECREF)
+            printf("owner event=%u site=%u", r->u.owner.event, r->u.owner.func);
+        else
+            printf("owner event=%u func=%s", r->u.owner.event,
+                   r->u.owner.func ? jn_capi_name(r->u.owner.func) : "-");
+        printf(" addr=0x%" PRIx64 " refcnt=%" PRId64 " stack=%u\n", r->addr, r->u.owner.refcnt, r->stack);
         break;
     case JN_K_REFERRER:
         printf("referrer addr=0x%" PRIx64 " type=%u offset=%" PRId64 "\n", r->addr, r->u.referrer.type,
                r->u.referrer.offset);
+        break;
+    case JN_K_WATCH:
+        printf("watch addr=0x%" PRIx64 " offset=%u spec=%u flags=%u refcnt=%" PRId64 " type=%u\n", r->addr,
+               r->u.watch.offset, r->u.watch.spec, r->u.watch.flags, r->u.watch.refcnt, r->u.watch.type);
         break;
     default:
         printf("kind=%u\n", r->kind);
@@ -114,6 +122,9 @@ int dump_journal(const char *path)
     struct jn_str tname;
     for (uint32_t id = 1; jr_type(j, id, &tname); id++)
         printf("type %u: %.*s\n", id, (int)tname.len, tname.ptr);
+    uint32_t line;
+    for (uint32_t id = 1; jr_site(j, id, &tname, &line); id++)
+        printf("site %u: %.*s:%u\n", id, (int)tname.len, tname.ptr, line);
     uint64_t n = jr_replay(j, print_event, NULL);
     printf("events=%" PRIu64 " damaged=%d\n", n, jr_damaged(j));
     jr_close(j);

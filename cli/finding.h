@@ -84,7 +84,26 @@ struct fd_event {
     const char *event;   /* "alloc", "incref", "decref", "free", "borrow", "steal", "track", "untrack" */
     int64_t refcnt;      /* after the event; -1 unknown */
     const char *func;    /* the C-API function of a boundary event, NULL otherwise */
+    const char *site_file; /* an incref's or decref's macro __FILE__ (lifeline cflags), NULL unknown */
+    int site_line;
     struct fd_stack stack;
+};
+
+/* One increment or decrement of a history left without a partner. */
+struct fd_unpaired {
+    int delta;          /* +1 or -1 */
+    const char *site;   /* "zoo_refs.c:103 (remember)" */
+    int event;          /* index of the event in the history */
+    bool borrowed;      /* a -1 of a function that had only borrowed the object */
+};
+
+/* The pairing of a history's increments and decrements (cli/balance.h). */
+struct fd_balance {
+    bool present;
+    bool complete;      /* every recorded count follows from the one before */
+    int paired;         /* pairs made */
+    const struct fd_unpaired *unpaired;
+    int nunpaired;
 };
 
 #define FD_MAX_STACKS 6
@@ -104,7 +123,20 @@ struct fd_finding {
     int ndetails;
     const struct fd_event *history; /* in time order, in the arena; NULL when none was recorded */
     int nhistory;
-    uint64_t history_dropped;       /* ownership events older than those kept */
+    uint64_t history_dropped;       /* ownership events not kept */
+    struct fd_balance balance;      /* of the history, when it has one */
+};
+
+/* An object `lifeline run --watch` chose, with what was recorded of it. */
+struct fd_watched {
+    int spec;                 /* index of the SPEC that chose it, from 0 */
+    const char *spec_text;    /* the SPEC, NULL when unknown (lifeline report) */
+    bool hardware;            /* a hardware watchpoint recorded every change */
+    const char *no_hardware;  /* why not, NULL when it did */
+    int hardware_from;        /* -1; else the history index of the first change a debug register saw,
+                                 once one came free (the earlier ones are the header's) */
+    int64_t refcnt;           /* its count when chosen */
+    struct fd_finding view;   /* its block, history and balance (kind and summary unused) */
 };
 
 /* What the report says about the target beside its findings. */
@@ -149,6 +181,9 @@ struct fd_report {
     bool journal_damaged;
     const char **notes; /* messages from the agent and the reader */
     int nnotes, notes_cap;
+    struct fd_watched *watched; /* in the arena, in the order they were chosen */
+    int nwatched;
+    uint64_t watched_without_hardware;
 };
 
 /* Appends an empty finding of kind k (severity error) and returns it. */

@@ -23,6 +23,11 @@ void hs_attach(struct rs_ctx *rs, const struct rp_block *b, bool freed, const st
  * in drop_twice() at zoo_refs.c:40"), "" when the history has none. */
 const char *hs_release_clause(struct arena *a, const struct fd_finding *f);
 
+/* A clause for a summary naming the first unpaired change of the
+ * finding's balance ("; +1 at zoo_refs.c:103 (remember) has no matching
+ * -1"), "" when every change is paired or there is no history. */
+const char *hs_balance_clause(struct arena *a, const struct fd_finding *f);
+
 /* `lifeline history JOURNAL ADDR`: prints the timeline of the block
  * holding ADDR (live at the journal's end, or among the recently freed).
  * Returns 0, 1 when no such block is known, 2 when the journal cannot be

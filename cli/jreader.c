@@ -30,7 +30,7 @@ struct jr_journal {
     const struct jn_file_header *hdr;
     bool damaged;   /* records that do not decode */
     bool truncated; /* the file ends inside a block */
-    struct vec64 stacks, codes, types; /* id -> record offset (0 = none) */
+    struct vec64 stacks, codes, types, sites; /* id -> record offset (0 = none) */
     struct vec64 modules, notes;       /* record offsets */
     struct tbl threads;                /* tid -> record offset */
     uint64_t process_off, crash_off, exit_off;
@@ -84,6 +84,7 @@ static void index_record(struct jr_journal *j, const struct jn_record *r, uint64
     case JN_K_STACK: ok = vec_set(&j->stacks, r->u.stack.id, off); break;
     case JN_K_CODE: ok = vec_set(&j->codes, r->u.code.id, off); break;
     case JN_K_TYPE: ok = vec_set(&j->types, r->u.type.id, off); break;
+    case JN_K_SITE: ok = vec_set(&j->sites, r->u.site.id, off); break;
     case JN_K_MODULE: ok = vec_push(&j->modules, off); break;
     case JN_K_NOTE: ok = vec_push(&j->notes, off); break;
     case JN_K_PROCESS: j->process_off = off; break;
@@ -251,6 +252,7 @@ void jr_close(struct jr_journal *j)
     free(j->stacks.v);
     free(j->codes.v);
     free(j->types.v);
+    free(j->sites.v);
     free(j->modules.v);
     free(j->notes.v);
     free(j->blocks);
@@ -328,6 +330,16 @@ bool jr_type(const struct jr_journal *j, uint32_t id, struct jn_str *name)
     if (!record_at(j, vec_get(&j->types, id), &r))
         return false;
     *name = r.u.type.name;
+    return true;
+}
+
+bool jr_site(const struct jr_journal *j, uint32_t id, struct jn_str *file, uint32_t *line)
+{
+    struct jn_record r;
+    if (!record_at(j, vec_get(&j->sites, id), &r))
+        return false;
+    *file = r.u.site.file;
+    *line = r.u.site.line;
     return true;
 }
 

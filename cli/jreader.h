@@ -45,6 +45,8 @@ bool jr_exit(const struct jr_journal *j, struct jn_record *out);
 bool jr_stack(const struct jr_journal *j, uint32_t id, struct jn_record *out);
 bool jr_code(const struct jr_journal *j, uint32_t id, struct jn_str *filename, struct jn_str *name);
 bool jr_type(const struct jr_journal *j, uint32_t id, struct jn_str *name);
+/* The file and line of a routed Py_INCREF/Py_DECREF (a SITE record). */
+bool jr_site(const struct jr_journal *j, uint32_t id, struct jn_str *file, uint32_t *line);
 bool jr_thread(const struct jr_journal *j, uint32_t tid, struct jn_str *name, bool *main);
 
 /* Calls fn for each MODULE record. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../core/journal.h"
+#include "../core/watchspec.h"
 #include "../pyver/pyver.h"
 #include "detect.h"
 #include "finding.h"
@@ -38,9 +39,13 @@ struct options {
     int error_exitcode;
     char **command;
     int command_argc;
+    struct ws_spec watch[WS_MAX_SPECS]; /* --watch SPEC, in the order given */
+    int nwatch;
     bool leaks;           /* `lifeline leaks`: -R is allowed */
     long warmups, runs;   /* its -R W:M */
 };
+
+#define POOL_SLOTS_UNSET (-1L) /* --pool-slots not given: settle_options picks */
 
 static const char usage_text[] =
     "usage: lifeline run [OPTIONS] -- COMMAND [ARGS...]\n"
@@ -73,10 +78,24 @@ static const char usage_text[] =
     "  --pool-rate N         put about 1 in N small blocks on a guarded page of their\n"
     "                        own, so that touching them past their end or after their\n"
     "                        free is caught at the access (default 256; 0 = off)\n"
-    "  --pool-slots N        guarded pages available at once (default 4096; bounded\n"
-    "                        by vm.max_map_count)\n"
+    "  --pool-slots N        guarded pages available at once (default 4096, 512 with\n"
+    "                        --sample; bounded by vm.max_map_count)\n"
     "  --sample N            sampling mode for big programs: guard and record only\n"
     "                        about 1 in N blocks; everything else runs untouched\n"
+    "                        (no GC checks at collections: they need every block)\n"
+    "  --watch SPEC          record every reference-count change of the objects SPEC\n"
+    "                        chooses, with its stack: from any code through hardware\n"
+    "                        watchpoints (4 objects at a time, in every thread), and\n"
+    "                        from extensions built with `lifeline cflags`. Repeatable\n"
+    "                        (up to 16). SPEC is type=NAME (tp_name), site=FUNCTION\n"
+    "                        (a Python or native function on the allocation stack),\n"
+    "                        site=FILE:LINE (a Python line on it) or addr=0xADDR, then\n"
+    "                        ,nth=K (from the K-th match) ,limit=N (at most N), e.g.\n"
+    "                        --watch type=zoo.Item,nth=2,limit=1. The report lists the\n"
+    "                        watched objects with their history and its balance.\n"
+    "                        Without --watch, extensions built with `lifeline cflags`\n"
+    "                        record every change of every object, and no hardware\n"
+    "                        watchpoint is set\n"
     "\n"
     "leaks: runs the script or module again and again in one interpreter, like\n"
     "regrtest -R: W warm-up runs, then M measured ones, each followed by a cleanup\n"
@@ -101,8 +120,10 @@ static const char usage_text[] =
     "\n"
     "LIFELINE_OPTIONS: the same settings as words separated by spaces, commas or\n"
     "colons: exact_stacks=0|1 check=0|1 keep_going=0|1 leaks=0|1 gc_checks=0|1 boundary=0|1\n"
-    "quarantine_mb=N pool_rate=N pool_slots=N sample=N error_exitcode=N, e.g.\n"
-    "LIFELINE_OPTIONS='keep_going=1 error_exitcode=99'. Flags win.\n"
+    "quarantine_mb=N pool_rate=N pool_slots=N sample=N error_exitcode=N watch=SPEC\n"
+    "(repeatable; a watch= word runs to the next space, its commas and colons\n"
+    "included), e.g. LIFELINE_OPTIONS='keep_going=1 watch=type=Box,limit=1'.\n"
+    "Flags win; --watch adds to the watch= words.\n"
     "\n"
     "Exit status: the command's own status when nothing is found; N when an\n"
     "error is found (a crash is one, and so are references that grew on every\n"
@@ -169,6 +190,23 @@ static bool parse_bool(const char *s, bool *out)
     return true;
 }
 
+/* Adds one --watch SPEC (text[0, len)) to o. Returns false after saying
+ * why it is refused (bad SPEC, too many). */
+static bool add_watch(struct options *o, const char *text, size_t len)
+{
+    char why[300];
+    if (o->nwatch >= WS_MAX_SPECS) {
+        fprintf(stderr, "lifeline: error: --watch: at most %d SPECs (see 'lifeline --help')\n", WS_MAX_SPECS);
+        return false;
+    }
+    if (!ws_parse(text, len, &o->watch[o->nwatch], why, sizeof why)) {
+        fprintf(stderr, "lifeline: error: %s (see 'lifeline --help')\n", why);
+        return false;
+    }
+    o->nwatch++;
+    return true;
+}
+
 /* Parses options shared by run and report. Returns the index of the first
  * non-option argument, or -1 after printing an error. */
 static int parse_options(int argc, char **argv, int i, struct options *o, bool allow_run_opts)
@@ -189,6 +227,14 @@ static int parse_options(int argc, char **argv, int i, struct options *o, bool a
             o->gc_checks = false;
         } else if (allow_run_opts && !strcmp(a, "--no-boundary")) {
             o->boundary = false;
+        } else if (allow_run_opts && !strcmp(a, "--watch")) {
+            if (i + 1 >= argc) {
+                usage_error("%s needs a SPEC (type=NAME, site=FUNCTION, site=FILE:LINE or addr=0x...)", a);
+                return -1;
+            }
+            i++;
+            if (!add_watch(o, argv[i], strlen(argv[i])))
+                return -1;
         } else if (o->leaks && !strncmp(a, "-R", 2)) {
             const char *v = a[2] ? a + 2 : i + 1 < argc ? argv[++i] : NULL;
             if (!v || !lk_parse_repeat(v, &o->warmups, &o->runs)) {
@@ -237,7 +283,12 @@ static bool parse_env_options(struct options *o)
     char word[256];
     while (env && *env) {
         size_t len = strcspn(env, " ,:");
-        if (len) {
+        if (!strncmp(env, "watch=", 6)) {
+            /* A SPEC has commas and colons of its own: it runs to the next space. */
+            len = strcspn(env, " ");
+            if (!add_watch(o, env + 6, len - 6))
+                return false;
+        } else if (len) {
             snprintf(word, sizeof word, "%.*s", (int)len, env);
             char *eq = strchr(word, '=');
             if (eq)
@@ -257,7 +308,7 @@ static bool parse_env_options(struct options *o)
                 fprintf(stderr, "lifeline: error: LIFELINE_OPTIONS: cannot use '%.*s' (known: exact_stacks=0|1, "
                                 "check=0|1, keep_going=0|1, leaks=0|1, gc_checks=0|1, boundary=0|1, quarantine_mb=N, "
                                 "pool_rate=N, pool_slots=N, sample=N, "
-                                "error_exitcode=1..255)\n",
+                                "error_exitcode=1..255, watch=SPEC)\n",
                         (int)len, env);
                 return false;
             }
@@ -268,6 +319,24 @@ static bool parse_env_options(struct options *o)
     return true;
 }
 
+/* Passes the --watch SPECs to the agent in LIFELINE_WATCH, separated by
+ * ';' (removed when there is none, so that a nested lifeline does not
+ * inherit them). */
+static void export_watches(const struct options *o)
+{
+    char v[WS_MAX_SPECS * (WS_NAME_MAX + 64)];
+    size_t n = 0;
+    for (int i = 0; i < o->nwatch; i++) {
+        n += ws_format(&o->watch[i], v + n, sizeof v - n - 1);
+        v[n++] = ';';
+    }
+    v[n ? n - 1 : 0] = 0;
+    if (n)
+        setenv("LIFELINE_WATCH", v, 1);
+    else
+        unsetenv("LIFELINE_WATCH");
+}
+
 /* Passes the agent's settings to it through the environment. */
 static void export_agent_options(const struct options *o)
 {
@@ -276,6 +345,7 @@ static void export_agent_options(const struct options *o)
              "quarantine_mb=%ld pool_rate=%ld pool_slots=%ld sample=%ld", o->exact_stacks, o->check, o->keep_going,
              o->leak_scan, o->gc_checks, o->boundary, o->quarantine_mb, o->pool_rate, o->pool_slots, o->sample);
     setenv("LIFELINE_OPTIONS", v, 1);
+    export_watches(o);
 }
 
 /* Opens the report file before anything runs, so that a bad path is said
@@ -376,9 +446,10 @@ static void describe_target(struct fd_report *rep, struct jr_journal *j, bool ta
         rep->target.argv[rep->target.argc++] = arena_strndup(a, s.ptr, s.len);
 }
 
-/* Reads the journal and runs every detector. Returns false (with a message
- * printed) if the journal cannot be read. */
-static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
+/* Reads the journal and runs every detector. o: the options of the run
+ * that made the journal, NULL when unknown (`lifeline report`). Returns
+ * false (with a message printed) if the journal cannot be read. */
+static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, const struct options *o)
 {
     const char *why = NULL;
     struct jr_journal *j = jr_open(journal, &why);
@@ -420,6 +491,14 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv)
     dt_repeat(rep, j, &st, &rs);
     dt_crash(rep, j, &st, &rs);
     dt_leaks(rep, &st, &rs);
+    const char *specs[WS_MAX_SPECS];
+    int nspecs = 0;
+    for (; o && nspecs < o->nwatch; nspecs++) {
+        char text[WS_NAME_MAX + 64];
+        ws_format(&o->watch[nspecs], text, sizeof text);
+        specs[nspecs] = arena_strndup(&rep->arena, text, strlen(text));
+    }
+    dt_watched(rep, &st, &rs, specs, nspecs);
     rs_close(&rs);
     rp_free(&st);
     jr_close(j);
@@ -528,7 +607,7 @@ static int run_and_report(const struct options *o, char **command, char **shown,
     rep.target.argv = shown;
     rep.target.argc = shown_argc;
     rep.target.pid = (uint32_t)res.pid;
-    bool ok = analyze(journal, &rep, false);
+    bool ok = analyze(journal, &rep, false, o);
     if (!o->keep_journal)
         unlink(journal);
     if (!ok) {
@@ -556,7 +635,21 @@ static struct options default_options(void)
 {
     return (struct options){.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leak_scan = true,
                             .gc_checks = true, .boundary = true, .quarantine_mb = 4, .pool_rate = 256,
-                            .pool_slots = 4096};
+                            .pool_slots = POOL_SLOTS_UNSET};
+}
+
+/* What --sample changes besides the rate. The GC checks need a record of
+ * every block (a referent the sample missed is unknown), so sampling turns
+ * them off. Its guarded pool is small, as GWP-ASan's: a sampled block
+ * comes every few thousand calls and stays guarded for a quarter of the
+ * pool's turns after its free, and a small pool can keep its freed pages
+ * resident (docs/design.md) instead of faulting a fresh page for each. */
+static void settle_options(struct options *o)
+{
+    if (o->pool_slots == POOL_SLOTS_UNSET)
+        o->pool_slots = o->sample ? 512 : 4096;
+    if (o->sample)
+        o->gc_checks = false;
 }
 
 /* Reads LIFELINE_OPTIONS and the flags of a command that starts a target
@@ -569,6 +662,7 @@ static int target_options(struct options *o, int argc, char **argv)
     int first = parse_options(argc, argv, 2, o, true);
     if (first < 0)
         return -1;
+    settle_options(o);
     export_agent_options(o);
     export_python_dir();
     return first;
@@ -635,7 +729,7 @@ static int cmd_report(int argc, char **argv)
     if (rc)
         return rc;
     struct fd_report rep = {0};
-    if (!analyze(journal, &rep, true)) {
+    if (!analyze(journal, &rep, true, NULL)) {
         drop_report(json, o.report_path);
         fd_report_free(&rep);
         return EXIT_USAGE;

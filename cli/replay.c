@@ -38,16 +38,27 @@ static uint64_t retire_history(struct rp_state *s, uint64_t addr)
     return pos + 1;
 }
 
+/* The watch entry of the block whose history is h, NULL when not watched. */
+static struct rp_watch *watch_of(struct rp_state *s, const struct rp_history *h)
+{
+    return h && h->watch && h->watch <= (uint32_t)s->nwatches ? &s->watches[h->watch - 1] : NULL;
+}
+
 static void remember_free(struct rp_state *s, const struct rp_live *l, const struct jn_record *r, uint32_t tid)
 {
     struct rp_block *b = &s->freed[s->freed_next++ % RP_FREED_WINDOW];
     from_live(l, b);
+    struct rp_watch *w = watch_of(s, tbl_find(&s->hist_live, l->addr));
     b->hist = retire_history(s, l->addr);
     b->free_stack = r->stack;
     b->free_api = r->api;
     b->free_tid = tid;
     if (r->type)
         b->type = r->type; /* named at the free; else as a mark named it */
+    if (w) {
+        w->block = *b;
+        w->freed = true;
+    }
 }
 
 static bool add_live(struct rp_state *s, uint64_t addr, uint64_t size, const struct jn_record *r, uint32_t tid)
@@ -165,11 +176,50 @@ static bool add_history(struct rp_state *s, const struct rp_live *l, const struc
     if (!h)
         return false;
     if (inserted)
+        h->total = h->watch = 0;
+    struct rp_hist_event e = {.refcnt = r->u.owner.refcnt, .stack = r->stack, .tid = tid,
+                              .event = (uint8_t)r->u.owner.event, .func = r->u.owner.func};
+    h->ev[h->total++ % RP_HIST_MAX] = e;
+    struct rp_watch *w = watch_of(s, h);
+    if (w && w->total++ < RP_WATCH_EVENTS)
+        w->ev[w->total - 1] = e;
+    return true;
+}
+
+/* A WATCH record: the live block's object is watched from here on. Its
+ * history gets an entry even with no event yet, and its events from now on
+ * are kept whole in the watch's own list. False if memory ran out. */
+static bool add_watch(struct rp_state *s, const struct jn_record *r)
+{
+    struct rp_live *l = tbl_find(&s->live, r->addr);
+    bool inserted;
+    if (!l)
+        return true;
+    if (!l->type)
+        l->type = r->u.watch.type; /* the agent read it to choose the object */
+    struct rp_watch *again = watch_of(s, tbl_find(&s->hist_live, r->addr));
+    if (again && (r->u.watch.flags & JN_WATCH_LATER)) {
+        /* a debug register came free for it: recorded by hardware from here on */
+        again->rec.u.watch.flags = r->u.watch.flags;
+        again->hardware_from = again->total;
+        return true;
+    }
+    if (s->nwatches >= RP_MAX_WATCHES) {
+        s->watches_dropped++;
+        return true;
+    }
+    struct rp_history *h = tbl_insert(&s->hist_live, r->addr, &inserted);
+    struct rp_hist_event *ev = malloc(RP_WATCH_EVENTS * sizeof *ev);
+    if (!h || !ev) {
+        free(ev);
+        return false;
+    }
+    if (inserted)
         h->total = 0;
-    h->ev[h->total++ % RP_HIST_MAX] = (struct rp_hist_event){.refcnt = r->u.owner.refcnt,
-                                                              .stack = r->stack, .tid = tid,
-                                                              .event = (uint8_t)r->u.owner.event,
-                                                              .func = (uint8_t)r->u.owner.func};
+    struct rp_watch *w = &s->watches[s->nwatches++];
+    *w = (struct rp_watch){.rec = *r, .ev = ev};
+    from_live(l, &w->block);
+    h->watch = (uint32_t)s->nwatches;
     return true;
 }
 
@@ -180,7 +230,8 @@ static bool add_history(struct rp_state *s, const struct rp_live *l, const struc
 static bool note_owner(struct rp_state *s, const struct jn_record *r, uint32_t tid)
 {
     struct rp_live *l = tbl_find(&s->live, r->addr);
-    if (!l || r->u.owner.func >= JN_CAPI_COUNT)
+    bool change = r->u.owner.event == JN_OWN_INCREF || r->u.owner.event == JN_OWN_DECREF;
+    if (!l || (!change && r->u.owner.func >= JN_CAPI_COUNT))
         return true;
     if (!add_history(s, l, r, tid))
         return false;
@@ -242,6 +293,8 @@ static bool on_event(void *arg, const struct jn_record *r, uint32_t tid)
     }
     if (r->kind == JN_K_OWNER)
         return note_owner(s, r, tid);
+    if (r->kind == JN_K_WATCH)
+        return add_watch(s, r);
     if (r->kind > JN_K_REALLOC)
         return true;
     s->events++;
@@ -270,7 +323,8 @@ bool rp_run(struct jr_journal *j, struct rp_state *s)
     sr_init(&s->series, j);
     s->freed = calloc(RP_FREED_WINDOW, sizeof *s->freed);
     s->hist_freed = calloc(RP_HIST_FREED, sizeof *s->hist_freed);
-    if (!s->freed || !s->hist_freed)
+    s->watches = calloc(RP_MAX_WATCHES, sizeof *s->watches);
+    if (!s->freed || !s->hist_freed || !s->watches)
         return false;
     jr_replay(j, on_event, s);
     sr_finish(&s->series);
@@ -287,6 +341,10 @@ void rp_free(struct rp_state *s)
     s->freed = NULL;
     free(s->hist_freed);
     s->hist_freed = NULL;
+    for (int i = 0; i < s->nwatches; i++)
+        free(s->watches[i].ev);
+    free(s->watches);
+    s->watches = NULL;
 }
 
 bool rp_history_of(const struct rp_state *s, const struct rp_block *b, bool freed, struct rp_history *out)
@@ -298,6 +356,10 @@ bool rp_history_of(const struct rp_state *s, const struct rp_block *b, bool free
         h = &s->hist_freed[(b->hist - 1) % RP_HIST_FREED];
     if (h && h->addr == b->addr) {
         *out = *h;
+        const struct rp_watch *w = h->watch && h->watch <= (uint32_t)s->nwatches ? &s->watches[h->watch - 1] : NULL;
+        out->wev = w ? w->ev : NULL;
+        out->wtotal = w ? w->total : 0;
+        out->whardware = w && (w->rec.u.watch.flags & JN_WATCH_HARDWARE) && !(w->rec.u.watch.flags & JN_WATCH_LATER);
         return true;
     }
     memset(out, 0, sizeof *out);

@@ -25,13 +25,23 @@
 struct rp_hist_event {
     int64_t refcnt; /* after the event; -1 unknown */
     uint32_t stack, tid;
-    uint8_t event, func;
+    uint32_t func;  /* the C-API function (enum jn_capi); for increfs and decrefs a SITE id (0 none) */
+    uint8_t event;
 };
 struct rp_history {
     uint64_t addr; /* the block; the table's key */
     uint64_t total;
+    uint32_t watch; /* 1 + the index of its entry in rp_state.watches; 0: not watched */
+    uint32_t pad;
     struct rp_hist_event ev[RP_HIST_MAX];
+    /* Set in the copies rp_history_of makes of a watched block's history:
+     * all its events since the WATCH record (the first RP_WATCH_EVENTS), as
+     * they stood when the copy was made; wtotal counts those not kept too. */
+    const struct rp_hist_event *wev;
+    uint64_t wtotal;
+    bool whardware; /* and a hardware watchpoint recorded them, from any code */
 };
+
 /* Histories of freed blocks kept for findings about them: far fewer than
  * freed blocks, since only blocks with ownership events have one. */
 #define RP_HIST_FREED 8192
@@ -52,6 +62,20 @@ struct rp_block {
     uint32_t alloc_tid, free_tid;
     uint32_t borrow_stack, borrow_tid, steal_stack, steal_tid;
     uint64_t hist; /* freed blocks: 1 + the position of its history in the freed ring; 0 none */
+};
+
+/* An object --watch chose (a WATCH record): its block as it was then and,
+ * once freed, at its free; and its events from the WATCH record on, the
+ * first RP_WATCH_EVENTS of them (a balance needs them all, not the last). */
+#define RP_MAX_WATCHES 256
+#define RP_WATCH_EVENTS 1024
+struct rp_watch {
+    struct jn_record rec;   /* the WATCH record */
+    struct rp_block block;
+    bool freed;
+    struct rp_hist_event *ev; /* malloc'd, RP_WATCH_EVENTS */
+    uint64_t total;           /* events seen; those past RP_WATCH_EVENTS are not kept */
+    uint64_t hardware_from;   /* JN_WATCH_LATER: the index of its first event a debug register saw */
 };
 
 /* A block that refers to the object of a refcount-too-low error. */
@@ -108,6 +132,9 @@ struct rp_state {
     struct rp_history *hist_freed; /* ring of RP_HIST_FREED, histories of freed blocks */
     uint64_t hist_freed_next;
     uint64_t hist_refused;        /* blocks that got no history: RP_HIST_LIVE_MAX were live */
+    struct rp_watch *watches;     /* RP_MAX_WATCHES, in WATCH record order */
+    int nwatches;
+    uint64_t watches_dropped;     /* WATCH records beyond RP_MAX_WATCHES */
 };
 
 /* Replays the whole journal. Live blocks take their type from BLOCK_TYPE records; at each MARK

@@ -144,11 +144,30 @@ static void history(FILE *o, const struct fd_finding *f)
             fputs(", \"func\": ", o);
             jstr(o, e->func);
         }
+        if (e->site_file) {
+            fputs(", \"site\": {\"file\": ", o);
+            jstr(o, e->site_file);
+            fprintf(o, ", \"line\": %d}", e->site_line);
+        }
         fputs(", \"stack\": ", o);
         stack(o, &e->stack);
         fputc('}', o);
     }
     fputc(']', o);
+}
+
+/* The `balance` object: the pairing of the history's changes (cli/balance.h). */
+static void balance(FILE *o, const struct fd_balance *b)
+{
+    fprintf(o, ",\n     \"balance\": {\"complete\": %s, \"paired\": %d, \"unpaired\": [",
+            b->complete ? "true" : "false", b->paired);
+    for (int i = 0; i < b->nunpaired; i++) {
+        const struct fd_unpaired *u = &b->unpaired[i];
+        fprintf(o, "%s{\"delta\": %d, \"site\": ", i ? ", " : "", u->delta);
+        jstr(o, u->site);
+        fprintf(o, ", \"event\": %d, \"borrowed\": %s}", u->event, u->borrowed ? "true" : "false");
+    }
+    fputs("]}", o);
 }
 
 static void finding(FILE *o, const struct fd_finding *f)
@@ -176,7 +195,40 @@ static void finding(FILE *o, const struct fd_finding *f)
     details(o, f);
     if (f->nhistory)
         history(o, f);
+    if (f->balance.present)
+        balance(o, &f->balance);
     fputc('}', o);
+}
+
+/* One object --watch chose: its SPEC, how it was watched, its block,
+ * history and balance. */
+static void watched_one(FILE *o, const struct fd_watched *w)
+{
+    fprintf(o, "    {\"spec_index\": %d, \"spec\": ", w->spec);
+    jstr(o, w->spec_text);
+    fprintf(o, ", \"hardware\": %s, \"no_hardware\": ", w->hardware ? "true" : "false");
+    jstr(o, w->no_hardware);
+    fputs(", \"hardware_from_event\": ", o);
+    jint_or_null(o, w->hardware_from, w->hardware_from >= 0);
+    fprintf(o, ", \"refcnt_when_chosen\": %" PRId64 ",\n     \"block\": ", w->refcnt);
+    block(o, &w->view.block, false);
+    fprintf(o, ", \"history_dropped\": %" PRIu64, w->view.history_dropped);
+    if (w->view.nhistory)
+        history(o, &w->view);
+    if (w->view.balance.present)
+        balance(o, &w->view.balance);
+    fputc('}', o);
+}
+
+/* The top-level `watched` list (a field lifeline adds to report-v1). */
+static void watched(FILE *o, const struct fd_report *r)
+{
+    fputs("  \"watched\": [", o);
+    for (int i = 0; i < r->nwatched; i++) {
+        fputs(i ? ",\n" : "\n", o);
+        watched_one(o, &r->watched[i]);
+    }
+    fputs(r->nwatched ? "\n  ],\n" : "],\n", o);
 }
 
 static void target(FILE *o, const struct fd_target *t)
@@ -251,12 +303,17 @@ bool rpt_json(FILE *o, const struct fd_report *r)
     }
     fputs(r->nfindings ? "\n  ],\n" : "],\n", o);
     repetitions(o, r);
+    if (r->nwatched)
+        watched(o, r);
     fprintf(o, "  \"stats\": {\"allocations\": %" PRIu64 ", \"frees\": %" PRIu64
                ", \"peak_live_bytes\": %" PRIu64 ", \"events\": %" PRIu64,
             r->stats.allocations, r->stats.frees, r->stats.peak_live_bytes, r->stats.events);
     if (r->stats.target_max_rss_kb)
         fprintf(o, ", \"target_max_rss_kb\": %ld, \"target_cpu_seconds\": %.3f", r->stats.target_max_rss_kb,
                 (double)r->stats.target_cpu_ms / 1000.0);
+    if (r->nwatched)
+        fprintf(o, ", \"watched\": %d, \"watched_without_hardware\": %" PRIu64, r->nwatched,
+                r->watched_without_hardware);
     fputs("},\n", o);
     fputs("  \"notes\": [", o);
     for (int i = 0; i < r->nnotes; i++) {

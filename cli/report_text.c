@@ -74,6 +74,10 @@ static void timeline_event(FILE *o, int i, const struct fd_event *e)
         fprintf(o, " refcnt %" PRId64, e->refcnt);
     if (e->func)
         fprintf(o, " by %s()", e->func);
+    if (e->site_file) {
+        const char *slash = strrchr(e->site_file, '/');
+        fprintf(o, " at %s:%d", slash ? slash + 1 : e->site_file, e->site_line);
+    }
     fputc('\n', o);
     for (int k = 0; k < e->stack.n && k < TIMELINE_FRAMES; k++) {
         fputs("    ", o); /* under the event's line */
@@ -83,6 +87,26 @@ static void timeline_event(FILE *o, int i, const struct fd_event *e)
         fputs("        (no stack recorded)\n", o);
 }
 
+/* The history's unpaired changes, and whether the pairing can be trusted. */
+static void balance(FILE *o, const struct fd_balance *b)
+{
+    if (!b->present || (!b->nunpaired && b->complete))
+        return;
+    fprintf(o, "  balance (%d pair%s of +1 and -1):\n", b->paired, b->paired == 1 ? "" : "s");
+    for (int i = 0; i < b->nunpaired; i++) {
+        const struct fd_unpaired *u = &b->unpaired[i];
+        fprintf(o, "    %+d at %s has no matching %s (event %d)%s\n", u->delta, u->site ? u->site : "?",
+                u->delta > 0 ? "-1" : "+1", u->event + 1,
+                u->borrowed ? ": that function only borrowed the object" : "");
+    }
+    if (!b->complete)
+        fputs("    (incomplete: some changes were not recorded, such as the interpreter's own without a hardware\n"
+              "     watchpoint; the pairing is a guess)\n", o);
+}
+
+/* Events of a timeline printed in full; the JSON report has all of them. */
+#define TIMELINE_MAX 40
+
 void rpt_timeline(FILE *o, const struct fd_finding *f)
 {
     block(o, &f->block);
@@ -91,11 +115,38 @@ void rpt_timeline(FILE *o, const struct fd_finding *f)
         return;
     }
     fprintf(o, "  history (%d events, oldest first):\n", f->nhistory);
+    if (f->history_dropped)
+        fprintf(o, "       (%" PRIu64 " more ownership events were not kept)\n", f->history_dropped);
+    int skip_from = f->nhistory > TIMELINE_MAX ? TIMELINE_MAX / 2 : f->nhistory;
+    int skip_to = f->nhistory > TIMELINE_MAX ? f->nhistory - TIMELINE_MAX / 2 : f->nhistory;
     for (int i = 0; i < f->nhistory; i++) {
-        timeline_event(o, i, &f->history[i]);
-        if (i == 0 && f->history_dropped)
-            fprintf(o, "       ... %" PRIu64 " earlier ownership events not kept\n", f->history_dropped);
+        if (i == skip_from && skip_to > skip_from)
+            fprintf(o, "       ... %d events (in the JSON report)\n", skip_to - skip_from);
+        if (i < skip_from || i >= skip_to)
+            timeline_event(o, i, &f->history[i]);
     }
+    balance(o, &f->balance);
+}
+
+/* Watched objects printed with their timeline; the JSON report has all. */
+#define TEXT_WATCHED_MAX 20
+
+/* An object --watch chose, with its timeline. */
+static void watched(FILE *o, const struct fd_watched *w)
+{
+    fprintf(o, "lifeline: watched: %s%s%s object 0x%" PRIx64 " chosen by %s: ", w->view.block.type ? "'" : "",
+            w->view.block.type ? w->view.block.type : "an", w->view.block.type ? "'" : "",
+            w->view.block.address, w->spec_text ? w->spec_text : "a --watch SPEC");
+    if (w->hardware)
+        fputs("every change recorded by a hardware watchpoint\n", o);
+    else if (w->hardware_from >= 0)
+        fprintf(o, "a hardware watchpoint from event %d on (%s); before, changes from extensions built with "
+                   "`lifeline cflags` only\n", w->hardware_from + 1, w->no_hardware);
+    else
+        fprintf(o, "no hardware watchpoint (%s): changes from extensions built with `lifeline cflags` only\n",
+                w->no_hardware ? w->no_hardware : "?");
+    rpt_timeline(o, &w->view);
+    fputc('\n', o);
 }
 
 /* The referrers of a refcount-too-low finding, each with where it was
@@ -195,6 +246,11 @@ void rpt_text(FILE *o, const struct fd_report *r)
         finding(o, &r->findings[i]);
     for (int i = 0; i < r->nseries; i++)
         series(o, &r->series[i]);
+    for (int i = 0; i < r->nwatched && i < TEXT_WATCHED_MAX; i++)
+        watched(o, &r->watched[i]);
+    if (r->nwatched > TEXT_WATCHED_MAX)
+        fprintf(o, "lifeline: watched: %d more objects (their timelines are in the JSON report)\n\n",
+                r->nwatched - TEXT_WATCHED_MAX);
     int errors = fd_error_count(r);
     fprintf(o, "lifeline: summary: %d error%s, %d warning%s; %" PRIu64 " allocations, %" PRIu64
                " frees, peak %" PRIu64 " bytes live\n",

@@ -1,5 +1,5 @@
 # core: what the agent and the cli share (journal format, tables, OS contract).
-CORE_SRC := core/journal.c core/table.c core/os.c
+CORE_SRC := core/journal.c core/table.c core/os.c core/watchspec.c
 CORE_PIC_OBJ := $(CORE_SRC:%.c=$(BUILD)/pic/%.o)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 

@@ -1,6 +1,7 @@
 /* Journal record encoding and decoding; the layout is in docs/journal.md. */
 #include "journal.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "varint.h"
@@ -248,6 +249,26 @@ uint8_t *jn_put_referrer(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type,
     return varint_put(p, zigzag(offset));
 }
 
+uint8_t *jn_put_watch(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t offset, uint32_t spec, uint32_t flags,
+                      int64_t refcnt, uint32_t type)
+{
+    *p++ = JN_K_WATCH;
+    p = varint_put(p, seq);
+    p = varint_put(p, addr);
+    p = varint_put(p, offset);
+    p = varint_put(p, spec);
+    p = varint_put(p, flags);
+    p = varint_put(p, zigzag(refcnt));
+    return varint_put(p, type);
+}
+
+uint8_t *jn_put_site_head(uint8_t *p, uint32_t id, uint32_t line)
+{
+    *p++ = JN_K_SITE;
+    p = varint_put(p, id);
+    return varint_put(p, line);
+}
+
 /* ---- decoding ---- */
 
 /* A bounds-checked cursor: once it fails, every later read fails too, so the
@@ -257,7 +278,7 @@ struct cursor {
     bool ok;
 };
 
-static uint64_t cur_u(struct cursor *c)
+static __attribute__((noinline)) uint64_t cur_u_slow(struct cursor *c)
 {
     uint64_t v = 0;
     if (!c->ok)
@@ -269,6 +290,16 @@ static uint64_t cur_u(struct cursor *c)
     }
     c->p = n;
     return v;
+}
+
+/* Reads a varint. The one-byte case, most fields of a journal, is inline;
+ * after a failure values are garbage, which the decoders' final check of
+ * `ok` throws away, but nothing is read outside [p, end). */
+static inline uint64_t cur_u(struct cursor *c)
+{
+    if (c->p < c->end && *c->p < 0x80)
+        return *c->p++;
+    return cur_u_slow(c);
 }
 
 /* Reads a varint that must fit in 32 bits. */
@@ -465,6 +496,20 @@ static void decode_meta(struct cursor *c, struct jn_record *r)
         r->u.referrer.type = cur_u32(c);
         r->u.referrer.offset = cur_s(c);
         break;
+    case JN_K_WATCH:
+        r->seq = cur_u(c);
+        r->addr = cur_u(c);
+        r->u.watch.offset = cur_u32(c);
+        r->u.watch.spec = cur_u32(c);
+        r->u.watch.flags = cur_u32(c);
+        r->u.watch.refcnt = cur_s(c);
+        r->u.watch.type = cur_u32(c);
+        break;
+    case JN_K_SITE:
+        r->u.site.id = cur_u32(c);
+        r->u.site.line = cur_u32(c);
+        r->u.site.file = cur_str(c);
+        break;
     default:
         c->ok = false;
     }
@@ -476,14 +521,17 @@ int jn_decode(const uint8_t **pp, const uint8_t *end, struct jn_delta *d, struct
     if (c.p >= end || *c.p == 0)
         return 0;
     uint8_t tag = *c.p++;
-    memset(r, 0, sizeof *r);
     if (tag < JN_K_STACK) {
+        /* Events are nearly every record: they clear only the fields they
+         * use, not the union (760 bytes with a crash's registers). */
+        memset(r, 0, offsetof(struct jn_record, u));
         r->kind = (enum jn_kind)(tag >> 5);
         r->api = tag & 31;
         if (r->kind < JN_K_ALLOC || r->kind > JN_K_REALLOC || r->api >= JN_API_COUNT)
             return -1;
         decode_event(&c, d, r);
     } else {
+        memset(r, 0, sizeof *r);
         r->kind = (enum jn_kind)tag;
         decode_meta(&c, r);
     }
@@ -628,7 +676,7 @@ bool jn_header_valid(const struct jn_file_header *h, size_t file_size, const cha
         *why = "the journal is truncated (shorter than its header)";
         return false;
     }
-    if (h->version != JN_VERSION) {
+    if (h->version < JN_VERSION_OLDEST || h->version > JN_VERSION) {
         *why = "journal format version is not supported by this lifeline";
         return false;
     }

@@ -16,7 +16,12 @@
 
 #define JN_MAGIC "LLJRNL\x00\x01"
 #define JN_MAGIC_LEN 8
-#define JN_VERSION 2
+/* The version the agent writes. Version 3 added the WATCH and SITE records;
+ * a version-2 journal is a version-3 journal without them, so the reader
+ * takes both, and a lifeline that knows only version 2 refuses a new
+ * journal by its version instead of calling its new records damage. */
+#define JN_VERSION 3
+#define JN_VERSION_OLDEST 2
 #define JN_FILE_HEADER_SIZE 4096u
 #define JN_BLOCK_MAGIC 0x4b424c4cu /* "LLBK" little-endian */
 /* Time stamps are kept in units of 2^JN_TSC_SHIFT cycles: ~20 ns on current
@@ -84,12 +89,14 @@ enum jn_kind {
     JN_K_BLOCK_TYPE, /* the Python type of a live object block */
     JN_K_OWNER,      /* an ownership event at the C-API boundary or a refcount change */
     JN_K_REFERRER,   /* one referrer of the object of a preceding refcount-too-low ERROR */
+    JN_K_WATCH,      /* an object chosen by `lifeline run --watch`: its changes are recorded */
+    JN_K_SITE,       /* a definition: the file and line of a routed Py_INCREF/Py_DECREF */
 };
 
 /* True for the records the reader delivers in seq order with the events. */
 static inline bool jn_is_sequenced(enum jn_kind k)
 {
-    return k <= JN_K_REALLOC || k == JN_K_ERROR || (k >= JN_K_LEAK && k <= JN_K_REFERRER);
+    return k <= JN_K_REALLOC || k == JN_K_ERROR || (k >= JN_K_LEAK && k <= JN_K_WATCH);
 }
 
 /* What an ERROR record says went wrong. */
@@ -215,6 +222,8 @@ struct jn_record {
         struct { uint32_t type; } block_type;                /* addr: the block */
         struct { uint32_t tid, event, func; int64_t refcnt; } owner; /* addr, stack */
         struct { uint32_t type; int64_t offset; } referrer;  /* addr: the referrer's block */
+        struct { uint32_t offset, spec, flags, type; int64_t refcnt; } watch; /* addr: the object's block */
+        struct { uint32_t id, line; struct jn_str file; } site;
     } u;
 };
 
@@ -231,7 +240,9 @@ struct jn_frame {
 
 /* Decodes the record at *pp (within [*pp, end)) and advances *pp past it.
  * Returns 1 on success, 0 at a clean end (zero tag or no bytes left), and -1
- * when the bytes are not a valid record (corruption or truncation). */
+ * when the bytes are not a valid record (corruption or truncation). Fields a
+ * record does not carry are zero, except the union u of an allocation event
+ * (ALLOC, FREE, FREE_TYPED, REALLOC), which is left as it was. */
 int jn_decode(const uint8_t **pp, const uint8_t *end, struct jn_delta *d, struct jn_record *r);
 
 /* Walks the frames of a STACK record; *pp starts at r->u.stack.frames and
@@ -307,6 +318,20 @@ uint8_t *jn_put_owner(uint8_t *p, uint64_t seq, uint32_t tid, enum jn_owner_even
 /* A referrer (block addr, type id, offset of the reference in it) of the
  * object named by the refcount-too-low ERROR record with the same seq. */
 uint8_t *jn_put_referrer(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t type, int64_t offset);
+/* Flags of a WATCH record: how the object's changes are seen. */
+#define JN_WATCH_HARDWARE 1u  /* a hardware watchpoint on its reference count, in every thread */
+#define JN_WATCH_NO_SLOT 2u   /* wanted one, but every debug register was taken by older objects */
+#define JN_WATCH_NO_PERF 4u   /* hardware watchpoints are not available in this process */
+#define JN_WATCH_LATER 8u     /* with HARDWARE, in a second WATCH record of the same object: a debug
+                               * register came free and watches it from here on */
+/* An object selected by --watch SPEC number spec (from 0, in the order given):
+ * its block addr, the object's offset in it, flags (JN_WATCH_*), its
+ * reference count when selected and its type id. */
+uint8_t *jn_put_watch(uint8_t *p, uint64_t seq, uint64_t addr, uint32_t offset, uint32_t spec, uint32_t flags,
+                      int64_t refcnt, uint32_t type);
+/* A definition: site id names line of file (a routed macro's __FILE__ and
+ * __LINE__); INCREF and DECREF OWNER records carry it as their func. */
+uint8_t *jn_put_site_head(uint8_t *p, uint32_t id, uint32_t line); /* then file */
 #define JN_SEQ_RECORD_MAX (1 + 8 * 10)
 
 /* Names and families of the allocation interfaces. */

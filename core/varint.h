@@ -24,6 +24,11 @@ static inline uint8_t *varint_put(uint8_t *p, uint64_t v)
  * when the input ends inside the varint or it is longer than 64 bits. */
 static inline const uint8_t *varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
+    /* Most journal fields are small deltas: one byte. */
+    if (p < end && *p < 0x80) {
+        *v = *p;
+        return p + 1;
+    }
     uint64_t r = 0;
     for (unsigned shift = 0; shift < 64; shift += 7) {
         if (p >= end)

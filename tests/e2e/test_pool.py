@@ -1,6 +1,8 @@
 """The guarded pool: blocks on pages of their own, caught at the faulting access."""
 import textwrap
 
+import pytest
+
 import lifeline_harness as H
 
 SCRIPT = textwrap.dedent("""
@@ -95,3 +97,80 @@ def test_use_after_free_caught_at_the_read_behind_faulthandler(release_interp, t
     f = errors[0]
     assert f["details"]["caught"] == "at-access" and f["details"]["access"] == "read", f["details"]
     H.assert_stack_order(f["stacks"]["access"], ["python:string_at", "python:uaf_read", "python:<module>"])
+
+
+# Sampling mode has wrappers of its own for the Python domains (agent/hooks_py.c, sp_*): the
+# sampled call and every free of a pooled block take the full path, the rest pass straight on.
+SAMPLED = textwrap.dedent("""
+    import ctypes, sys
+    api = ctypes.pythonapi
+    for name in ("PyMem_Malloc", "PyObject_Malloc", "PyMem_RawMalloc"):
+        getattr(api, name).restype = ctypes.c_void_p
+        getattr(api, name).argtypes = [ctypes.c_size_t]
+    for name in ("PyMem_Free", "PyObject_Free", "PyMem_RawFree"):
+        getattr(api, name).argtypes = [ctypes.c_void_p]
+
+    def mem_uaf_read():
+        p = api.PyMem_Malloc(40)
+        api.PyMem_Free(p)
+        return ctypes.string_at(p, 4)
+
+    def mem_freed_by_object_free():
+        p = api.PyMem_Malloc(40)
+        api.PyObject_Free(p)
+
+    def big_object_blocks():
+        # Above 512 bytes pymalloc takes its blocks from PyMem_RawMalloc: the nested raw call
+        # must never be the sampled one, or the block would be recorded under the raw domain
+        # and its PyObject_Free taken for a mismatch.
+        for i in range(20000):
+            p = api.PyObject_Malloc(600 + i % 3000)
+            api.PyObject_Free(p)
+        for i in range(2000):
+            bytes(700 + i)
+
+    globals()[sys.argv[1]]()
+    print("survived")
+""")
+
+
+def run_sampled(interp, tmp_path, case, rate, slots=20000):
+    """Sampling mode's own pool is 512 slots, which the interpreter's start fills at rate 1."""
+    script = tmp_path / "sampled.py"
+    script.write_text(SAMPLED)
+    return H.run_lifeline(interp, [str(script), case],
+                          lifeline_args=["--sample", str(rate), "--pool-slots", str(slots)])
+
+
+def test_sampling_catches_use_after_free_of_a_pymem_block_at_the_read(release_interp, tmp_path):
+    res = run_sampled(release_interp, tmp_path, "mem_uaf_read", 1)
+    rc, stderr, report = res
+    assert rc == H.ERROR_EXIT, res.describe()
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    assert [f["kind"] for f in errors] == ["use-after-free"], res.describe()
+    f = errors[0]
+    assert f["details"]["caught"] == "at-access" and f["details"]["access"] == "read", f["details"]
+    assert f["block"]["size"] == 40 and f["block"]["domain"] == "mem", f["block"]
+    H.assert_stack_order(f["stacks"]["free"], ["python:mem_uaf_read", "python:<module>"])
+
+
+def test_sampling_sees_the_interface_of_a_pooled_blocks_free(release_interp, tmp_path):
+    res = run_sampled(release_interp, tmp_path, "mem_freed_by_object_free", 1)
+    rc, stderr, report = res
+    assert rc == H.ERROR_EXIT, res.describe()
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    assert [f["kind"] for f in errors] == ["allocator-mismatch"], res.describe()
+    assert errors[0]["details"]["alloc_api"] == "PyMem_Malloc", errors[0]["details"]
+    assert errors[0]["details"]["free_api"] == "PyObject_Free", errors[0]["details"]
+
+
+# A pool over 4 MiB gives freed pages back; a smaller one keeps them resident (agent/guardpool.c),
+# so that its slots are reused with the last block's bytes still in their page.
+@pytest.mark.parametrize("rate,slots,least", [(2, 20000, 10000), (20, 1024, 1000)])
+def test_sampling_never_samples_the_allocation_under_an_allocator(release_interp, tmp_path, rate, slots, least):
+    res = run_sampled(release_interp, tmp_path, "big_object_blocks", rate, slots=slots)
+    rc, stderr, report = res
+    assert rc == 0, res.describe()
+    assert [f for f in report["findings"] if f["severity"] == "error"] == [], res.describe()
+    # The loop's own blocks were sampled too (not only the interpreter's start).
+    assert report["stats"]["allocations"] > least, report["stats"]

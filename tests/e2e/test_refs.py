@@ -8,6 +8,7 @@ and `lifeline history JOURNAL ADDR` on the kept journal must print the same time
 source built with and without the header, run with and without lifeline, must compute the same
 reference counts with every routed macro (NULL handling, Py_CLEAR, Py_SETREF order, Py_NewRef's
 value)."""
+import json
 import os
 import re
 
@@ -165,3 +166,414 @@ def test_header_compiles_cleanly_in_either_order(interp, tmp_path):
             flags + interp.includes() + ["-o", str(tmp_path / f"{name}.o"), str(src)]
         rc, out, err = H.run_command(cmd)
         assert rc == 0, f"{name}: {' '.join(cmd)}\n{err}"
+
+
+# ---- lifeline run --watch SPEC ------------------------------------------------------------------
+# Objects chosen by --watch get every reference-count change recorded: from any code through hardware
+# watchpoints (perf_event_open breakpoints on ob_refcnt), and from extensions built with `lifeline
+# cflags`. The report lists them (`watched`), with their history and its balance.
+
+WATCH_SCRIPT = """\
+import threading
+import zoo_refs
+
+class Box:
+    pass
+
+def make_box():
+    return Box()
+
+a = Box()                                   # box 1
+b = Box()                                   # box 2
+c = make_box()                              # box 3
+d = Box()                                   # box 4
+drain = [[] for _ in range(300)]            # empties the interpreter's list free list
+held = [1, 2, 3]                            # the held list
+alias = held                                # +1 by the interpreter
+del alias                                   # -1 by the interpreter
+print("script-finished")
+"""
+
+
+def watch_lines():
+    """Line numbers of WATCH_SCRIPT's marked lines."""
+    lines = WATCH_SCRIPT.splitlines()
+    return {m: next(i + 1 for i, t in enumerate(lines) if f"# {m}" in t)
+            for m in ("box 1", "box 2", "box 3", "box 4", "the held list", "+1 by", "-1 by")}
+
+
+def run_watch(interp, tmp_path, specs, script=WATCH_SCRIPT, env=None, extra=(), keep_journal=None):
+    path = tmp_path / "watch_scenario.py"
+    path.write_text(script)
+    args = [a for s in specs for a in ("--watch", s)] + list(extra)
+    e = {"PYTHONPATH": routed_dir(interp)}
+    e.update(env or {})
+    return H.run_lifeline(interp, [str(path)], lifeline_args=args, env=e, keep_journal=keep_journal)
+
+
+def watched(res):
+    assert res.report is not None, res.describe()
+    return res.report.get("watched", [])
+
+
+def module_line(stack):
+    """The line of the `<module>` frame of a stack, None without one."""
+    return next((fr["line"] for fr in stack if fr["kind"] == "python" and fr["function"] == "<module>"), None)
+
+
+def python_line(stack):
+    """The line of the innermost Python frame of a stack, None without one."""
+    return next((fr["line"] for fr in stack if fr["kind"] == "python"), None)
+
+
+def test_watch_type_records_the_interpreters_own_changes(interp, tmp_path):
+    """type=list,nth=..: the list held in Python code; a hardware watchpoint records the increment and
+    decrement the interpreter itself makes at `alias = held` / `del alias`."""
+    ln = watch_lines()
+    res = run_watch(interp, tmp_path, [f"site=watch_scenario.py:{ln['the held list']}"])
+    assert res.returncode == 0 and "script-finished" in res.stdout, res.describe()
+    ws = watched(res)
+    assert len(ws) == 1, res.describe()
+    w = ws[0]
+    assert w["hardware"] is True and w["block"]["type"] == "list", w
+    assert w["spec"] == f"site=watch_scenario.py:{ln['the held list']}"
+    assert python_line(w["history"][0]["stack"]) == ln["the held list"], w["history"][0]
+    incs = [e for e in w["history"] if e["event"] == "incref" and python_line(e["stack"]) == ln["+1 by"]]
+    decs = [e for e in w["history"] if e["event"] == "decref" and python_line(e["stack"]) == ln["-1 by"]]
+    at = [(e["event"], e["refcnt"], python_line(e["stack"])) for e in w["history"]]
+    assert incs and decs, at
+    # what `alias = held` added, `del alias` took back: the count before one equals the count after the other
+    before = [e for e in at if e[2] == ln["the held list"]][-1][1]
+    assert [e for e in at if e[2] == ln["-1 by"]][-1][1] == before, at
+    assert res.report["stats"]["watched"] == 1
+    assert "lifeline: watched: 'list' object" in res.stderr
+
+
+def test_watch_type_nth_limit_and_python_function_site(interp, tmp_path):
+    ln = watch_lines()
+    res = run_watch(interp, tmp_path, ["type=Box,nth=2,limit=2", "site=make_box"])
+    ws = watched(res)
+    got = sorted((w["spec_index"], module_line(w["history"][0]["stack"])) for w in ws)
+    # SPEC 0 takes the 2nd and 3rd Box (box 3 is also make_box's, but the first SPEC that matches chooses);
+    # SPEC 1 then has nothing left that the first did not take.
+    assert got == [(0, ln["box 2"]), (0, ln["box 3"])], (got, res.describe())
+    res = run_watch(interp, tmp_path, ["site=make_box"])
+    got = [module_line(w["history"][0]["stack"]) for w in watched(res)]
+    assert got == [ln["box 3"]], res.describe()
+    make_box_return = WATCH_SCRIPT.splitlines().index("    return Box()") + 1
+    assert python_line(watched(res)[0]["history"][0]["stack"]) == make_box_return
+
+
+def test_watch_native_function_site_and_the_zoo_use_after_free(interp, tmp_path):
+    """site=item_new (a static function of the extension, from its symbol table): the bug zoo's
+    use-after-free, whose history shows the extra decref the buggy helper made, recorded by the
+    hardware watchpoint, and whose summary names it."""
+    script = "import zoo_refs\nzoo_refs.release_twice()\n"
+    res = run_watch(interp, tmp_path, ["site=item_new"], script=script, extra=["--pool-rate", "0"])
+    f = H.only_finding(res.report, "use-after-free")
+    hist = f["history"]
+    assert [e["event"] for e in hist] == ["alloc", "incref", "decref", "decref", "free"], res.describe()
+    assert [e["refcnt"] for e in hist] == [None, 2, 1, 0, 0]
+    bad = line_of("/* released: never owned */")
+    assert site(hist[3]) == ("forget_entry", "zoo_refs.c", bad), hist[3]["stack"][:3]
+    assert f"dropped by a decref in forget_entry() at zoo_refs.c:{bad}" in f["summary"], f["summary"]
+    ws = watched(res)
+    assert len(ws) == 1 and ws[0]["hardware"] and ws[0]["spec"] == "site=item_new", ws
+    assert f["balance"]["complete"] is True, f["balance"]
+
+
+def test_watch_balance_names_the_unpaired_incref_of_a_leak(interp, tmp_path):
+    """The leak's history is complete with the hardware watchpoint (the interpreter's release of the
+    returned reference is recorded), so the pairing is exact: remember()'s +1 has no -1."""
+    script = "import zoo_refs\ndef trigger():\n    zoo_refs.leak_extra_incref()\ntrigger()\n"
+    res = run_watch(interp, tmp_path, ["type=zoo_refs.Item"], script=script)
+    leaks = [f for f in H.findings(res.report, "leak") if f["block"].get("type") == "zoo_refs.Item"]
+    assert len(leaks) == 1, res.describe()
+    f = leaks[0]
+    kept = line_of("/* kept: never released */")
+    assert [e["event"] for e in f["history"]] == ["alloc", "incref", "decref"], f["history"]
+    assert python_line(f["history"][2]["stack"]) == 3  # the interpreter's own decref, in trigger()
+    bl = f["balance"]
+    assert bl["complete"] is True and bl["paired"] == 1, bl
+    assert [(u["delta"], u["site"]) for u in bl["unpaired"]] == [(1, f"zoo_refs.c:{kept} (remember)")], bl
+    assert f"+1 at zoo_refs.c:{kept} (remember) has no matching -1" in f["summary"], f["summary"]
+    assert f"+1 at zoo_refs.c:{kept} (remember) has no matching -1 (event 2)" in res.stderr
+
+
+def test_watch_balance_without_watch_is_marked_incomplete(interp, tmp_path):
+    """Without --watch only the extension's changes are recorded: the Python caller's release is
+    missing, the balance says it is incomplete (and still names both open increments)."""
+    script = write_script(tmp_path, "zoo_refs.leak_extra_incref()")
+    res = H.run_lifeline(interp, [str(script)], env={"PYTHONPATH": routed_dir(interp)})
+    f = [f for f in H.findings(res.report, "leak") if f["block"].get("type") == "zoo_refs.Item"][0]
+    assert f["balance"]["complete"] is False, f["balance"]
+    assert len(f["balance"]["unpaired"]) == 2, f["balance"]
+    assert "(incomplete: some changes were not recorded" in res.stderr
+    assert "watched" not in res.report
+
+
+THREADS_SCRIPT = """\
+import threading
+
+class Box:
+    pass
+
+go = threading.Event()
+def early_worker():
+    go.wait()
+    t = box                                 # early thread
+    del t
+
+early = threading.Thread(target=early_worker)
+early.start()                               # started before the box is chosen
+box = Box()
+x = [0]                                     # an allocation: the box is decided on here
+go.set()
+early.join()
+def late_worker():
+    t = box                                 # late thread
+    del t
+late = threading.Thread(target=late_worker) # created after the box is watched
+late.start()
+late.join()
+print("script-finished")
+"""
+
+
+def test_watch_hardware_in_threads_started_before_and_after(interp, tmp_path):
+    lines = THREADS_SCRIPT.splitlines()
+    early = next(i + 1 for i, t in enumerate(lines) if "# early thread" in t)
+    late = next(i + 1 for i, t in enumerate(lines) if "# late thread" in t)
+    res = run_watch(interp, tmp_path, ["type=Box"], script=THREADS_SCRIPT)
+    assert "script-finished" in res.stdout, res.describe()
+    ws = watched(res)
+    assert len(ws) == 1 and ws[0]["hardware"], res.describe()
+    at = [(e["event"], python_line(e["stack"])) for e in ws[0]["history"]]
+    assert ("incref", early) in at and ("decref", early + 1) in at, at
+    assert ("incref", late) in at and ("decref", late + 1) in at, at
+
+
+TOO_MANY_SCRIPT = """\
+class Box:
+    pass
+
+boxes = [Box() for _ in range(6)]
+for b in boxes:
+    c = b
+print("script-finished")
+"""
+
+
+def test_watch_more_objects_than_debug_registers(interp, tmp_path):
+    res = run_watch(interp, tmp_path, ["type=Box"], script=TOO_MANY_SCRIPT)
+    ws = watched(res)
+    assert len(ws) == 6, res.describe()
+    assert [w["hardware"] for w in ws] == [True] * 4 + [False] * 2, [w["hardware"] for w in ws]
+    # (at exit the first boxes die and their registers go to the waiting ones: "..., until one was freed")
+    assert ws[5]["no_hardware"].startswith("all 4 debug registers were watching objects chosen earlier")
+    assert res.report["stats"]["watched_without_hardware"] == 2
+    note = "2 of the 6 objects --watch chose got no hardware watchpoint"
+    assert any(note in n for n in res.report["notes"]), res.report["notes"]
+    assert f"lifeline: note: {note}" in res.stderr
+    # the ones with a watchpoint saw the loop's increment
+    assert all(any(e["event"] == "incref" for e in w["history"]) for w in ws[:4])
+    assert not any(any(e["event"] == "incref" for e in w["history"]) for w in ws[4:])
+
+
+# A seccomp filter that makes perf_event_open fail with EACCES (x86-64 syscall 298), then execs
+# argv[1:]: what a container that forbids perf does. Installed with ctypes, no compiler needed.
+SECCOMP_EXEC = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class F(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+class P(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(F))]
+prog = (F * 4)(F(0x20, 0, 0, 0),            # ld [nr]
+               F(0x15, 0, 1, 298),          # jeq perf_event_open
+               F(0x06, 0, 0, 0x00050000 | 13),  # ret ERRNO(EACCES)
+               F(0x06, 0, 0, 0x7fff0000))   # ret ALLOW
+assert libc.prctl(38, 1, 0, 0, 0) == 0      # PR_SET_NO_NEW_PRIVS
+assert libc.prctl(22, 2, ctypes.byref(P(4, prog)), 0, 0) == 0  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def test_watch_without_perf_says_so_and_goes_on(interp, tmp_path):
+    """perf_event_open refused (a seccomp filter): one clear message, and the cflags header still
+    records the watched object's changes in the extension."""
+    path = tmp_path / "s.py"
+    path.write_text("import zoo_refs\ndef trigger():\n    zoo_refs.leak_extra_incref()\ntrigger()\n")
+    report = tmp_path / "r.json"
+    argv = ["/usr/bin/python3", "-c", SECCOMP_EXEC, H.lifeline_path(), "run", "--report", str(report),
+            "--watch", "type=zoo_refs.Item", "--", interp.path, str(path)]
+    rc, out, err = H.run_command(argv, env=H.clean_env({"PYTHONPATH": routed_dir(interp)}))
+    msg = "hardware watchpoints are not available (perf_event_open: Permission denied: not permitted"
+    assert err.count(msg) == 1, err[-3000:]  # once, as the report's note
+    rep = json.loads(report.read_text())
+    assert any(msg in n for n in rep["notes"]), rep["notes"]
+    ws = rep["watched"]
+    assert len(ws) == 1 and ws[0]["hardware"] is False, ws
+    assert ws[0]["no_hardware"] == "hardware watchpoints are not available"
+    assert [e["event"] for e in ws[0]["history"]] == ["alloc", "incref"], ws[0]["history"]
+    assert site(ws[0]["history"][1])[0] == "remember"
+
+
+def test_watch_by_address(release_interp, tmp_path):
+    """addr=: with address randomization off, the guarded pool off (its sampling is random) and the
+    same command, a run allocates at the address a first run reported; watching that address (or one
+    inside the block) chooses the first object allocated there (watching other objects changes what
+    the program allocates first, so not necessarily the same object)."""
+    interp = release_interp
+    script = "class Box:\n    pass\nb = Box()\nc = b\n"
+    path = tmp_path / "a.py"
+    path.write_text(script)
+    env = {"PYTHONHASHSEED": "0"}
+
+    def run(spec):
+        report = tmp_path / "r.json"
+        argv = ["setarch", "-R", H.lifeline_path(), "run", "--pool-rate", "0", "--report", str(report),
+                "--watch", spec, "--", interp.path, str(path)]
+        rc, out, err = H.run_command(argv, env=H.clean_env(env))
+        assert rc == 0, err[-3000:]
+        return json.loads(report.read_text())
+
+    first = run("type=Box")["watched"]
+    assert len(first) == 1
+    addr = int(first[0]["block"]["address"], 16)
+    for target in (addr, addr + 8):
+        second = run(f"addr={target:#x},limit=1")["watched"]
+        assert [int(w["block"]["address"], 16) for w in second] == [addr], (hex(target), second)
+        assert second[0]["spec"] == f"addr={target:#x},limit=1" and second[0]["hardware"]
+
+
+BAD_SPECS = [
+    ("type=", "type= needs a type name"),
+    ("size=3", "unknown key"),
+    ("type=Box,limit=0", "limit= takes a number from 1"),
+    ("type=Box,nth=x", "nth= takes a number from 1"),
+    ("site=f.py:0", "site= takes FUNCTION or FILE:LINE"),
+    ("addr=0xnope", "addr= takes an address"),
+    ("limit=2", "a SPEC needs type=NAME"),
+    ("type=a,site=b", "a second one"),
+]
+
+
+def test_bad_watch_spec_is_refused_before_running(tmp_path):
+    marker = tmp_path / "ran"
+    for spec, why in BAD_SPECS:
+        rc, out, err = H.run_lifeline_cmd(["run", "--watch", spec, "--", "touch", str(marker)])
+        assert rc == 2, (spec, rc, err)
+        line = H.assert_one_line(err, "lifeline: error: --watch: ")
+        assert why in line, (spec, line)
+    rc, out, err = H.run_lifeline_cmd(["run", "--", "true"], env={"LIFELINE_OPTIONS": "watch=type=a,nth=0"})
+    assert rc == 2 and "nth= takes a number from 1, not '0'" in err, err
+    rc, out, err = H.run_lifeline_cmd(["run", "--watch"])
+    assert rc == 2 and "--watch needs a SPEC" in err, err
+    assert not marker.exists()
+
+
+def test_watch_from_lifeline_options(interp, tmp_path):
+    """watch= in LIFELINE_OPTIONS runs to the next space (its commas and colons are the SPEC's)."""
+    ln = watch_lines()
+    res = run_watch(interp, tmp_path, [], env={
+        "LIFELINE_OPTIONS": f"keep_going=1 watch=type=Box,nth=4,limit=1 watch=site=watch_scenario.py:{ln['the held list']}"})
+    got = [(w["spec"], w["block"]["type"]) for w in watched(res)]
+    assert got == [("type=Box,nth=4,limit=1", "Box"), (f"site=watch_scenario.py:{ln['the held list']}", "list")], \
+        res.describe()
+
+
+def test_macro_file_and_line_without_debug_information(release_interp, tmp_path):
+    """The header passes each macro's __FILE__ and __LINE__; the journal keeps them (SITE records), so an
+    extension built without -g still shows the line of each change, in the history and the summary."""
+    interp = release_interp
+    d = H.build_extension(interp, "zoo_refs", extra_flags=H.lifeline_cflags() + ["-g0"], variant="refs-nodebug")
+    script = write_script(tmp_path, "zoo_refs.release_twice()")
+    res = H.run_lifeline(interp, [str(script)], lifeline_args=["--pool-rate", "0"], env={"PYTHONPATH": d})
+    f = H.only_finding(res.report, "use-after-free")
+    hist = f["history"]
+    assert [e["event"] for e in hist] == ["alloc", "incref", "decref", "decref", "free"], res.describe()
+    # no line from DWARF: the frames only have the function names of the symbol table
+    assert hist[3]["stack"][0]["function"] == "forget_entry" and hist[3]["stack"][0]["line"] is None
+    marks = ["/* shared: +1 */", "/* unshared: -1 */", "/* released: never owned */"]
+    assert [(os.path.basename(e["site"]["file"]), e["site"]["line"]) for e in hist[1:4]] == \
+        [("zoo_refs.c", line_of(m)) for m in marks], hist[1:4]
+    bad = line_of("/* released: never owned */")
+    assert f"dropped by a decref in forget_entry() at zoo_refs.c:{bad}" in f["summary"], f["summary"]
+    assert f"decref  refcnt 0 at zoo_refs.c:{bad}" in res.stderr
+
+
+def test_watch_keeps_the_header_to_watched_objects(release_interp, tmp_path):
+    """With --watch the header's changes of unwatched objects are not journaled (only checked);
+    without it every change of every object of the extension is, as before."""
+    interp = release_interp
+    script = write_script(tmp_path, "zoo_refs.clean_refs(); zoo_refs.leak_extra_incref()")
+    counts = {}
+    for name, args in (("none", []), ("watch", ["--watch", "type=NoSuchType"]), ("item", ["--watch", "type=zoo_refs.Item,limit=1"])):
+        journal = tmp_path / f"{name}.lljournal"
+        H.run_lifeline(interp, [str(script)], lifeline_args=args, keep_journal=journal, report=False,
+                       env={"PYTHONPATH": routed_dir(interp)})
+        rc, out, err = H.run_lifeline_cmd(["dump", journal])
+        assert rc == 0, err
+        counts[name] = sum(1 for l in out.splitlines() if " owner event=5 " in l or " owner event=6 " in l)
+    assert counts["none"] >= 10, counts   # clean_refs and leak_extra_incref make 11 routed changes of live objects
+    assert counts["watch"] == 0, counts
+    # the first Item (clean_refs' a) is watched: a hardware watchpoint records its changes
+    assert 0 < counts["item"] < counts["none"], counts
+
+
+PROMOTE_SCRIPT = """\
+class Box:
+    pass
+
+boxes = [Box() for _ in range(5)]
+c = boxes[4]                                # header only: no register yet
+del boxes[0]                                # the first box's register comes free
+b = boxes[3]                                # now by the hardware watchpoint
+del b
+print("script-finished")
+"""
+
+
+def test_watch_gives_a_freed_debug_register_to_a_waiting_object(interp, tmp_path):
+    lines = PROMOTE_SCRIPT.splitlines()
+    after = next(i + 1 for i, t in enumerate(lines) if "# now by the hardware" in t)
+    before = next(i + 1 for i, t in enumerate(lines) if "# header only" in t)
+    res = run_watch(interp, tmp_path, ["type=Box"], script=PROMOTE_SCRIPT)
+    ws = watched(res)
+    assert len(ws) == 5 and [w["hardware"] for w in ws] == [True] * 4 + [False], res.describe()
+    w = ws[4]
+    assert w["no_hardware"] == "all 4 debug registers were watching objects chosen earlier, until one was freed"
+    at = [(e["event"], python_line(e["stack"])) for e in w["history"]]
+    assert ("incref", after) in at, at
+    assert ("incref", before) not in at, at  # the interpreter's change came before the register
+    first = w["hardware_from_event"]
+    assert first is not None and at[first] == ("incref", after), (first, at)
+    assert w["balance"]["complete"] is False  # its first changes were not all seen
+    assert any("1 of the 5 objects --watch chose got no hardware watchpoint" in n and "(1 got one later)" in n
+               for n in res.report["notes"]), res.report["notes"]
+
+
+def test_help_names_watch():
+    rc, out, err = H.run_lifeline_cmd(["--help"])
+    assert rc == 0
+    assert "--watch SPEC" in out and "type=NAME" in out and "site=FILE:LINE" in out and "watch=SPEC" in out
+
+
+def test_watch_explains_the_demo_without_cflags(release_interp):
+    """The README's demo (examples/demo, built plainly: no header): the hardware watchpoint records
+    the Py_DECREF total_weight() makes on a widget it only borrowed, and the balance names it."""
+    ext = os.path.join(H.build_dir(), "examples")
+    widgets_c = os.path.join(H.REPO, "examples", "demo", "widgets.c")
+    decref = [n for n, l in enumerate(open(widgets_c, encoding="utf-8"), 1) if l.strip() == "Py_DECREF(item);"]
+    res = H.run_lifeline(release_interp, [os.path.join(H.REPO, "examples", "demo", "demo.py")],
+                         lifeline_args=["--watch", "type=widgets.Widget"], env={"PYTHONPATH": ext})
+    crash = H.only_finding(res.report, "crash")
+    want = f"-1 at widgets.c:{decref[0]} (widgets_total_weight) has no matching +1 (that function only borrowed the object)"
+    assert want in crash["summary"], crash["summary"]
+    hist = crash["history"]
+    assert [e["event"] for e in hist] == ["alloc", "borrow", "decref", "free"], hist
+    assert hist[2]["refcnt"] == 0 and hist[2]["stack"][0]["function"] == "widgets_total_weight"
+    assert hist[2]["stack"][0]["line"] == decref[0] and "site" not in hist[2]  # a watchpoint's: no macro site
+    assert crash["balance"]["unpaired"][0]["borrowed"] is True
+    assert all(w["hardware"] for w in res.report["watched"]) and len(res.report["watched"]) == 4

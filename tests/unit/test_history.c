@@ -59,6 +59,15 @@ static void error(uint64_t addr)
     script[nscript++] = r;
 }
 
+static void watch_record(uint64_t addr, uint32_t flags, uint32_t type)
+{
+    struct jn_record r = {.kind = JN_K_WATCH, .seq = (uint64_t)nscript, .addr = addr};
+    r.u.watch.flags = flags;
+    r.u.watch.type = type;
+    r.u.watch.refcnt = 1;
+    script[nscript++] = r;
+}
+
 /* ---- tests --------------------------------------------------------------------------------------- */
 
 /* 20 changes on one block: the last 16 kept, oldest at total % 16; the history follows the block
@@ -127,10 +136,43 @@ static void test_none(void)
     rp_free(&s);
 }
 
+/* A watched block: its events from the WATCH record on are all kept (not only the last 16), its
+ * history exists before any event, it takes the record's type, a second WATCH record with
+ * JN_WATCH_LATER marks where a debug register took over, and the watch outlives the free; an
+ * incref's site id (its func) is kept whole. */
+static void test_watched(void)
+{
+    nscript = 0;
+    alloc(0x5000, 1);
+    owner(0x5000, JN_OWN_BORROW, 1, 9); /* before the watch: in the ring only */
+    watch_record(0x5000, JN_WATCH_NO_SLOT, 7);
+    struct rp_state s;
+    struct rp_block b;
+    bool freed;
+    struct rp_history h;
+    CHECK(rp_run(NULL, &s));
+    CHECK(s.nwatches == 1 && rp_find(&s, 0x5000, 0, &b, &freed) && !freed && b.type == 7);
+    CHECK(rp_history_of(&s, &b, freed, &h) && h.wev && h.wtotal == 0 && h.total == 1 && !h.whardware);
+    rp_free(&s);
+    for (int i = 0; i < 30; i++)
+        owner(0x5000, i % 2 ? JN_OWN_DECREF : JN_OWN_INCREF, i % 2 ? 1 : 2, 300 + (uint32_t)i);
+    script[nscript - 2].u.owner.func = 70000; /* a SITE id, beyond any C-API function */
+    watch_record(0x5000, JN_WATCH_HARDWARE | JN_WATCH_LATER, 7);
+    owner(0x5000, JN_OWN_DECREF, 0, 400);
+    release(0x5000, 2);
+    CHECK(rp_run(NULL, &s));
+    CHECK(s.nwatches == 1 && s.watches[0].freed && s.watches[0].total == 31 && s.watches[0].hardware_from == 30);
+    CHECK(rp_find(&s, 0x5000, 0, &b, &freed) && freed);
+    CHECK(rp_history_of(&s, &b, freed, &h) && h.total == 32 && h.wtotal == 31 && !h.whardware);
+    CHECK(h.wev[0].stack == 300 && h.wev[28].func == 70000 && h.wev[30].stack == 400);
+    rp_free(&s);
+}
+
 int main(void)
 {
     test_ring_and_free();
     test_new_life();
     test_none();
+    test_watched();
     return check_summary("test_history");
 }

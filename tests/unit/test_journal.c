@@ -19,6 +19,9 @@ static void test_varint(void)
         /* One byte short must fail, not read past the end. */
         CHECK(varint_get(buf, end - 1, &v) == NULL || end - buf == 1);
     }
+    /* The one-byte fast path must not read at end. */
+    uint64_t v = 7;
+    CHECK(varint_get(buf, buf, &v) == NULL && v == 7);
     CHECK(unzigzag(zigzag(-5)) == -5);
     CHECK(unzigzag(zigzag(INT64_MIN)) == INT64_MIN);
     CHECK(zigzag(-1) == 1);
@@ -54,8 +57,11 @@ static void test_events_round_trip(void)
     CHECK(rec.tsc >> JN_TSC_SHIFT == ((1 << 20) + 640) >> JN_TSC_SHIFT);
     CHECK(jn_decode(&q, p, &r, &rec) == 1);
     CHECK(rec.kind == JN_K_FREE_TYPED && rec.addr == 0x7f0000000ff0 && rec.type == 3 && rec.seq == 105);
+    /* Decoded into the record that held the allocation: what a free does
+     * not carry is zero again. */
+    CHECK(rec.size == 0 && rec.old_addr == 0);
     CHECK(jn_decode(&q, p, &r, &rec) == 1);
-    CHECK(rec.kind == JN_K_FREE && rec.addr == 0x1000 && rec.stack == 0);
+    CHECK(rec.kind == JN_K_FREE && rec.addr == 0x1000 && rec.stack == 0 && rec.type == 0);
     CHECK(jn_decode(&q, p, &r, &rec) == 1);
     CHECK(rec.kind == JN_K_REALLOC && rec.old_addr == 0x1000 && rec.addr == 0x7fffffff0000);
     CHECK(rec.size == 1u << 30 && rec.seq == 200);
@@ -91,6 +97,9 @@ static void test_meta_round_trip(void)
     p = jn_put_block_type(p, 102, 0x7f0000003000, 8);
     p = jn_put_owner(p, 103, 4321, JN_OWN_STEAL, 2, 0x7f0000004000, 1, 18);
     p = jn_put_referrer(p, 104, 0x7f0000005000, 9, 24);
+    p = jn_put_watch(p, 105, 0x7f0000006000, 16, 2, JN_WATCH_NO_SLOT, 3, 11);
+    p = jn_put_site_head(p, 6, 103);
+    p = jn_put_str(p, "zoo.c", 5);
 
     struct jn_delta d = {0, 0, 0};
     struct jn_record r;
@@ -131,6 +140,12 @@ static void test_meta_round_trip(void)
     CHECK(r.u.owner.func == 2 && r.addr == 0x7f0000004000 && r.u.owner.refcnt == 1 && r.stack == 18);
     CHECK(jn_decode(&q, p, &d, &r) == 1 && r.kind == JN_K_REFERRER && r.seq == 104 && r.u.referrer.type == 9);
     CHECK(r.u.referrer.offset == 24 && !jn_is_sequenced(JN_K_STACK));
+    CHECK(jn_decode(&q, p, &d, &r) == 1 && r.kind == JN_K_WATCH && r.seq == 105 && r.addr == 0x7f0000006000);
+    CHECK(r.u.watch.offset == 16 && r.u.watch.spec == 2 && r.u.watch.flags == JN_WATCH_NO_SLOT);
+    CHECK(r.u.watch.refcnt == 3 && r.u.watch.type == 11 && jn_is_sequenced(r.kind));
+    CHECK(jn_decode(&q, p, &d, &r) == 1 && r.kind == JN_K_SITE && r.u.site.id == 6 && r.u.site.line == 103);
+    CHECK(r.u.site.file.len == 5 && !memcmp(r.u.site.file.ptr, "zoo.c", 5) && !jn_is_sequenced(r.kind));
+    CHECK(jn_decode(&q, p, &d, &r) == 0);
 }
 
 /* Every truncation of a valid record must decode as an error or a clean
@@ -182,6 +197,10 @@ static void test_header(void)
     h.block_size = 1000; /* not a power of two */
     CHECK(!jn_header_valid(&h, JN_FILE_HEADER_SIZE, &why));
     h.block_size = 16384;
+    h.version = 2; /* the version before WATCH and SITE records: still read */
+    CHECK(jn_header_valid(&h, JN_FILE_HEADER_SIZE, &why));
+    h.version = 1;
+    CHECK(!jn_header_valid(&h, JN_FILE_HEADER_SIZE, &why));
     h.version = 99;
     CHECK(!jn_header_valid(&h, JN_FILE_HEADER_SIZE, &why));
     CHECK(!jn_header_valid(&h, 4, &why));

@@ -2,7 +2,7 @@
 # prints "N passed, M failed" and exits non-zero on a failure.
 UNIT_DIR := $(BUILD)/tests/unit
 UNIT_HDRS := tests/unit/check.h core/journal.h core/table.h core/varint.h
-UNIT_TESTS := $(UNIT_DIR)/test_journal $(UNIT_DIR)/test_table $(UNIT_DIR)/test_series $(UNIT_DIR)/test_history $(UNIT_DIR)/test_pyver_layout-release \
+UNIT_TESTS := $(UNIT_DIR)/test_journal $(UNIT_DIR)/test_table $(UNIT_DIR)/test_series $(UNIT_DIR)/test_history $(UNIT_DIR)/test_watchspec $(UNIT_DIR)/test_balance $(UNIT_DIR)/test_pyver_layout-release \
               $(UNIT_DIR)/test_pyver_layout-debug $(UNIT_DIR)/test_symbolize $(UNIT_DIR)/libsymfix.so \
               $(UNIT_DIR)/libsymfix_nz.so $(UNIT_DIR)/test_elfpatch $(UNIT_DIR)/libepfix_now.so \
               $(UNIT_DIR)/libepfix_lazy.so $(UNIT_DIR)/libepfix_defines.so
@@ -26,6 +26,16 @@ $(UNIT_DIR)/test_series: tests/unit/test_series.c cli/series.c cli/series.h $(CO
 $(UNIT_DIR)/test_history: tests/unit/test_history.c cli/replay.c cli/replay.h $(CORE_OBJ) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ tests/unit/test_history.c cli/replay.c $(CORE_OBJ)
+
+# The --watch SPEC grammar.
+$(UNIT_DIR)/test_watchspec: tests/unit/test_watchspec.c $(CORE_OBJ) $(UNIT_HDRS) core/watchspec.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $(filter %.c %.o,$^)
+
+# The pairing of a history's increments and decrements.
+$(UNIT_DIR)/test_balance: tests/unit/test_balance.c cli/balance.c cli/balance.h cli/arena.c cli/finding.h $(UNIT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ tests/unit/test_balance.c cli/balance.c cli/arena.c
 
 # The layout test is compiled against each installed 3.11 flavour's headers.
 $(UNIT_DIR)/test_pyver_layout-release: tests/unit/test_pyver_layout.c $(PYVER_OBJ) $(UNIT_HDRS) pyver/pyver.h

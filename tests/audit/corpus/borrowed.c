@@ -6,7 +6,26 @@ typedef struct {
     PyObject_HEAD
     PyObject *callback;
     PyObject *name;
+    PyObject *owner;    /* released in holder_dealloc only */
 } HolderObject;
+
+static void
+holder_dealloc(HolderObject *self)
+{
+    Py_XDECREF(self->owner);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* the field is released elsewhere in the file, so it owns its reference */
+static PyObject *
+store_into_owning_field(HolderObject *self, PyObject *args)
+{
+    PyObject *o = PyTuple_GetItem(args, 0);
+    if (o == NULL)
+        return NULL;
+    self->owner = o; /* expect: store-borrowed */
+    Py_RETURN_NONE;
+}
 
 static PyObject *
 use_after_list_setitem(PyObject *self, PyObject *list)
@@ -86,5 +105,6 @@ static PyMethodDef borrowed_methods[] = {
     {"d", (PyCFunction)store_parsed, METH_VARARGS, NULL},
     {"e", (PyCFunction)store_tuple_item, METH_VARARGS, NULL},
     {"f", steal_borrowed, METH_VARARGS, NULL},
+    {"g", (PyCFunction)store_into_owning_field, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

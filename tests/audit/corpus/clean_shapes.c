@@ -20,6 +20,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *items;
     PyObject *name;    /* only ever a str: cannot be part of a cycle */
+    PyObject *label;   /* only ever a copy of name */
     int telling;
 } ShapeObject;
 
@@ -165,6 +166,18 @@ shape_clear(ShapeObject *self)
 {
     Py_CLEAR(self->items);
     Py_CLEAR(self->name);
+    Py_CLEAR(self->label);
+    return 0;
+}
+
+/* the label is the name: a str as well, so tp_traverse may skip it too */
+static int
+shape_copy_label(ShapeObject *self)
+{
+    PyObject *old = self->label;
+    self->label = self->name;
+    Py_XINCREF(self->label);
+    Py_XDECREF(old);
     return 0;
 }
 
@@ -209,3 +222,21 @@ static PyTypeObject Shape_Type = {
     .tp_init = (initproc)shape_init,
     .tp_methods = shape_methods,
 };
+
+/* an iteration context whose current item is borrowed from the tuple it
+ * walks: nothing in the file releases that slot, so it owns nothing */
+typedef struct {
+    Py_ssize_t index, size;
+    PyObject *item_value;
+} IterContext;
+
+int
+shape_iter_next(PyObject *tuple, IterContext *ctx)
+{
+    if (ctx->index >= ctx->size)
+        return 0;
+    PyObject *item = PyTuple_GetItem(tuple, ctx->index);
+    ctx->item_value = item;
+    ctx->index++;
+    return 1;
+}

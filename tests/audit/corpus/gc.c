@@ -7,6 +7,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *first;
     PyObject *second; /* expect: gc-untraversed-reference */
+    PyObject *mirror; /* expect: gc-untraversed-reference */
     PyObject *weakreflist;
 } PairObject;
 
@@ -22,6 +23,18 @@ pair_clear(PairObject *self)
 {
     Py_CLEAR(self->first);
     Py_XDECREF(self->second); /* expect: gc-clear-dangling */
+    Py_CLEAR(self->mirror);
+    return 0;
+}
+
+/* a field copied from one that holds any object can close a cycle as well */
+static int
+pair_set_mirror(PairObject *self)
+{
+    PyObject *old = self->mirror;
+    self->mirror = self->first;
+    Py_XINCREF(self->mirror);
+    Py_XDECREF(old);
     return 0;
 }
 

@@ -232,7 +232,12 @@ __attribute__((constructor)) static void agent_start(void)
     enum pyver_status st = pyver_detect(&layout, version, sizeof version, &debug);
     if (st != PYVER_NOT_PYTHON && jw_open(path) == JW_CLAIMED) {
         mod_scan();
-        full_version(full, sizeof full, version);
+        /* A refused interpreter is named as pyver saw it (e.g. "3.13t
+         * (free-threaded)"): its full version alone would not say why. */
+        if (st == PYVER_OK)
+            full_version(full, sizeof full, version);
+        else
+            memcpy(full, version, sizeof version < sizeof full ? sizeof version : sizeof full);
         uint32_t flags = (st == PYVER_OK ? JN_PROC_PYTHON : JN_PROC_PY_UNSUPPORTED) |
                          (debug ? JN_PROC_DEBUG_BUILD : 0);
         journal_process(flags, full);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boundary.h"
 #include "capi.h"
 #include "gccheck.h"
 #include "log.h"
@@ -194,6 +195,7 @@ static int boot_run(void *unused)
         capi.PyErr_Clear();
         log_msg("could not set up the _lifeline module: no leak scan at exit");
     }
+    bnd_start_ref_tracer(); /* false before 3.13: free-list objects keep their memory's first stack */
     capi.PyErr_Restore(type, value, tb);
     return 0;
 }

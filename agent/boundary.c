@@ -13,6 +13,7 @@
 #include "elfpatch.h"
 #include "guard.h"
 #include "heap.h"
+#include "hooks_py.h"
 #include "jwriter.h"
 #include "live.h"
 #include "pyframes.h"
@@ -500,6 +501,51 @@ static obj *bnd_buildvalue_sizet(const char *format, ...)
     va_end(ap);
     note(JN_OWN_NEW, JN_CAPI_BUILDVALUE_SIZET, r);
     return r;
+}
+
+/* ---- object lives the allocator does not see: PyRefTracer (3.13+) ----
+ * The interpreter reports every object it starts (_Py_NewReference), with
+ * its free lists' recycled objects among them, which no allocation and no
+ * C-API call of an extension shows: a float, tuple, list or dict made by
+ * Python code. An object in the block this thread allocated last is a new
+ * block's, whose allocation already began its life; only the others are
+ * recorded. */
+
+typedef int (*ref_tracer_fn)(obj *op, int event, void *data);
+typedef int (*set_ref_tracer_fn)(ref_tracer_fn tracer, void *data);
+typedef ref_tracer_fn (*get_ref_tracer_fn)(void **data);
+#define REF_TRACER_CREATE 0 /* PyRefTracer_CREATE, part of the C API */
+
+/* protected by the GIL: set once by bnd_start_ref_tracer, in a pending call */
+static ref_tracer_fn prev_tracer;
+static void *prev_tracer_data;
+
+/* True if op lies at the start of the last object block this thread
+ * allocated (behind at most its GC head and pre-header). */
+static bool in_fresh_block(const obj *op)
+{
+    const struct pyver_layout *L = pf_layout;
+    uintptr_t block = hp_last_object_block(), o = (uintptr_t)op;
+    return block && o >= block && o - block <= L->gc_head_size + L->preheader_size;
+}
+
+/* The tracer: records a recycled object's new life, then calls on to a
+ * tracer installed before lifeline's. Never fails the interpreter. */
+static int ref_tracer(obj *op, int event, void *data)
+{
+    if (event == REF_TRACER_CREATE && !in_fresh_block(op))
+        note(JN_OWN_NEW, JN_CAPI_NEW_REFERENCE, op);
+    return prev_tracer ? prev_tracer(op, event, prev_tracer_data) : 0;
+}
+
+bool bnd_start_ref_tracer(void)
+{
+    set_ref_tracer_fn set = (set_ref_tracer_fn)dlsym(RTLD_DEFAULT, "PyRefTracer_SetTracer");
+    get_ref_tracer_fn get = (get_ref_tracer_fn)dlsym(RTLD_DEFAULT, "PyRefTracer_GetTracer");
+    if (!bnd_ready || !set || !get)
+        return false;
+    prev_tracer = get(&prev_tracer_data);
+    return set(ref_tracer, NULL) == 0;
 }
 
 /* ---- types ----

@@ -24,4 +24,10 @@ bool bnd_init(bool check);
  * nothing before bnd_init. Call after each dlopen, inside the guard. */
 void bnd_patch_new(void);
 
+/* Installs lifeline's PyRefTracer (3.13+), chained to one already set, so
+ * that objects the interpreter recycles get a new life where Python code
+ * makes them. Call with the GIL held, after bnd_init. False when the
+ * interpreter has no PyRefTracer or the boundary is not set up. */
+bool bnd_start_ref_tracer(void);
+
 #endif

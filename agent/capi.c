@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include "pyframes.h"
+
 struct capi capi; /* written once by capi_init, before any reader runs */
 
 #define LOOKUP(name) (capi.name = (__typeof__(capi.name))dlsym(RTLD_DEFAULT, #name))
@@ -38,7 +40,8 @@ bool capi_init(void)
     LOOKUP(PyDict_GetItemString);
     LOOKUP(PyUnicode_CompareWithASCIIString);
     LOOKUP(PyInterpreterState_Main);
-    LOOKUP(_Py_GetRefTotal);
+    if (pf_layout)
+        capi._Py_GetRefTotal = (intptr_t(*)(void))dlsym(RTLD_DEFAULT, pf_layout->reftotal_function);
     LOOKUP(_Py_GetAllocatedBlocks);
     capi.none = (capi_obj *)dlsym(RTLD_DEFAULT, "_Py_NoneStruct");
     capi.exc_runtime_error = (capi_obj **)dlsym(RTLD_DEFAULT, "PyExc_RuntimeError");

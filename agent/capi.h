@@ -55,7 +55,8 @@ struct capi {
     int (*PyUnicode_CompareWithASCIIString)(capi_obj *s, const char *ascii);
     capi_obj *none;                      /* &_Py_NoneStruct */
     capi_obj **exc_runtime_error;        /* &PyExc_RuntimeError */
-    intptr_t (*_Py_GetRefTotal)(void);   /* debug builds only: sys.gettotalrefcount() */
+    intptr_t (*_Py_GetRefTotal)(void);   /* debug builds only: sys.gettotalrefcount(), under
+                                          * the name pyver gives */
     intptr_t (*_Py_GetAllocatedBlocks)(void);
 };
 

@@ -207,8 +207,6 @@ static int innermost_eval(const struct raw_stack *rs)
     return -1;
 }
 
-/* The key of the fast path: the native frames up to the innermost
- * evaluation loop, and every Python frame. */
 /* The Python part of a stack key, continued from the native part's hash. */
 static uint64_t hash_python(const struct raw_stack *rs, uint64_t h)
 {
@@ -220,10 +218,16 @@ static uint64_t hash_python(const struct raw_stack *rs, uint64_t h)
     return h ? h : 1;
 }
 
+/* The key of the fast path: the native frames below the innermost
+ * evaluation loop, and every Python frame. The loop's own return address is
+ * left out: its Python frames stand in its place in every report, and a
+ * specialized instruction returns to another address than its generic form
+ * (3.13 specializes after one run), which would give one call site two
+ * stacks. */
 static uint64_t hash_short_key(const struct raw_stack *rs, int eval_index)
 {
     uint64_t h = 0x243f6a8885a308d3ull;
-    for (int i = rs->first; i <= eval_index; i++)
+    for (int i = rs->first; i < eval_index; i++)
         h = tbl_mix(h ^ (uintptr_t)rs->pcs[i]);
     return hash_python(rs, h);
 }
@@ -390,12 +394,12 @@ static bool fast_walk(struct thread_walk *w, uintptr_t sp, uint64_t *hash)
         if (slot + 8 > w->stack_top)
             return false;
         uintptr_t ra = *(const uintptr_t *)slot;
-        if (!mod_in_agent(ra))
-            h = tbl_mix(h ^ ra);
         if (pf_is_eval_pc(ra)) {
             *hash = h;
             return true;
         }
+        if (!mod_in_agent(ra))
+            h = tbl_mix(h ^ ra);
         const struct delta_entry *e = delta_slot(w, ra);
         if (e->ra != ra || e->delta == DELTA_VARIABLE || e->delta <= 0)
             return false;
@@ -431,12 +435,12 @@ static bool slow_walk(struct thread_walk *w, uintptr_t sp, uint64_t *hash)
             learn_delta(w, prev_ra, (int32_t)(slot - prev_slot));
         prev_slot = slot;
         prev_ra = ip;
-        if (!mod_in_agent(ip))
-            h = tbl_mix(h ^ ip);
         if (pf_is_eval_pc(ip)) {
             *hash = h;
             return true;
         }
+        if (!mod_in_agent(ip))
+            h = tbl_mix(h ^ ip);
     }
     return false;
 }

@@ -36,6 +36,7 @@ typedef int (*traverseproc)(void *self, visitproc visit, void *arg);
 static bool gck_ready;
 static uintptr_t core_base;       /* load address of the object defining PyType_Type */
 static uintptr_t float_type, complex_type, bytearray_type;
+static uint64_t type_object_size; /* PyType_Type's tp_basicsize: a heap type's own words */
 
 /* protected by the GIL (every entry point holds it): what was reported */
 static struct seen {
@@ -57,6 +58,7 @@ bool gck_init(void)
     float_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyFloat_Type");
     complex_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyComplex_Type");
     bytearray_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyByteArray_Type");
+    type_object_size = AT(type_type, pf_layout->type_basicsize, uint64_t);
     tbl_init(&traverse_origin, 16);
     gck_ready = true;
     return true;
@@ -127,7 +129,7 @@ static bool live_object_at(uintptr_t p, struct object *out)
 static uintptr_t freed_object_block(uintptr_t p, uint8_t *free_api)
 {
     const struct pyver_layout *L = pf_layout;
-    size_t offs[3] = {L->gc_head_size, L->gc_head_size + L->managed_dict_size, 0};
+    size_t offs[3] = {L->gc_head_size, L->gc_head_size + L->preheader_size, 0};
     for (int i = 0; i < 3; i++)
         if (p > offs[i] && heap_recently_freed(p - offs[i], free_api))
             return p - offs[i];
@@ -169,10 +171,11 @@ static int check_visit(void *obj, void *arg)
         return 0;
     }
     /* Reading the visited object is what the collector is about to do. A
-     * freed one, waiting in quarantine, holds the freed-memory pattern. */
+     * freed one, waiting in quarantine, holds the freed-memory pattern where
+     * its type was; its count may have moved since (a stale pointer's
+     * Py_INCREF), so only the type word is tested. */
     const struct pyver_layout *L = pf_layout;
-    if (!v || (v & 7) || AT(v, L->ob_refcnt, uint64_t) != PAT_FREED_WORD ||
-        AT(v, L->ob_type, uint64_t) != PAT_FREED_WORD)
+    if (!v || (v & 7) || AT(v, L->ob_type, uint64_t) != PAT_FREED_WORD)
         return 0;
     uint8_t free_api;
     uintptr_t freed = freed_object_block(v, &free_api);
@@ -209,6 +212,20 @@ static bool visited(const struct visit_ctx *c, uintptr_t v)
     return false;
 }
 
+/* Where the words an extension's tp_traverse answers for begin: after the
+ * header, or, in a class whose metatype an extension defines, after the
+ * type object's own words, which CPython's type_traverse covers and
+ * deliberately leaves partly unvisited (tp_subclasses holds weak
+ * references). Classes made by an extension are heap types since 3.13's
+ * _ctypes, and so come from blocks lifeline checks. */
+static uint64_t first_checked_word(const struct object *o)
+{
+    const struct pyver_layout *L = pf_layout;
+    if ((o->ty.flags & L->tpflags_type_subclass) && type_object_size)
+        return type_object_size;
+    return L->ob_type;
+}
+
 /* Words of an extension's GC object that point to live GC objects its
  * tp_traverse did not visit. Skipped: the header's reference count, the
  * type pointer of a static type, the weak reference list (weak references
@@ -219,7 +236,7 @@ static void check_untraversed(struct visit_ctx *c, const struct object *o)
     int64_t weaklist = AT(o->ty.type, L->type_weaklistoffset, int64_t);
     bool heap_type = (o->ty.flags & L->tpflags_heaptype) != 0;
     uint64_t end = o->li.size - o->ty.offset;
-    for (uint64_t off = L->ob_type; off + 8 <= end && c->reports < REPORTS_PER_PASS; off += 8) {
+    for (uint64_t off = first_checked_word(o); off + 8 <= end && c->reports < REPORTS_PER_PASS; off += 8) {
         if ((off == L->ob_type && !heap_type) || (weaklist > 0 && off == (uint64_t)weaklist))
             continue;
         uintptr_t w = AT(o->obj, off, uintptr_t);

@@ -239,7 +239,7 @@ static bool gc_head_valid(uintptr_t gc)
     struct live_info li;
     size_t need = L->gc_prev + sizeof(uintptr_t); /* the bytes of the next head read below */
     bool readable = (live_find(next, &li) && li.size >= need) ||
-                    (live_find(next - L->managed_dict_size, &li) && li.size >= L->managed_dict_size + need) ||
+                    (live_find(next - L->preheader_size, &li) && li.size >= L->preheader_size + need) ||
                     (mod_in_data(next) && mod_in_data(next + need - 1));
     return readable && (*(uintptr_t *)(next + L->gc_prev) & ~L->gc_prev_flags) == gc;
 }

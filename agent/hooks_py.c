@@ -35,6 +35,24 @@ static struct domain domains[PY_DOMAINS] = {
 };
 
 static void (*get_allocator)(int domain, struct py_allocator *a);
+
+/* protected by: per thread. Kept complemented: the leak scan reads every
+ * thread's TLS as a root, and the plain address would keep the block it
+ * names reachable. */
+static AGENT_TLS uintptr_t last_object_block_inverted;
+
+/* Remembers p when it is an object-domain block, for hp_last_object_block. */
+static inline void *note_object_block(const struct domain *d, void *p)
+{
+    if (d == &domains[PY_DOMAIN_OBJ])
+        last_object_block_inverted = ~(uintptr_t)p;
+    return p;
+}
+
+uintptr_t hp_last_object_block(void)
+{
+    return last_object_block_inverted ? ~last_object_block_inverted : 0;
+}
 static void (*set_allocator)(int domain, struct py_allocator *a);
 
 /* Each wrapper hands the call to the heap layer unless this thread is
@@ -52,7 +70,7 @@ static void *hp_malloc(void *ctx, size_t size)
      * that what it allocates underneath is not sampled either. */
     void *p = heap_sample_skip() ? d->orig.malloc(d->orig.ctx, size) : heap_malloc(d->api_malloc, size);
     guard_leave();
-    return p;
+    return note_object_block(d, p);
 }
 
 static void *hp_calloc(void *ctx, size_t nelem, size_t elsize)
@@ -63,7 +81,7 @@ static void *hp_calloc(void *ctx, size_t nelem, size_t elsize)
     void *p = heap_sample_skip() ? d->orig.calloc(d->orig.ctx, nelem, elsize)
                                  : heap_calloc(d->api_calloc, nelem, elsize);
     guard_leave();
-    return p;
+    return note_object_block(d, p);
 }
 
 static void *hp_realloc(void *ctx, void *old, size_t size)
@@ -75,7 +93,7 @@ static void *hp_realloc(void *ctx, void *old, size_t size)
                   ? d->orig.realloc(d->orig.ctx, old, size)
                   : heap_realloc(d->api_realloc, old, size);
     guard_leave();
-    return p;
+    return note_object_block(d, p);
 }
 
 static void hp_free(void *ctx, void *p)

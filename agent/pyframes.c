@@ -10,6 +10,7 @@ const struct pyver_layout *pf_layout;
 static void *(*get_tstate)(void);
 static int (*addr2line)(void *code, int addrq);
 static uintptr_t eval_start, eval_end;
+static uintptr_t code_type; /* &PyCode_Type: what a frame's code object must be */
 
 #define AT(base, off, type) (*(type *)((const char *)(base) + (off)))
 
@@ -31,12 +32,33 @@ bool pf_init(const struct pyver_layout *layout)
     pf_layout = layout;
     get_tstate = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
     addr2line = (int (*)(void *, int))dlsym(RTLD_DEFAULT, "PyCode_Addr2Line");
+    code_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyCode_Type");
     bool ok = symbol_range("_PyEval_EvalFrameDefault", &eval_start, &eval_end);
     if (!get_tstate || !addr2line || !ok) {
         get_tstate = NULL;
         return false;
     }
     return true;
+}
+
+/* The frame the thread runs now: in the thread state itself, or behind
+ * its C frame in versions that have one. */
+static const void *current_frame(const void *ts)
+{
+    const struct pyver_layout *L = pf_layout;
+    if (L->tstate_cframe == PYVER_ABSENT)
+        return AT(ts, L->current_frame, const void *);
+    const void *cframe = AT(ts, L->tstate_cframe, const void *);
+    return cframe ? AT(cframe, L->current_frame, const void *) : NULL;
+}
+
+/* True for a shim frame the C stack owns (pushed where C enters the
+ * evaluation loop): it runs no code and marks the frame above it as an
+ * entry frame. Never true in versions that flag entry frames themselves. */
+static bool is_shim(const void *f)
+{
+    const struct pyver_layout *L = pf_layout;
+    return L->frame_owned_by_cstack && AT(f, L->frame_owner, char) == (char)L->frame_owned_by_cstack;
 }
 
 int pf_walk(struct pf_frame *out, int max)
@@ -47,19 +69,20 @@ int pf_walk(struct pf_frame *out, int max)
     const void *ts = get_tstate();
     if (!ts)
         return 0;
-    const void *cframe = AT(ts, L->tstate_cframe, const void *);
-    if (!cframe)
-        return 0;
-    const void *f = AT(cframe, L->cframe_current_frame, const void *);
     int n = 0;
-    for (; f && n < max; f = AT(f, L->frame_previous, const void *)) {
+    for (const void *f = current_frame(ts); f && n < max; f = AT(f, L->frame_previous, const void *)) {
+        if (is_shim(f)) {
+            if (n > 0)
+                out[n - 1].entry = true;
+            continue;
+        }
         const void *code = AT(f, L->frame_code, const void *);
-        const char *instr = AT(f, L->frame_prev_instr, const char *);
-        if (!code)
+        const char *instr = AT(f, L->frame_instr, const char *);
+        if (!code || (code_type && AT(code, L->ob_type, uintptr_t) != code_type))
             break;
         out[n].code = code;
         out[n].lasti = (int32_t)(instr - ((const char *)code + L->code_bytecode));
-        out[n].entry = AT(f, L->frame_is_entry, bool);
+        out[n].entry = L->frame_is_entry != PYVER_ABSENT && AT(f, L->frame_is_entry, bool);
         n++;
     }
     return n;

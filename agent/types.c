@@ -153,7 +153,7 @@ static size_t preheader(unsigned long flags)
 {
     const struct pyver_layout *L = pf_layout;
     return ((flags & L->tpflags_have_gc) ? L->gc_head_size : 0) +
-           ((flags & L->tpflags_managed_dict) ? L->managed_dict_size : 0);
+           ((flags & L->tpflags_preheader) ? L->preheader_size : 0);
 }
 
 /* Tests one header position: an object at `offset` in the block whose
@@ -204,7 +204,7 @@ static uint32_t of_block(uintptr_t block, uint64_t size, enum state live, struct
     const struct pyver_layout *L = pf_layout;
     if (!L || !type_type)
         return 0;
-    size_t gc = L->gc_head_size, managed = gc + L->managed_dict_size;
+    size_t gc = L->gc_head_size, managed = gc + L->preheader_size;
     uint32_t id = 0;
     if (size >= gc + 16)
         id = try_header(block, gc, live, obj);
@@ -228,7 +228,7 @@ uint32_t ty_of_live_block(uintptr_t block, uint64_t size, struct ty_object *obj)
 uintptr_t ty_block_of(uintptr_t o, struct live_info *li)
 {
     const struct pyver_layout *L = pf_layout;
-    size_t pre[3] = {L->gc_head_size, 0, L->gc_head_size + L->managed_dict_size};
+    size_t pre[3] = {L->gc_head_size, 0, L->gc_head_size + L->preheader_size};
     /* In sampling mode every recorded block is a pooled one: the others need
      * no lookup (the C-API boundary asks about every object it sees). */
     if (heap_sampling_only && !gp_contains((const void *)o))

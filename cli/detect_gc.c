@@ -58,23 +58,30 @@ static void untraversed(struct fd_report *rep, struct rs_ctx *rs, const struct r
                               what, type, referent ? referent : "?");
 }
 
+/* A GC object whose traversal visits a freed object. When an extension
+ * had borrowed or handed over the freed object at the C-API boundary, the
+ * summary says so, as a crash's or a use-after-free's does (the collector
+ * may reach the object before anything else touches it). */
 static void dangling(struct fd_report *rep, struct rs_ctx *rs, const struct rp_error *e, struct fd_finding *f)
 {
     struct arena *a = &rep->arena;
-    const char *referent = NULL;
+    const char *referent = NULL, *ownership = "";
     if (e->other_known) {
         referent = type_name(rs, e->other.type);
+        int free_at = f->nstacks;
         dt_add_stack(rs, f, e->other.free_stack, "free");
+        const struct fd_stack *free = f->nstacks > free_at ? &f->stacks[free_at] : NULL;
         struct fd_block *ob = arena_alloc(a, sizeof *ob);
         dt_block(rs, &e->other, e->other_freed, e->other.addr, ob);
         fd_detail_block(f, "referent", ob);
+        ownership = dt_ownership(rs, &e->other, free, f);
     }
     dt_add_stack(rs, f, e->block.alloc_stack, "alloc");
     dt_add_stack(rs, f, e->rec.stack, "detected");
     f->summary = arena_printf(a, "the tp_traverse of a '%s' object visits a %s%s%sobject that was already freed: "
-                                 "the object holds a reference it does not own",
+                                 "the object holds a reference it does not own%s",
                               f->block.type ? f->block.type : "?", referent ? "'" : "", referent ? referent : "",
-                              referent ? "' " : "");
+                              referent ? "' " : "", ownership);
 }
 
 static void referrers(struct fd_report *rep, struct rs_ctx *rs, const struct rp_error *e, struct fd_finding *f)

@@ -11,6 +11,7 @@
 
 #include "../core/journal.h"
 #include "../core/watchspec.h"
+#include "../pyver/pyver.h"
 #include "detect.h"
 #include "finding.h"
 #include "history.h"
@@ -618,7 +619,8 @@ static int run_and_report(const struct options *o, char **command, char **shown,
     say_fate(&rep, &res);
     if (!rep.target.python_seen) {
         drop_report(json, o->report_path);
-        rc = fail("Python %s is not supported by this lifeline (it supports %s)", rep.target.py_version, "3.11");
+        rc = fail("Python %s is not supported by this lifeline (it supports %s)", rep.target.py_version,
+                  pyver_supported_list());
         fd_report_free(&rep);
         return rc;
     }

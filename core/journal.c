@@ -641,6 +641,7 @@ static const char *const capi_names[JN_CAPI_COUNT] = {
     [JN_CAPI_FLOAT_FROMDOUBLE] = "PyFloat_FromDouble",
     [JN_CAPI_BUILDVALUE] = "Py_BuildValue",
     [JN_CAPI_BUILDVALUE_SIZET] = "_Py_BuildValue_SizeT",
+    [JN_CAPI_NEW_REFERENCE] = "_Py_NewReference",
 };
 
 const char *jn_capi_name(unsigned func)

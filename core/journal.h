@@ -149,6 +149,8 @@ enum jn_capi {
     /* make a new object of a type the interpreter recycles through a free list */
     JN_CAPI_LIST_NEW, JN_CAPI_TUPLE_NEW, JN_CAPI_DICT_NEW, JN_CAPI_FLOAT_FROMDOUBLE, JN_CAPI_BUILDVALUE,
     JN_CAPI_BUILDVALUE_SIZET,
+    /* the interpreter itself began an object's life (3.13+: PyRefTracer's CREATE event) */
+    JN_CAPI_NEW_REFERENCE,
     JN_CAPI_COUNT
 };
 

@@ -4,20 +4,21 @@
 #include <stdio.h>
 #include <string.h>
 
-static const struct pyver_layout *const supported[] = {&pyver_311};
+static const struct pyver_layout *const supported[] = {&pyver_311, &pyver_313, &pyver_313d};
 
-const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor)
+const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor, bool debug)
 {
     for (size_t i = 0; i < sizeof supported / sizeof *supported; i++) {
-        if (supported[i]->major == major && supported[i]->minor == minor)
-            return supported[i];
+        const struct pyver_layout *t = supported[i];
+        if (t->major == major && t->minor == minor && (t->debug == PYVER_ANY_BUILD || t->debug == (int)debug))
+            return t;
     }
     return NULL;
 }
 
 const char *pyver_supported_list(void)
 {
-    return "3.11";
+    return "3.11, 3.13 (with the GIL)";
 }
 
 /* Reads the version from Py_Version (3.11+) or, for older interpreters, the
@@ -47,6 +48,13 @@ enum pyver_status pyver_detect(const struct pyver_layout **layout, char *version
      * _Py_NegativeRefcount is debug-only in every version. */
     *debug_build = dlsym(RTLD_DEFAULT, "_Py_RefTotal") != NULL ||
                    dlsym(RTLD_DEFAULT, "_Py_NegativeRefcount") != NULL;
-    *layout = pyver_lookup(major, minor);
+    /* The free-threaded build exports the merging of its split reference
+     * counts; its object header is another one, which no table describes. */
+    if (dlsym(RTLD_DEFAULT, "_Py_MergeZeroLocalRefcount")) {
+        if (version_out)
+            snprintf(version_out, cap, "%u.%ut (free-threaded)", major, minor);
+        return PYVER_UNSUPPORTED;
+    }
+    *layout = pyver_lookup(major, minor, *debug_build);
     return *layout ? PYVER_OK : PYVER_UNSUPPORTED;
 }

@@ -11,19 +11,35 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/* pyver_layout.debug of a table that fits release and Py_DEBUG builds alike. */
+#define PYVER_ANY_BUILD (-1)
+
+/* A field this version does not have. */
+#define PYVER_ABSENT ((size_t)-1)
 
 struct pyver_layout {
     const char *name;             /* "3.11" */
     unsigned major, minor;
+    /* The builds the table is for: PYVER_ANY_BUILD, or only release (0) or
+     * only Py_DEBUG (1) builds when the two lay out a structure differently. */
+    int debug;
 
-    /* PyThreadState -> _PyCFrame -> _PyInterpreterFrame chain. */
-    size_t tstate_cframe;          /* PyThreadState.cframe */
-    size_t cframe_current_frame;   /* _PyCFrame.current_frame */
-    size_t frame_code;             /* _PyInterpreterFrame.f_code */
+    /* PyThreadState [-> _PyCFrame] -> _PyInterpreterFrame chain. */
+    size_t tstate_cframe;          /* PyThreadState.cframe, PYVER_ABSENT when the thread
+                                    * state holds the current frame itself (3.12+) */
+    size_t current_frame;          /* _PyCFrame.current_frame, or PyThreadState.current_frame */
+    size_t frame_code;             /* f_code (3.11) or f_executable (3.12+): may be no code
+                                    * object in a frame the C stack owns */
     size_t frame_previous;
-    size_t frame_prev_instr;       /* _Py_CODEUNIT* of the last executed instruction */
-    size_t frame_is_entry;         /* bool: this frame was entered from C */
-    size_t frame_owner;            /* char: owned by thread, generator, frame object */
+    size_t frame_instr;            /* _Py_CODEUNIT*: prev_instr (3.11) or instr_ptr (3.13);
+                                    * either way its offset from the bytecode, in bytes, is
+                                    * what PyCode_Addr2Line takes for the frame's line */
+    size_t frame_is_entry;         /* bool: this frame was entered from C; PYVER_ABSENT when
+                                    * a shim frame owned by the C stack marks entries */
+    size_t frame_owner;            /* char: owned by thread, generator, frame object, C stack */
+    unsigned frame_owned_by_cstack; /* owner value of those shim frames; 0: none exist */
 
     /* PyThreadState's stack of interpreter frames: [datastack_top,
      * datastack_limit) holds only frames that have returned. */
@@ -59,15 +75,24 @@ struct pyver_layout {
     size_t gc_next;                /* PyGC_Head._gc_next: 0 when the object is not tracked */
     size_t gc_prev;                /* PyGC_Head._gc_prev: the previous head, low bits are flags */
     unsigned long gc_prev_flags;   /* the flag bits of _gc_prev */
-    /* Objects of types with this flag carry their dict pointers in a
-     * pre-header of managed_dict_size bytes before the GC header. */
-    unsigned long tpflags_managed_dict;
-    size_t managed_dict_size;
+    /* Objects of types with any of these flags (managed dict, and from 3.12
+     * managed weakref) carry a pre-header of preheader_size bytes before the
+     * GC header. */
+    unsigned long tpflags_preheader;
+    size_t preheader_size;
+    size_t ob_header_size;         /* sizeof(PyObject): where an object's own fields start */
+    /* Immortal objects (3.12+): a reference count with any of these bits set
+     * never moves and never reaches zero (on 64-bit, bit 31: what
+     * _Py_IsImmortal tests); 0 when the version has none. */
+    uint64_t immortal_bits;
     /* Types whose instances hold data, never references (their bytes are
      * not scanned for pointers). */
     unsigned long tpflags_data_subclasses;
     /* str: interned strings whose interned-dict references are not counted */
     unsigned str_interned_shift, str_interned_mask, str_interned_mortal;
+
+    /* The function behind sys.gettotalrefcount() in Py_DEBUG builds. */
+    const char *reftotal_function;
 
     /* str objects (PEP 393), read without calling the interpreter */
     size_t str_length, str_state;
@@ -85,16 +110,20 @@ enum pyver_status {
 /* Looks at the running process and picks the layout of its interpreter.
  * Must be callable from a library constructor, before the interpreter runs:
  * it only reads exported symbols. On PYVER_UNSUPPORTED, *layout is NULL and
- * version_out (if not NULL) holds the version found, e.g. "3.10". */
+ * version_out (if not NULL) holds the version found, e.g. "3.10", or
+ * "3.13t (free-threaded)" for a free-threaded build, refused whatever its
+ * version. */
 enum pyver_status pyver_detect(const struct pyver_layout **layout, char *version_out, size_t cap,
                                bool *debug_build);
 
-/* The layout for one version, or NULL if unsupported. */
-const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor);
+/* The layout for one version and build (debug: a Py_DEBUG build), or NULL
+ * if unsupported. */
+const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor, bool debug);
 
-/* One line naming the versions this lifeline supports, e.g. "3.11". */
+/* One line naming the versions this lifeline supports, e.g. "3.11, 3.13 (with the GIL)". */
 const char *pyver_supported_list(void);
 
 extern const struct pyver_layout pyver_311;
+extern const struct pyver_layout pyver_313, pyver_313d;
 
 #endif

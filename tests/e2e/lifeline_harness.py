@@ -5,7 +5,9 @@ and the golden tests.
 
 Environment:
   LIFELINE_BUILD         build directory holding `lifeline` (default <repo>/build)
-  LIFELINE_CACHE         where tests/shared-python/build caches the shared-libpython launcher
+  LIFELINE_CACHE         where tests/shared-python/build caches the shared-libpython launcher and
+                         tests/python313/build the 3.13 interpreters
+  LIFELINE_NO_PY313      set (to anything): the 3.13 interpreters are skipped, not built
   LIFELINE_TEST_TIMEOUT  seconds before a lifeline run counts as hung (default 240)
 """
 import functools
@@ -25,6 +27,12 @@ E2E_DIR = os.path.join(REPO, "tests", "e2e")
 EXT_SRC_DIR = os.path.join(E2E_DIR, "ext")
 SCRIPTS_DIR = os.path.join(E2E_DIR, "scripts")
 SHARED_PYTHON_BUILD = os.path.join(REPO, "tests", "shared-python", "build")
+PYTHON313_BUILD = os.path.join(REPO, "tests", "python313", "build")
+# Interpreters built by tests/python313/build: id -> its --variant.
+PY313_VARIANTS = {"py313": "release", "py313d": "debug", "py313t": "freethreaded"}
+# Interpreters lifeline refuses on purpose (docs/versions.md): the tests that need a traced target
+# skip on them, saying why; tests/e2e/test_unsupported.py checks the refusal itself.
+REFUSED = {"py313t": "lifeline refuses the free-threaded 3.13 build (docs/versions.md)"}
 
 ERROR_EXIT = 23       # lifeline run's default --error-exitcode
 USAGE_EXIT = 2        # lifeline's own usage / input errors
@@ -48,11 +56,11 @@ def default_timeout() -> float:
 
 @dataclass(frozen=True)
 class Interpreter:
-    id: str                 # pytest id: release, debug, shared, pyenv
+    id: str                 # pytest id: release, debug, shared, pyenv, py313, py313d, py313t
     path: str               # the executable lifeline runs
-    config: str             # its python3.11-config, for headers
+    config: str             # its python3.X-config, for headers
     debug: bool             # a Py_DEBUG build
-    shared: bool            # interpreter lives in libpython3.11.so
+    shared: bool            # interpreter lives in libpython3.X.so
     skip_reason: Optional[str] = None
     notes: List[str] = field(default_factory=list, compare=False)
 
@@ -132,6 +140,28 @@ def _pyenv_shared() -> Optional[Interpreter]:
     return None
 
 
+def _python313(interp_id: str) -> Interpreter:
+    """A CPython 3.13 built from Debian trixie's source package by tests/python313/build (cached
+    outside the clone; the first build takes minutes). Skipped only when LIFELINE_NO_PY313 is set;
+    a failed build fails the tests, like the shared launcher's."""
+    variant = PY313_VARIANTS[interp_id]
+    debug = variant == "debug"
+    if os.environ.get("LIFELINE_NO_PY313"):
+        return Interpreter(interp_id, "", "", debug, False, skip_reason="LIFELINE_NO_PY313 is set")
+    out = subprocess.run([PYTHON313_BUILD, "--variant", variant, "--quiet"], capture_output=True,
+                         text=True, timeout=3600)
+    lines = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not lines:
+        return Interpreter(interp_id, "", "", debug, False,
+                           notes=[f"tests/python313/build --variant {variant} failed "
+                                  f"({out.returncode}):\n{out.stdout}{out.stderr[-4000:]}"])
+    exe = lines[-1]
+    config = exe + "-config"          # python3.13d-config, python3.13t-config
+    if not os.access(config, os.X_OK):
+        config = os.path.join(os.path.dirname(exe), "python3.13-config")
+    return Interpreter(interp_id, exe, config, debug, False)
+
+
 @functools.lru_cache(maxsize=None)
 def interpreters() -> List[Interpreter]:
     """Every interpreter the e2e tests run on, in a fixed order; unavailable ones carry skip_reason."""
@@ -151,6 +181,8 @@ def interpreters() -> List[Interpreter]:
     found.append(Interpreter("shared", "", "", False, True))   # resolved lazily, see interpreter()
     if _pyenv_shared() is not None:
         found.append(Interpreter("pyenv", "", "", False, True))
+    for interp_id in PY313_VARIANTS:     # resolved lazily (built on first use)
+        found.append(Interpreter(interp_id, "", "", PY313_VARIANTS[interp_id] == "debug", False))
     return found
 
 
@@ -166,18 +198,24 @@ def interpreter(interp_id: str) -> Interpreter:
         return _shared_launcher()
     if interp_id == "pyenv":
         return _pyenv_shared()
+    if interp_id in PY313_VARIANTS:
+        return _python313(interp_id)
     for i in interpreters():
         if i.id == interp_id:
             return i
     raise KeyError(interp_id)
 
 
-def require(interp: Interpreter) -> Interpreter:
-    """Skip when the interpreter cannot exist here, fail when it should exist but does not work."""
+def require(interp: Interpreter, *, traced=True) -> Interpreter:
+    """Skip when the interpreter cannot exist here, fail when it should exist but does not work.
+    traced: the test needs lifeline to trace this interpreter; skips (saying why) on the ones
+    lifeline refuses on purpose. traced=False for tests of the refusal itself."""
     if interp.skip_reason:
         pytest.skip(f"{interp.id}: {interp.skip_reason}")
     if not interp.path:
         pytest.fail(f"{interp.id} interpreter unavailable: " + "\n".join(interp.notes), pytrace=False)
+    if traced and interp.id in REFUSED:
+        pytest.skip(f"{interp.id}: {REFUSED[interp.id]}")
     return interp
 
 

@@ -21,14 +21,19 @@ def probe(interp):
     return json.loads(out)
 
 
-def test_interpreter_basics(interp):
+def expected_version(interp):
+    return [3, 13] if interp.id in H.PY313_VARIANTS else [3, 11]
+
+
+def test_interpreter_basics(any_interp):
+    interp = any_interp
     info = probe(interp)
-    assert info["version"] == [3, 11]
+    assert info["version"] == expected_version(interp)
     assert info["debug"] is interp.debug
-    # Whether the interpreter lives in libpython3.11.so: ask the dynamic linker, not sysconfig
+    # Whether the interpreter lives in libpython3.X.so: ask the dynamic linker, not sysconfig
     # (Debian's static /usr/bin/python3.11 reports Py_ENABLE_SHARED=1 too).
     deps = subprocess.run(["ldd", interp.path], capture_output=True, text=True).stdout
-    assert ("libpython3.11" in deps) is interp.shared, deps
+    assert ("libpython%d.%d" % tuple(info["version"]) in deps) is interp.shared, deps
     assert any(p.endswith("lib-dynload") for p in info["path"]), info["path"]
 
 
@@ -47,7 +52,21 @@ def test_shared_launcher_links_libpython():
     assert (rc, out) == (0, "6\n"), err
 
 
-def test_zoo_extension_imports(interp):
+def test_python313_outside_the_clone_and_its_variant():
+    """tests/python313/build's interpreters: in the cache, each the build its id says."""
+    code = "import sys, sysconfig; print(bool(sysconfig.get_config_var('Py_GIL_DISABLED')))"
+    for interp_id, variant in H.PY313_VARIANTS.items():
+        interp = H.interpreter(interp_id)
+        if interp.skip_reason:
+            continue
+        H.require(interp, traced=False)
+        assert not os.path.realpath(interp.path).startswith(H.REPO + os.sep), interp.path
+        rc, out, err = H.run_command([interp.path, "-c", code], env=H.clean_env(), timeout=60)
+        assert (rc, out) == (0, f"{variant == 'freethreaded'}\n"), (interp_id, err)
+
+
+def test_zoo_extension_imports(any_interp):
+    interp = any_interp
     rc, out, err = H.run_plain(interp, ["-c", "import zoo_crash; print(zoo_crash.touch_pymem(1000))"],
                                extensions=["zoo_crash"])
     assert rc == 0, err

@@ -40,6 +40,35 @@ def test_recycled_object_names_its_maker(interp, tmp_path):
     H.assert_stack_order(f["stacks"]["alloc"], ["native:extra_ref_list", "python:<module>"])
 
 
+RECYCLED_BY_PYTHON = """\
+def churn():
+    for _ in range(20):
+        [[i] for i in range(10)]
+
+def make():
+    pair = [1, 2]
+    zoo_leak.extra_ref_to(pair)
+
+churn()
+make()"""
+
+
+def test_recycled_object_made_by_python_names_its_line(interp, tmp_path):
+    """A list Python code takes from the free list, no allocation and no C-API call in sight:
+    3.13's PyRefTracer reports its making, and the leak names make()'s line, not the stack of
+    whatever first allocated that memory. 3.11 has no such event (docs/versions.md)."""
+    if interp.id not in H.PY313_VARIANTS:
+        pytest.skip(f"{interp.id}: CPython 3.11 has no PyRefTracer; a free-list object keeps its "
+                    "memory's first stack there")
+    res = run(interp, tmp_path, RECYCLED_BY_PYTHON)
+    f = only_leak(res, lambda f: f["block"]["type"] == "list")
+    alloc = f["stacks"]["alloc"]
+    H.assert_stack_order(alloc, ["python:make", "python:<module>"], contiguous_python=True)
+    assert not any(fr.get("function") == "churn" for fr in alloc), H.format_stack(alloc)
+    line = next(fr["line"] for fr in alloc if fr.get("function") == "make")
+    assert line == 7, H.format_stack(alloc)  # pair = [1, 2]; the script's first line is the import
+
+
 def test_lost_container_and_its_contents(interp, tmp_path):
     res = run(interp, tmp_path, "zoo_leak.lost_set()")
     d = only_leak(res, lambda f: f["block"]["type"] == "set")

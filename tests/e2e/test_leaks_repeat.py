@@ -112,7 +112,12 @@ def test_reference_leak_without_memory(interp, tmp_path):
     res = leaks(interp, [write(tmp_path, "scenario.py", SCRIPT.format(stmt="zoo_repeat.leak_none()"))])
     assert leak_findings(res) == [], res.describe()
     rep = res.report["repetitions"]
-    if interp.debug:
+    if interp.debug and interp.id in H.PY313_VARIANTS:
+        # None is immortal from 3.12 on: Py_INCREF leaves its count and the total alone, so the
+        # extra reference is no leak at all, and lifeline says nothing.
+        assert res.returncode == 0, res.describe()
+        assert rep["refcount_deltas"] == [0, 0, 0] and rep["refcount_leaked"] is False, res.describe()
+    elif interp.debug:
         assert res.returncode == H.ERROR_EXIT, res.describe()
         assert rep["refcount_deltas"] == [1, 1, 1] and rep["refcount_leaked"] is True, res.describe()
         assert "lifeline: leaked [1, 1, 1] references, sum=3" in res.stderr, res.describe()

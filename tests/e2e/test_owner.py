@@ -267,10 +267,37 @@ def run_scenario(interp, tmp_path, stmt, lifeline_args=NO_POOL, **kw):
                           lifeline_args=lifeline_args, **kw)
 
 
+def check_stolen_item_reached_by_collection(res, name):
+    """steal_module_addobject on 3.13: the scratch module's dict is tracked by the collector there
+    (on 3.11 a dict of non-GC values is not), so lifeline's exit collection reaches the freed item
+    before the quarantine is checked: a gc-dangling-reference naming the dict and the freed item,
+    with the same account of the steal and the release as the use-after-free gives on 3.11, the
+    target stopped before the collector reads freed memory."""
+    report = res.report
+    assert report is not None and len(report["findings"]) == 1, res.describe()
+    f = report["findings"][0]
+    assert f["kind"] == "gc-dangling-reference", res.describe()
+    assert f["block"]["type"] == "dict", f["block"]
+    referent = f["details"]["referent"]
+    assert (referent["type"], referent["state"]) == ("zoo_owner.Item", "freed"), referent
+    sc = SCENARIOS[name]
+    for stack_name in ("free", "steal"):
+        check_frames(f["stacks"][stack_name], sc.stacks[stack_name], f"{name} stack {stack_name!r}")
+    assert f["details"]["stolen_by"] == "PyModule_AddObject", f["details"]
+    for text in sc.summary:
+        assert text in f["summary"], f"{name}: summary lacks {text!r}: {f['summary']!r}"
+    assert "  stolen at:" in res.stderr, res.stderr
+    assert "script-finished" in res.stdout, res.describe()
+
+
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_owner_error(interp, tmp_path, name):
     sc = SCENARIOS[name]
     res = run_scenario(interp, tmp_path, sc.stmt)
+    if name == "steal_module_addobject" and interp.id in H.PY313_VARIANTS:
+        H.assert_not_crashed(res.returncode, name)
+        assert res.returncode == H.ERROR_EXIT, res.describe()
+        return check_stolen_item_reached_by_collection(res, name)
     rc, stderr, report = res
     H.assert_not_crashed(rc, name)
     assert rc == H.ERROR_EXIT, res.describe()
@@ -405,7 +432,11 @@ def test_interpreter_calls_not_recorded(interp, tmp_path):
     journal = tmp_path / "journal"
     res = H.run_lifeline(interp, ["-I", "-S", str(script)], keep_journal=journal)
     assert res.returncode == 0 and res.report["findings"] == [], res.describe()
-    assert owner_functions(str(journal)) == set()
+    seen = owner_functions(str(journal))
+    # _Py_NewReference is no patched call but 3.13's PyRefTracer: the interpreter starting objects
+    # its free lists recycle (the sorted list, the tuples), recorded on every 3.13 and never before.
+    assert ("_Py_NewReference" in seen) is (interp.id in H.PY313_VARIANTS), seen
+    assert seen - {"_Py_NewReference"} == set()
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])

@@ -1,4 +1,4 @@
-"""An interpreter whose version lifeline does not know is refused with one clear line."""
+"""An interpreter whose version or build lifeline does not know is refused with one clear line."""
 import os
 import subprocess
 import sys
@@ -6,29 +6,50 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import lifeline_harness as H  # noqa: E402
 from lifeline_harness import lifeline_path  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def build_fake(tmp_path, version_hex):
+def build_fake(tmp_path, version_hex, *defines):
     exe = tmp_path / "python-fake"
     subprocess.run(
-        ["cc", "-O1", "-rdynamic", f"-DFAKE_PY_VERSION={version_hex}", "-o", str(exe),
+        ["cc", "-O1", "-rdynamic", f"-DFAKE_PY_VERSION={version_hex}", *defines, "-o", str(exe),
          os.path.join(HERE, "fake", "fakepy.c")],
         check=True,
     )
     return str(exe)
 
 
-@pytest.mark.parametrize("version_hex,name", [("0x030a0cf0ul", "3.10"), ("0x030e00f0ul", "3.14")])
-def test_unsupported_version_is_refused(tmp_path, version_hex, name):
-    exe = build_fake(tmp_path, version_hex)
-    proc = subprocess.run([lifeline_path(), "run", "--", exe],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2
-    assert "fake python ran" in proc.stdout  # the command still ran, untraced
+def refusal(argv):
+    """Runs `lifeline run -- argv`; returns (its one error line, the target's stdout)."""
+    proc = subprocess.run([lifeline_path(), "run", "--"] + argv,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("lifeline: error:")]
     assert len(errors) == 1, proc.stderr
-    assert f"Python {name}" in errors[0] and "not supported" in errors[0]
-    assert "3.11" in errors[0]
+    return errors[0], proc.stdout
+
+
+@pytest.mark.parametrize("version_hex,name", [("0x030a0cf0ul", "3.10"), ("0x030c07f0ul", "3.12"),
+                                              ("0x030e00f0ul", "3.14")])
+def test_unsupported_version_is_refused(tmp_path, version_hex, name):
+    error, out = refusal([build_fake(tmp_path, version_hex)])
+    assert "fake python ran" in out  # the command still ran, untraced
+    assert f"Python {name} " in error and "not supported" in error
+    assert "3.11, 3.13" in error
+
+
+def test_free_threaded_is_refused_whatever_its_version(tmp_path):
+    error, out = refusal([build_fake(tmp_path, "0x030d05f0ul", "-DFAKE_FREE_THREADED")])
+    assert "fake python ran" in out
+    assert "Python 3.13t (free-threaded) is not supported" in error, error
+
+
+def test_real_free_threaded_build_is_refused():
+    """The free-threaded 3.13 that tests/python313/build made: refused, its script still run."""
+    interp = H.require(H.interpreter("py313t"), traced=False)
+    error, out = refusal([interp.path, "-c", "print('ran untraced')"])
+    assert out == "ran untraced\n"
+    assert "Python 3.13t (free-threaded) is not supported" in error, error

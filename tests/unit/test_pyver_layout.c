@@ -1,45 +1,110 @@
 /* Checks pyver's hand-kept layout table against the real headers of the
  * interpreter this test is compiled for (built once per installed 3.11
- * flavour: release and debug). A mismatch means the agent would read the
- * wrong fields. */
+ * flavour, release and debug, and once per 3.13 that tests/python313/build
+ * made). A mismatch means the agent would read the wrong fields. The
+ * version tests here follow the headers' own: the test has to name the
+ * fields each version has. */
 #define Py_BUILD_CORE 1
 #include <Python.h>
 #include <internal/pycore_code.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_gc.h>
 #include <internal/pycore_interp.h>
+#include <internal/pycore_object.h>
 #include <stddef.h>
 
 #include "../../pyver/pyver.h"
 #include "check.h"
 
+#if PY_VERSION_HEX >= 0x030d0000
+#define FREELISTS object_state.freelists
+#define FL_LIST FREELISTS.lists.items
+#define FL_LIST_N FREELISTS.lists.numfree
+#define FL_DICT FREELISTS.dicts.items
+#define FL_DICT_N FREELISTS.dicts.numfree
+#define FL_KEYS FREELISTS.dictkeys.items
+#define FL_KEYS_N FREELISTS.dictkeys.numfree
+#define FL_AGV FREELISTS.async_gens.items
+#define FL_AGV_N FREELISTS.async_gens.numfree
+#define FL_AGA FREELISTS.async_gen_asends.items
+#define FL_AGA_N FREELISTS.async_gen_asends.numfree
+#else
+#define FL_LIST list.free_list
+#define FL_LIST_N list.numfree
+#define FL_DICT dict_state.free_list
+#define FL_DICT_N dict_state.numfree
+#define FL_KEYS dict_state.keys_free_list
+#define FL_KEYS_N dict_state.keys_numfree
+#define FL_AGV async_gen.value_freelist
+#define FL_AGV_N async_gen.value_numfree
+#define FL_AGA async_gen.asend_freelist
+#define FL_AGA_N async_gen.asend_numfree
+#endif
+
+/* The frame chain: through _PyCFrame (3.11) or straight from the thread
+ * state (3.12+); entry frames flagged (3.11) or marked by C-stack shims. */
+static void check_frames(const struct pyver_layout *L)
+{
+#if PY_VERSION_HEX >= 0x030c0000
+    CHECK(L->tstate_cframe == PYVER_ABSENT);
+    CHECK(L->current_frame == offsetof(PyThreadState, current_frame));
+    CHECK(L->frame_code == offsetof(_PyInterpreterFrame, f_executable));
+    CHECK(L->frame_instr == offsetof(_PyInterpreterFrame, instr_ptr));
+    CHECK(L->frame_is_entry == PYVER_ABSENT);
+    CHECK(L->frame_owned_by_cstack == FRAME_OWNED_BY_CSTACK);
+#else
+    CHECK(L->tstate_cframe == offsetof(PyThreadState, cframe));
+    CHECK(L->current_frame == offsetof(_PyCFrame, current_frame));
+    CHECK(L->frame_code == offsetof(_PyInterpreterFrame, f_code));
+    CHECK(L->frame_instr == offsetof(_PyInterpreterFrame, prev_instr));
+    CHECK(L->frame_is_entry == offsetof(_PyInterpreterFrame, is_entry));
+    CHECK(L->frame_owned_by_cstack == 0);
+#endif
+    CHECK(L->frame_previous == offsetof(_PyInterpreterFrame, previous));
+    CHECK(L->frame_owner == offsetof(_PyInterpreterFrame, owner));
+}
+
+/* The words before an object and the meaning of its reference count. */
+static void check_preheader_and_counts(const struct pyver_layout *L)
+{
+#if PY_VERSION_HEX >= 0x030c0000
+    CHECK(L->tpflags_preheader == Py_TPFLAGS_PREHEADER);
+    /* _Py_IsImmortal on 64-bit: the low 32 bits, read as signed, are negative. */
+    CHECK(L->immortal_bits == (1ull << 31));
+    CHECK((_Py_IMMORTAL_REFCNT & L->immortal_bits) != 0);
+    PyObject probe = {{_Py_IMMORTAL_REFCNT}, NULL};
+    CHECK(_Py_IsImmortal(&probe));
+    probe.ob_refcnt = (Py_ssize_t)(L->immortal_bits - 1);
+    CHECK(!_Py_IsImmortal(&probe));
+#else
+    CHECK(L->tpflags_preheader == Py_TPFLAGS_MANAGED_DICT);
+    CHECK(L->immortal_bits == 0);
+#endif
+    CHECK(L->preheader_size == 2 * sizeof(PyObject *));
+    CHECK(L->ob_header_size == sizeof(PyObject));
+}
+
 int main(void)
 {
-    const struct pyver_layout *L = pyver_lookup(PY_MAJOR_VERSION, PY_MINOR_VERSION);
+#ifdef Py_DEBUG
+    const struct pyver_layout *L = pyver_lookup(PY_MAJOR_VERSION, PY_MINOR_VERSION, true);
+#else
+    const struct pyver_layout *L = pyver_lookup(PY_MAJOR_VERSION, PY_MINOR_VERSION, false);
+#endif
     CHECK(L != NULL);
     if (!L)
         return check_summary("test_pyver_layout");
-    CHECK(L->tstate_cframe == offsetof(PyThreadState, cframe));
-    CHECK(L->cframe_current_frame == offsetof(_PyCFrame, current_frame));
-    CHECK(L->frame_code == offsetof(_PyInterpreterFrame, f_code));
-    CHECK(L->frame_previous == offsetof(_PyInterpreterFrame, previous));
-    CHECK(L->frame_prev_instr == offsetof(_PyInterpreterFrame, prev_instr));
-    CHECK(L->frame_is_entry == offsetof(_PyInterpreterFrame, is_entry));
-    CHECK(L->frame_owner == offsetof(_PyInterpreterFrame, owner));
+    check_frames(L);
+    check_preheader_and_counts(L);
     CHECK(L->tstate_datastack_top == offsetof(PyThreadState, datastack_top));
     CHECK(L->tstate_datastack_limit == offsetof(PyThreadState, datastack_limit));
     {
         static const size_t arrays[][3] = {
-            {offsetof(PyInterpreterState, list.free_list), offsetof(PyInterpreterState, list.numfree),
-             PyList_MAXFREELIST},
-            {offsetof(PyInterpreterState, dict_state.free_list), offsetof(PyInterpreterState, dict_state.numfree),
-             PyDict_MAXFREELIST},
-            {offsetof(PyInterpreterState, dict_state.keys_free_list),
-             offsetof(PyInterpreterState, dict_state.keys_numfree), PyDict_MAXFREELIST},
-            {offsetof(PyInterpreterState, async_gen.value_freelist),
-             offsetof(PyInterpreterState, async_gen.value_numfree), _PyAsyncGen_MAXFREELIST},
-            {offsetof(PyInterpreterState, async_gen.asend_freelist),
-             offsetof(PyInterpreterState, async_gen.asend_numfree), _PyAsyncGen_MAXFREELIST},
+            {offsetof(PyInterpreterState, FL_LIST), offsetof(PyInterpreterState, FL_LIST_N), PyList_MAXFREELIST},
+            {offsetof(PyInterpreterState, FL_DICT), offsetof(PyInterpreterState, FL_DICT_N), PyDict_MAXFREELIST},
+            {offsetof(PyInterpreterState, FL_KEYS), offsetof(PyInterpreterState, FL_KEYS_N), PyDict_MAXFREELIST},
+            {offsetof(PyInterpreterState, FL_AGV), offsetof(PyInterpreterState, FL_AGV_N), _PyAsyncGen_MAXFREELIST},
+            {offsetof(PyInterpreterState, FL_AGA), offsetof(PyInterpreterState, FL_AGA_N), _PyAsyncGen_MAXFREELIST},
         };
         CHECK(L->nfreelists == sizeof arrays / sizeof arrays[0]);
         for (unsigned i = 0; i < L->nfreelists && i < sizeof arrays / sizeof arrays[0]; i++) {
@@ -73,8 +138,6 @@ int main(void)
     CHECK(L->gc_next == offsetof(PyGC_Head, _gc_next));
     CHECK(L->gc_prev == offsetof(PyGC_Head, _gc_prev));
     CHECK(L->gc_prev_flags == (_PyGC_PREV_MASK_FINALIZED | _PyGC_PREV_MASK_COLLECTING));
-    CHECK(L->tpflags_managed_dict == Py_TPFLAGS_MANAGED_DICT);
-    CHECK(L->managed_dict_size == 2 * sizeof(PyObject *));
     CHECK(L->tpflags_data_subclasses ==
           (Py_TPFLAGS_LONG_SUBCLASS | Py_TPFLAGS_BYTES_SUBCLASS | Py_TPFLAGS_UNICODE_SUBCLASS));
     {

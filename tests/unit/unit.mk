@@ -83,3 +83,19 @@ $(UNIT_DIR)/test_elfpatch: tests/unit/test_elfpatch.c agent/elfpatch.c agent/elf
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -rdynamic -o $@ tests/unit/test_elfpatch.c agent/elfpatch.c \
 	    -L$(UNIT_DIR) -l:libepfix_startup.so -Wl,-rpath,'$$ORIGIN' -ldl
+
+# The layout test against another interpreter's headers, built on request by
+# tests/run-all for each 3.13 that tests/python313/build made:
+#   make layout-test LAYOUT_ID=py313 LAYOUT_CONFIG=.../bin/python3.13-config
+# Not part of `all`: those headers exist only after that build.
+.PHONY: layout-test
+ifneq ($(LAYOUT_ID),)
+layout-test: $(UNIT_DIR)/test_pyver_layout-$(LAYOUT_ID)
+
+$(UNIT_DIR)/test_pyver_layout-$(LAYOUT_ID): tests/unit/test_pyver_layout.c $(PYVER_OBJ) $(UNIT_HDRS) pyver/pyver.h $(LAYOUT_CONFIG)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(CFLAGS) -w $$($(LAYOUT_CONFIG) --includes) -o $@ $(filter %.c %.o,$^) -ldl
+else
+layout-test:
+	@echo "layout-test: set LAYOUT_ID and LAYOUT_CONFIG" >&2; exit 2
+endif

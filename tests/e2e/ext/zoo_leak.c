@@ -28,6 +28,14 @@ static PyObject *extra_ref_list(PyObject *m, PyObject *arg)
     return l;
 }
 
+/* Takes one reference too many to whatever it is given: a leak of an object
+ * Python code made, which no C-API call of an extension saw being made. */
+static PyObject *extra_ref_to(PyObject *m, PyObject *arg)
+{
+    Py_INCREF(arg);
+    Py_RETURN_NONE;
+}
+
 /* A set whose reference is lost: its strings, integers and table leak with it. */
 static PyObject *lost_set(PyObject *m, PyObject *arg)
 {
@@ -117,6 +125,7 @@ static PyObject *kept(PyObject *m, PyObject *arg)
 static PyMethodDef methods[] = {
     {"extra_ref_set", extra_ref_set, METH_NOARGS, ""},
     {"extra_ref_list", extra_ref_list, METH_NOARGS, ""},
+    {"extra_ref_to", extra_ref_to, METH_O, ""},
     {"lost_set", lost_set, METH_NOARGS, ""},
     {"lost_malloc", lost_malloc, METH_NOARGS, ""},
     {"lost_pymem", lost_pymem, METH_NOARGS, ""},

@@ -1,6 +1,7 @@
 /* A program that looks like a CPython of another version to the agent: it
  * exports the symbols the agent probes (Py_Version, PyMem_SetAllocator),
- * with the version given at build time. Used to check that an unsupported
+ * with the version given at build time, and with FAKE_FREE_THREADED the
+ * symbol only free-threaded builds export. Used to check that an unsupported
  * interpreter is refused with a clear message, not crashed on. */
 #include <stdio.h>
 
@@ -17,6 +18,13 @@ void PyMem_GetAllocator(int domain, void *allocator)
     (void)domain;
     (void)allocator;
 }
+
+#ifdef FAKE_FREE_THREADED
+void _Py_MergeZeroLocalRefcount(void *op)
+{
+    (void)op;
+}
+#endif
 
 int main(void)
 {

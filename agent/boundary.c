@@ -353,7 +353,7 @@ static bool visits_new_memory(obj *op)
  * that still holds the new-memory pattern; -1 if none. */
 static int64_t first_new_word(uintptr_t block, const struct live_info *li, uintptr_t op)
 {
-    for (uintptr_t w = op + 16; w + 8 <= block + li->size; w += 8)
+    for (uintptr_t w = op + pf_layout->ob_header_size; w + 8 <= block + li->size; w += 8)
         if (AT(w, 0, uint64_t) == NEW_WORD)
             return (int64_t)(w - op);
     return -1;

@@ -377,9 +377,10 @@ void wt_before_free(uintptr_t block)
     else
         decide_pending();
     /* Where an object can start in its block (see ty_block_of). */
+    const struct pyver_layout *L = pf_layout;
     unwatch(block);
-    unwatch(block + 16);
-    unwatch(block + 32);
+    unwatch(block + L->gc_head_size);
+    unwatch(block + L->gc_head_size + L->preheader_size);
 }
 
 enum wt_verdict wt_ref_verdict(uintptr_t o, bool increment, uintptr_t *block)

@@ -118,7 +118,7 @@ static uint32_t code_id(const void *code)
  * object's line table from its start, and the outer frames of new stacks
  * are nearly always frames seen before. Keyed like stacks are, by the code
  * object's address, identity and instruction offset. */
-#define LINE_MEMO_SIZE 4096
+#define LINE_MEMO_SIZE 2048
 struct line_memo {
     struct {
         uintptr_t code;
@@ -138,10 +138,15 @@ static int line_of(const void *code, int32_t lasti)
     size_t i = tbl_mix((uintptr_t)code ^ ((uint64_t)(uint32_t)lasti << 40)) & (LINE_MEMO_SIZE - 1);
     __typeof__(line_memo->e[0]) *e = &line_memo->e[i];
     if (e->code != (uintptr_t)code || e->identity != identity || e->lasti != lasti) {
-        e->code = (uintptr_t)code;
+        int line = pf_line(code, lasti);
+        /* The key last: an entry half written (a signal, a fault inside
+         * pf_line) never matches. */
+        e->code = 0;
+        e->line = line;
         e->identity = identity;
         e->lasti = lasti;
-        e->line = pf_line(code, lasti);
+        e->code = (uintptr_t)code;
+        return line;
     }
     return e->line;
 }

@@ -424,6 +424,10 @@ void *heap_calloc(uint8_t api, size_t nelem, size_t elsize)
 
 void heap_adopt(uint8_t api, void *p, size_t size)
 {
+    /* Sampling records only pooled blocks: the free of an adopted one
+     * would pass the agent by and leave its record behind. */
+    if (opt.sample_only)
+        return;
     track(api, p, size, false);
 }
 

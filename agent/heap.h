@@ -68,7 +68,8 @@ void *heap_calloc(uint8_t api, size_t nelem, size_t elsize);
 void *heap_realloc(uint8_t api, void *p, size_t size);
 void heap_free(uint8_t api, void *p);
 /* A block from an aligned interface (posix_memalign and friends), already
- * allocated by libc: it is recorded, without redzones. */
+ * allocated by libc: it is recorded, without redzones (not in sampling
+ * mode, which records pooled blocks only). */
 void heap_adopt(uint8_t api, void *p, size_t size);
 /* The usable size of a block (malloc_usable_size), or (size_t)-1 if unknown. */
 size_t heap_usable_size(void *p);

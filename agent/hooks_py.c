@@ -128,7 +128,7 @@ static void *sp_malloc(void *ctx, size_t size)
     guard_depth = 1;
     void *p = d->orig.malloc(d->orig.ctx, size);
     guard_depth = 0;
-    return p;
+    return note_object_block(d, p);
 }
 
 static void *sp_calloc(void *ctx, size_t nelem, size_t elsize)
@@ -139,7 +139,7 @@ static void *sp_calloc(void *ctx, size_t nelem, size_t elsize)
     guard_depth = 1;
     void *p = d->orig.calloc(d->orig.ctx, nelem, elsize);
     guard_depth = 0;
-    return p;
+    return note_object_block(d, p);
 }
 
 static void *sp_realloc(void *ctx, void *old, size_t size)
@@ -150,7 +150,7 @@ static void *sp_realloc(void *ctx, void *old, size_t size)
     guard_depth = 1;
     void *p = d->orig.realloc(d->orig.ctx, old, size);
     guard_depth = 0;
-    return p;
+    return note_object_block(d, p);
 }
 
 /* Only pooled blocks are known to the agent; every other free is the

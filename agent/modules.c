@@ -90,11 +90,20 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/* protected by: atomic; counts finished scans */
+static unsigned mod_scans;
+
 void mod_scan(void)
 {
     spin_lock(&mod_lock);
     dl_iterate_phdr(scan_one, NULL);
     spin_unlock(&mod_lock);
+    __atomic_add_fetch(&mod_scans, 1, __ATOMIC_RELEASE);
+}
+
+unsigned mod_generation(void)
+{
+    return __atomic_load_n(&mod_scans, __ATOMIC_ACQUIRE);
 }
 
 bool mod_in_data(uintptr_t p)

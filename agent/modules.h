@@ -11,6 +11,9 @@
 /* Journals every loaded object not journaled yet and refreshes the ranges.
  * Call at start and after each dlopen; thread-safe. */
 void mod_scan(void);
+/* A number that changes after each mod_scan: an object loaded by a dlopen
+ * in progress is complete once it has changed. */
+unsigned mod_generation(void);
 /* True if p lies inside a writable segment of a loaded object. */
 bool mod_in_data(uintptr_t p);
 /* The object (its lowest address) whose writable data holds p, or 0. */

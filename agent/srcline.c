@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "modules.h"
 #include "spin.h"
 
 /* libdw's entry points, from dlopen: a target that never asks for a C line
@@ -23,8 +24,7 @@ struct sl_api {
  * opened once */
 static int sl_lock;
 static struct sl_api sl;
-static Dwfl *sl_dwfl;
-static bool sl_tried;
+static Dwfl *sl_dwfl; /* NULL until sl_open succeeded */
 static Dwfl_Callbacks sl_callbacks;
 
 /* Only the DWARF inside the object itself: finding separate debug files
@@ -48,13 +48,9 @@ static bool sl_report_unlocked(void)
     return rc == 0;
 }
 
-/* Loads libdw and opens the session, the first time only. Called with
- * sl_lock held. */
+/* Loads libdw and opens the session. Called with sl_lock held. */
 static bool sl_open_unlocked(void)
 {
-    if (sl_tried)
-        return sl_dwfl != NULL;
-    sl_tried = true;
     void *h = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         log_msg("--watch site=FILE:LINE: libdw.so.1 cannot be loaded (%s); C lines are not matched", dlerror());
@@ -83,28 +79,44 @@ static bool sl_open_unlocked(void)
     return sl_dwfl != NULL;
 }
 
-/* The module holding pc. When the session has none but the loader has an
- * object there (an extension loaded since the mappings were read), they are
- * read again, once per such object: a pc outside every object (generated
- * code) costs a dladdr, not a reading of /proc. */
-static Dwfl_Module *sl_module_unlocked(uintptr_t pc)
+bool sl_open(void)
 {
-    static uintptr_t reread_for; /* protected by sl_lock */
-    Dl_info info;
+    spin_lock(&sl_lock);
+    bool ok = sl_dwfl || sl_open_unlocked();
+    spin_unlock(&sl_lock);
+    return ok;
+}
+
+/* The line record of pc. When there is none but the loader has an object
+ * there (fbase), the mappings are read again, once per generation of the
+ * loaded objects: an object first met while its dlopen was in progress may
+ * have been read from a partial mapping, or not at all, and is read again
+ * once that dlopen has finished. A pc outside every object (generated code)
+ * costs a dladdr, not a reading. */
+static Dwfl_Line *sl_line_unlocked(uintptr_t pc, uintptr_t fbase)
+{
+    static unsigned read_at = ~0u; /* protected by sl_lock */
     Dwfl_Module *m = sl.addrmodule(sl_dwfl, pc);
-    if (m || !dladdr((void *)pc, &info) || !info.dli_fbase || (uintptr_t)info.dli_fbase == reread_for)
-        return m;
-    reread_for = (uintptr_t)info.dli_fbase;
-    return sl_report_unlocked() ? sl.addrmodule(sl_dwfl, pc) : NULL;
+    Dwfl_Line *l = m ? sl.module_getsrc(m, pc) : NULL;
+    unsigned generation = mod_generation();
+    if (l || !fbase || generation == read_at)
+        return l;
+    read_at = generation;
+    if (!sl_report_unlocked())
+        return NULL;
+    m = sl.addrmodule(sl_dwfl, pc);
+    return m ? sl.module_getsrc(m, pc) : NULL;
 }
 
 bool sl_with_line(uintptr_t pc, void (*fn)(const char *file, int line, void *arg), void *arg)
 {
     bool found = false;
+    Dl_info info;
+    /* Before the lock: dladdr takes the loader's. */
+    uintptr_t fbase = dladdr((void *)pc, &info) ? (uintptr_t)info.dli_fbase : 0;
     spin_lock(&sl_lock);
-    if (sl_open_unlocked()) {
-        Dwfl_Module *m = sl_module_unlocked(pc);
-        Dwfl_Line *l = m ? sl.module_getsrc(m, pc) : NULL;
+    if (sl_dwfl) {
+        Dwfl_Line *l = sl_line_unlocked(pc, fbase);
         int line = 0;
         const char *file = l ? sl.lineinfo(l, NULL, &line, NULL, NULL, NULL) : NULL;
         if (file && line > 0) {

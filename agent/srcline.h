@@ -10,10 +10,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Loads libdw and reads the process's mappings. Call once at start, from
+ * the constructor, when a SPEC may name a C line: dlopen takes the loader's
+ * lock, which a thread inside dlopen holds while its allocations come
+ * through the hooks, so it must never happen on a hook's path. False when
+ * libdw is unavailable (said once); sl_with_line then finds nothing. */
+bool sl_open(void);
+
 /* Calls fn(file, line, arg) with the source line of pc (for a return
  * address, pass pc - 1) and returns true; false, without calling, when pc
- * has no line: no object holds it, its object carries no DWARF, or libdw
- * cannot be loaded (said once). Allocates through libdw inside the agent's
+ * has no line: no object holds it, its object carries no DWARF, or sl_open
+ * did not succeed. Allocates through libdw inside the agent's
  * guard; takes a lock: not for signal handlers. */
 bool sl_with_line(uintptr_t pc, void (*fn)(const char *file, int line, void *arg), void *arg);
 

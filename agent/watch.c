@@ -190,6 +190,8 @@ bool wt_init(void)
     bool sites = false;
     for (unsigned i = 0; i < nspecs; i++)
         sites |= specs[i].kind == WS_FUNCTION || specs[i].kind == WS_LINE;
+    if (native_line_specs && !sl_open())
+        native_line_specs = 0;
     if (sites) {
         site_mask = os_map(SITE_IDS * sizeof *site_mask);
         sym_set_names(fn_names, nfn);

@@ -1,4 +1,5 @@
 """The guarded pool: blocks on pages of their own, caught at the faulting access."""
+import json
 import textwrap
 
 import pytest
@@ -174,3 +175,25 @@ def test_sampling_never_samples_the_allocation_under_an_allocator(release_interp
     assert [f for f in report["findings"] if f["severity"] == "error"] == [], res.describe()
     # The loop's own blocks were sampled too (not only the interpreter's start).
     assert report["stats"]["allocations"] > least, report["stats"]
+
+
+def test_sampling_forgets_nothing_of_aligned_blocks(release_interp, tmp_path):
+    """Sampling records pooled blocks only; an aligned block (posix_memalign), which the pool never
+    holds, must leave no record behind once freed: none is reported leaked at exit."""
+    script = tmp_path / "aligned.py"
+    script.write_text(textwrap.dedent("""
+        import ctypes
+        libc = ctypes.CDLL(None)
+        libc.posix_memalign.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t, ctypes.c_size_t]
+        libc.free.argtypes = [ctypes.c_void_p]
+        for i in range(2000):
+            p = ctypes.c_void_p()
+            assert libc.posix_memalign(ctypes.byref(p), 64, 100 + i) == 0
+            libc.free(p)
+    """))
+    res = H.run_lifeline(release_interp, [str(script)], lifeline_args=["--sample", "3"])
+    rc, stderr, report = res
+    assert rc == 0, res.describe()
+    aligned = [f for f in report["findings"] if "posix_memalign" in json.dumps(f)]
+    assert aligned == [], res.describe()
+    assert report["stats"]["allocations"] < 2000, report["stats"]

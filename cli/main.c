@@ -361,19 +361,30 @@ static FILE *open_report(const char *path, int *rc)
     return f;
 }
 
+/* Writes into path (PATH_MAX bytes) the path of `name` in the directory
+ * of the lifeline program, where the build puts the agent, the Python
+ * package, lifeline-check and the cflags header. False when
+ * /proc/self/exe cannot be read or the path would not fit. */
+static bool beside_program(const char *name, char *path)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return false;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    int dir = slash ? (int)(slash + 1 - exe) : 0;
+    int len = snprintf(path, PATH_MAX, "%.*s%s", dir, exe, name);
+    return len > 0 && len < PATH_MAX;
+}
+
 static char *agent_path(void)
 {
     static char path[PATH_MAX];
     const char *env = getenv("LIFELINE_AGENT");
     if (env && *env)
         return strncpy(path, env, sizeof path - 1);
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 40);
-    if (n <= 0)
-        return NULL;
-    path[n] = 0;
-    char *slash = strrchr(path, '/');
-    strcpy(slash ? slash + 1 : path, "liblifeline-agent.so");
-    return path;
+    return beside_program("liblifeline-agent.so", path) ? path : NULL;
 }
 
 /* Tells the agent where the pure-Python `lifeline` module is: the python/
@@ -381,13 +392,7 @@ static char *agent_path(void)
 static void export_python_dir(void)
 {
     char path[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
-    if (n <= 0)
-        return;
-    path[n] = 0;
-    char *slash = strrchr(path, '/');
-    strcpy(slash ? slash + 1 : path, "python");
-    if (access(path, R_OK) == 0)
+    if (beside_program("python", path) && access(path, R_OK) == 0)
         setenv("LIFELINE_PYDIR", path, 1);
 }
 
@@ -754,12 +759,8 @@ int dump_journal(const char *path);
 static int cmd_check(int argc, char **argv)
 {
     char path[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
-    if (n <= 0)
+    if (!beside_program("lifeline-check", path))
         return fail("%s%s", "cannot locate lifeline-check", "");
-    path[n] = 0;
-    char *slash = strrchr(path, '/');
-    strcpy(slash ? slash + 1 : path, "lifeline-check");
     argv[1] = path;
     execv(path, &argv[1]);
     return fail("cannot run '%s': %s", path, strerror(errno));
@@ -771,12 +772,8 @@ static int cmd_check(int argc, char **argv)
 static int cmd_cflags(void)
 {
     char path[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 40);
-    if (n <= 0)
+    if (!beside_program("include/lifeline_refs.h", path))
         return fail("%s%s", "cannot locate the lifeline program", "");
-    path[n] = 0;
-    char *slash = strrchr(path, '/');
-    strcpy(slash ? slash + 1 : path, "include/lifeline_refs.h");
     if (access(path, R_OK) != 0)
         return fail("cannot find '%s': %s", path, strerror(errno));
     printf("-include %s\n", path);

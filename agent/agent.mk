@@ -11,4 +11,4 @@ all: $(BUILD)/liblifeline-agent.so
 # libunwind is linked statically where possible so that the agent does not
 # drag a second copy of it into targets that have their own.
 $(BUILD)/liblifeline-agent.so: $(AGENT_OBJ)
-	$(CC) -shared -o $@ $(AGENT_OBJ) -Wl,-z,nodelete -Wl,--no-undefined -lunwind -ldl -lpthread
+	$(CC) $(CFLAGS) $(AGENT_LTO) -shared -o $@ $(AGENT_OBJ) -Wl,-z,nodelete -Wl,--no-undefined -lunwind -ldl -lpthread

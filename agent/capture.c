@@ -241,8 +241,10 @@ static uint64_t hash_short_key(const struct raw_stack *rs, int eval_index)
  * lock and touches no shared cache line. */
 #define MEMO_SIZE 8192
 struct memo {
-    uint64_t key[MEMO_SIZE];
-    uint32_t id[MEMO_SIZE];
+    struct {
+        uint64_t key;
+        uint32_t id;
+    } e[MEMO_SIZE]; /* a key and its id share a cache line: one miss, not two */
 };
 static AGENT_TLS struct memo *memo;
 
@@ -251,7 +253,7 @@ static uint32_t memo_get(uint64_t key)
     if (!memo)
         return 0;
     size_t i = key & (MEMO_SIZE - 1);
-    return memo->key[i] == key ? memo->id[i] : 0;
+    return memo->e[i].key == key ? memo->e[i].id : 0;
 }
 
 static void memo_put(uint64_t key, uint32_t id)
@@ -260,8 +262,8 @@ static void memo_put(uint64_t key, uint32_t id)
         memo = os_map(sizeof *memo);
     if (memo) {
         size_t i = key & (MEMO_SIZE - 1);
-        memo->key[i] = key;
-        memo->id[i] = id;
+        memo->e[i].key = key;
+        memo->e[i].id = id;
     }
 }
 

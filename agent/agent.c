@@ -28,6 +28,7 @@
 #include "pyframes.h"
 #include "record.h"
 #include "spin.h"
+#include "threads.h"
 #include "types.h"
 #include "watch.h"
 
@@ -191,6 +192,8 @@ static void start_recording(const struct pyver_layout *layout)
     if (!boot_init(gc_checks, leak_scan))
         log_msg("this interpreter lacks C-API functions lifeline needs: no leak scan, no _lifeline module");
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    if (!thr_init())
+        log_msg("cannot hook the end of threads: the agent's per-thread memory is kept until exit");
     hl_init();
     crash_install();
     pthread_atfork(NULL, NULL, after_fork_in_child);

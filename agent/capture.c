@@ -15,6 +15,7 @@
 #include "modules.h"
 #include "pyframes.h"
 #include "spin.h"
+#include "threads.h"
 
 struct stack_entry {
     uint64_t hash;
@@ -132,6 +133,7 @@ static int line_of(const void *code, int32_t lasti)
 {
     if (!line_memo)
         line_memo = os_map(sizeof *line_memo);
+    thr_arm();
     if (!line_memo)
         return pf_line(code, lasti);
     uint64_t identity = pf_code_identity(code);
@@ -258,8 +260,10 @@ static uint32_t memo_get(uint64_t key)
 
 static void memo_put(uint64_t key, uint32_t id)
 {
-    if (!memo)
+    if (!memo) {
         memo = os_map(sizeof *memo);
+        thr_arm();
+    }
     if (memo) {
         size_t i = key & (MEMO_SIZE - 1);
         memo->e[i].key = key;
@@ -381,6 +385,7 @@ static struct thread_walk *thread_walk(void)
     struct thread_walk *w = walk;
     if (!w) {
         w = walk = os_map(sizeof *w);
+        thr_arm();
         if (w)
             w->stack_top = thread_stack_top();
     }
@@ -529,4 +534,22 @@ __attribute__((noinline)) uint32_t cap_stack(void)
         memo_put(key, id);
     }
     return id;
+}
+
+/* Clears the thread's pointer before unmapping: a signal arriving in
+ * between maps afresh rather than touching what is gone. */
+#define GIVE_BACK(ptr)                                \
+    do {                                              \
+        __typeof__(ptr) p_ = (ptr);                   \
+        (ptr) = NULL;                                 \
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);      \
+        if (p_)                                       \
+            os_unmap(p_, sizeof *p_);                 \
+    } while (0)
+
+void cap_thread_end(void)
+{
+    GIVE_BACK(memo);
+    GIVE_BACK(line_memo);
+    GIVE_BACK(walk);
 }

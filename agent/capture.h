@@ -35,6 +35,11 @@ bool cap_is_sigreturn(const void *pc);
  * own frames; 0 if no stack could be taken. Call inside guard_enter. */
 uint32_t cap_stack(void);
 
+/* Gives back the memory the calling thread's captures mapped (its memos
+ * and learned frame sizes); they are mapped again if it captures later.
+ * Called by the thread-end hook (threads.c). */
+void cap_thread_end(void);
+
 /* One frame of a new stack: a native return address (code NULL), or a
  * Python frame (its code object and instruction offset). */
 struct cap_frame {

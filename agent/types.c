@@ -14,6 +14,7 @@
 #include "guardpool.h"
 #include "heap.h"
 #include "spin.h"
+#include "threads.h"
 
 struct known_type {
     uint64_t addr;
@@ -189,8 +190,10 @@ static uint32_t try_header(uintptr_t block, size_t offset, enum state state, str
         forget_type(obj); /* the dying object is itself a type */
     uint32_t id = type_id(t);
     describe(obj, block, t, out);
-    if (!m)
+    if (!m) {
         m = type_memo = os_map(sizeof *m);
+        thr_arm();
+    }
     if (m && id) {
         m->addr[slot] = t;
         m->name[slot] = AT(t, L->type_name, uint64_t);
@@ -242,4 +245,13 @@ uintptr_t ty_block_of(uintptr_t o, struct live_info *li)
 uint32_t ty_of_dead_block(uintptr_t block, uint64_t size, struct ty_object *obj)
 {
     return of_block(block, size, DEAD, obj);
+}
+
+void ty_thread_end(void)
+{
+    struct type_memo *m = type_memo;
+    type_memo = NULL;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (m)
+        os_unmap(m, sizeof *m);
 }

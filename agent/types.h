@@ -12,6 +12,10 @@
 /* Prepares type detection; needs pf_layout. */
 void ty_init(void);
 
+/* Gives back the calling thread's memo of types (mapped again on its next
+ * use). Called by the thread-end hook (threads.c). */
+void ty_thread_end(void);
+
 /* What is known of the object in a block. */
 struct ty_object {
     uintptr_t type;      /* the type object */

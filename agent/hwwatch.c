@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -49,6 +50,12 @@ static struct sigaction previous;
 
 /* protected by: atomic */
 static uint64_t missed, uncovered_threads;
+
+/* Descriptors the watchpoints may hold at once: a quarter of the soft
+ * RLIMIT_NOFILE, so that a program with hundreds of threads keeps most of
+ * its own budget of files (each watched object takes one per thread).
+ * protected by hw_lock; the budget is set once by hw_init */
+static unsigned fd_budget = 256, fds_open;
 
 /* The perf_event_open attributes of a write breakpoint on addr for slot. */
 static struct perf_event_attr breakpoint_attr(uintptr_t addr, unsigned slot)
@@ -164,6 +171,9 @@ bool hw_init(void)
         return false;
     }
     close(fd);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        fd_budget = rl.rlim_cur / 4 > 8 ? (unsigned)(rl.rlim_cur / 4) : 8;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_trap;
@@ -183,6 +193,7 @@ static bool open_everywhere(struct hw_slot *s, unsigned index, uintptr_t addr)
     if (own < 0)
         return false;
     s->fds[s->nfds++] = own;
+    fds_open++;
     int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     char buf[4096];
     long n;
@@ -194,9 +205,11 @@ static bool open_everywhere(struct hw_slot *s, unsigned index, uintptr_t addr)
             if (tid <= 0 || tid == self)
                 continue;
             errno = 0;
-            int fd = s->nfds < HW_MAX_THREADS ? open_breakpoint(tid, addr, index) : -1;
-            if (fd >= 0)
+            int fd = s->nfds < HW_MAX_THREADS && fds_open < fd_budget ? open_breakpoint(tid, addr, index) : -1;
+            if (fd >= 0) {
                 s->fds[s->nfds++] = fd;
+                fds_open++;
+            }
             else if (errno != ESRCH) /* a thread that just ended needs no watchpoint */
                 __atomic_add_fetch(&uncovered_threads, 1, __ATOMIC_RELAXED);
         }
@@ -211,6 +224,7 @@ static void close_all(struct hw_slot *s)
 {
     for (unsigned i = 0; i < s->nfds; i++)
         close(s->fds[i]);
+    fds_open -= s->nfds;
     s->nfds = 0;
 }
 

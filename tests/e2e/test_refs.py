@@ -397,6 +397,49 @@ def test_watch_more_objects_than_debug_registers(interp, tmp_path):
     assert not any(any(e["event"] == "incref" for e in w["history"]) for w in ws[4:])
 
 
+FD_BUDGET_SCRIPT = """\
+import threading
+
+class Box:
+    pass
+
+go = threading.Event()
+def waiter():
+    go.wait()
+    t = box                                 # a waiting thread
+    del t
+
+threads = [threading.Thread(target=waiter) for _ in range(40)]
+for t in threads:
+    t.start()
+box = Box()
+x = [0]                                     # an allocation: the box is decided on here
+files = [open("/dev/null") for _ in range(30)]  # the program's own files still open
+go.set()
+for t in threads:
+    t.join()
+print("script-finished", len(files))
+"""
+
+
+def test_watch_leaves_the_program_most_of_its_open_files_limit(interp, tmp_path):
+    """Under `ulimit -n 64`, 41 threads alive when the object is chosen: watchpoints take at most
+    16 descriptors (a quarter of the limit), the program still opens its 30 files, and the note
+    says how many threads went unwatched."""
+    path = tmp_path / "fds.py"
+    path.write_text(FD_BUDGET_SCRIPT)
+    res = H.run_lifeline(interp, [], command=["/bin/sh", "-c", f'ulimit -n 64 && exec "$0" "$1"',
+                                                interp.path, str(path)],
+                         lifeline_args=["--watch", "type=Box"])
+    assert "script-finished 30" in res.stdout, res.describe()
+    ws = watched(res)
+    assert len(ws) == 1 and ws[0]["hardware"], res.describe()
+    note = [n for n in res.report["notes"] if "threads could not get a hardware watchpoint" in n]
+    assert note and "a quarter of the open-files limit" in note[0], res.report["notes"]
+    unwatched = int(note[0].split()[0])
+    assert 41 - 16 <= unwatched <= 41, note[0]
+
+
 # A seccomp filter that makes perf_event_open fail with EACCES (x86-64 syscall 298), then execs
 # argv[1:]: what a container that forbids perf does. Installed with ctypes, no compiler needed.
 SECCOMP_EXEC = r"""

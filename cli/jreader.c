@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,14 @@ struct jr_journal {
     const uint8_t *map;
     size_t size;
     const struct jn_file_header *hdr;
+    /* The definitions are indexed by a thread of their own while the
+     * events are replayed: the two passes decode the whole file each, and
+     * a traced program leaves the machine's cores free when it ends. What
+     * the indexer writes (the definition offsets, `damaged`) is read only
+     * after wait_index has joined it. */
+    pthread_t indexer;
+    bool indexing;       /* the indexer runs: join it before reading the index */
+    bool replay_damaged; /* the replay could not keep up (out of memory) */
     bool damaged;   /* records that do not decode */
     bool truncated; /* the file ends inside a block */
     struct vec64 stacks, codes, types, sites; /* id -> record offset (0 = none) */
@@ -151,7 +160,52 @@ static void done_with(const struct jr_journal *j, const void *block)
     madvise((void *)block, j->hdr->block_size, MADV_DONTNEED);
 }
 
+/* Indexes the definitions of one block (run by the indexer). */
 static void index_block(struct jr_journal *j, uint64_t off)
+{
+    const struct jn_block_header *b = block_at(j, off);
+    if (b->magic != JN_BLOCK_MAGIC)
+        return;
+    struct jn_delta d;
+    struct jn_record r;
+    jn_delta_reset(&d, b);
+    const uint8_t *p = (const uint8_t *)(b + 1), *end = block_end(j, b);
+    for (;;) {
+        const uint8_t *start = p;
+        int rc = jn_decode(&p, end, &d, &r);
+        if (rc < 0)
+            j->damaged = true;
+        if (rc <= 0)
+            break;
+        if (!jn_is_sequenced(r.kind))
+            index_record(j, &r, (uint64_t)(start - j->map));
+    }
+    done_with(j, b);
+}
+
+static void *index_all(void *arg)
+{
+    struct jr_journal *j = arg;
+    uint64_t bs = j->hdr->block_size;
+    for (uint64_t off = JN_FILE_HEADER_SIZE; off + bs <= j->size; off += bs)
+        index_block(j, off);
+    return NULL;
+}
+
+/* Waits until the definitions are indexed. The index is logically part of
+ * an open journal, so readers that take it const may wait. */
+static void wait_index(const struct jr_journal *cj)
+{
+    struct jr_journal *j = (struct jr_journal *)cj;
+    if (j->indexing) {
+        pthread_join(j->indexer, NULL);
+        j->indexing = false;
+    }
+}
+
+/* Lists a block for the replay from its header alone. A block of
+ * definitions only is listed too: its cursor finds no event. */
+static void list_block(struct jr_journal *j, uint64_t off)
 {
     const struct jn_block_header *b = block_at(j, off);
     if (b->magic != JN_BLOCK_MAGIC) {
@@ -160,26 +214,8 @@ static void index_block(struct jr_journal *j, uint64_t off)
         return;
     }
     note_clock(j, b);
-    struct jn_delta d;
-    struct jn_record r;
-    jn_delta_reset(&d, b);
-    const uint8_t *p = (const uint8_t *)(b + 1), *end = block_end(j, b);
-    bool has_events = false;
-    for (;;) {
-        const uint8_t *start = p;
-        int rc = jn_decode(&p, end, &d, &r);
-        if (rc < 0)
-            j->damaged = true;
-        if (rc <= 0)
-            break;
-        if (jn_is_sequenced(r.kind))
-            has_events = true;
-        else
-            index_record(j, &r, (uint64_t)(start - j->map));
-    }
-    if (has_events && !add_block(j, off, b->first_seq))
+    if (!add_block(j, off, b->first_seq))
         j->damaged = true;
-    done_with(j, b);
 }
 
 static int cmp_block(const void *a, const void *b)
@@ -236,10 +272,13 @@ struct jr_journal *jr_open(const char *path, const char **why)
     }
     uint64_t bs = j->hdr->block_size;
     for (uint64_t off = JN_FILE_HEADER_SIZE; off + bs <= j->size; off += bs)
-        index_block(j, off);
+        list_block(j, off);
     if ((j->size - JN_FILE_HEADER_SIZE) % bs)
         j->truncated = true;
     qsort(j->blocks, j->nblocks, sizeof *j->blocks, cmp_block);
+    j->indexing = pthread_create(&j->indexer, NULL, index_all, j) == 0;
+    if (!j->indexing)
+        index_all(j);
     return j;
 }
 
@@ -247,6 +286,7 @@ void jr_close(struct jr_journal *j)
 {
     if (!j)
         return;
+    wait_index(j);
     if (j->map)
         munmap((void *)j->map, j->size);
     free(j->stacks.v);
@@ -262,7 +302,8 @@ void jr_close(struct jr_journal *j)
 
 bool jr_damaged(const struct jr_journal *j)
 {
-    return j->damaged;
+    wait_index(j);
+    return j->damaged || j->replay_damaged;
 }
 
 bool jr_truncated(const struct jr_journal *j)
@@ -284,6 +325,7 @@ bool jr_claimed(const char *path)
 /* Decodes the meta record at off; false if there is none or it is corrupt. */
 static bool record_at(const struct jr_journal *j, uint64_t off, struct jn_record *out)
 {
+    wait_index(j);
     if (!off || off >= j->size)
         return false;
     const uint8_t *p = j->map + off;
@@ -296,27 +338,32 @@ static bool record_at(const struct jr_journal *j, uint64_t off, struct jn_record
 
 bool jr_process(const struct jr_journal *j, struct jn_record *out)
 {
+    wait_index(j);
     return record_at(j, j->process_off, out);
 }
 
 bool jr_crash(const struct jr_journal *j, struct jn_record *out)
 {
+    wait_index(j);
     return record_at(j, j->crash_off, out);
 }
 
 bool jr_exit(const struct jr_journal *j, struct jn_record *out)
 {
+    wait_index(j);
     return record_at(j, j->exit_off, out);
 }
 
 bool jr_stack(const struct jr_journal *j, uint32_t id, struct jn_record *out)
 {
+    wait_index(j);
     return record_at(j, vec_get(&j->stacks, id), out);
 }
 
 bool jr_code(const struct jr_journal *j, uint32_t id, struct jn_str *filename, struct jn_str *name)
 {
     struct jn_record r;
+    wait_index(j);
     if (!record_at(j, vec_get(&j->codes, id), &r))
         return false;
     *filename = r.u.code.filename;
@@ -327,6 +374,7 @@ bool jr_code(const struct jr_journal *j, uint32_t id, struct jn_str *filename, s
 bool jr_type(const struct jr_journal *j, uint32_t id, struct jn_str *name)
 {
     struct jn_record r;
+    wait_index(j);
     if (!record_at(j, vec_get(&j->types, id), &r))
         return false;
     *name = r.u.type.name;
@@ -336,6 +384,7 @@ bool jr_type(const struct jr_journal *j, uint32_t id, struct jn_str *name)
 bool jr_site(const struct jr_journal *j, uint32_t id, struct jn_str *file, uint32_t *line)
 {
     struct jn_record r;
+    wait_index(j);
     if (!record_at(j, vec_get(&j->sites, id), &r))
         return false;
     *file = r.u.site.file;
@@ -345,6 +394,7 @@ bool jr_site(const struct jr_journal *j, uint32_t id, struct jn_str *file, uint3
 
 bool jr_thread(const struct jr_journal *j, uint32_t tid, struct jn_str *name, bool *main)
 {
+    wait_index(j);
     struct thread_entry *t = tbl_find(&j->threads, (uint64_t)tid + 1);
     struct jn_record r;
     if (!t || !record_at(j, t->off, &r))
@@ -358,6 +408,7 @@ static void each_offset(const struct jr_journal *j, const struct vec64 *v,
                         void (*fn)(void *, const struct jn_record *), void *arg)
 {
     struct jn_record r;
+    wait_index(j);
     for (size_t i = 0; i < v->n; i++)
         if (record_at(j, v->v[i], &r))
             fn(arg, &r);
@@ -470,7 +521,7 @@ uint64_t jr_replay(struct jr_journal *j, bool (*fn)(void *, const struct jn_reco
                (h.n == 0 || j->blocks[next_block].first_seq <= h.v[0].r.seq)) {
             struct cursor c;
             if (cursor_open(j, j->blocks[next_block++].off, &c) && !heap_push(&h, &c))
-                j->damaged = true;
+                j->replay_damaged = true;
         }
         if (h.n == 0)
             break;

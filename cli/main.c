@@ -463,10 +463,13 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, 
         fail("cannot read the journal '%s': %s", journal, why);
         return false;
     }
-    describe_target(rep, j, take_argv);
+    /* The replay first: the journal's definitions are indexed beside it,
+     * and the target's description is one of them. */
     struct rp_state st;
     struct rs_ctx rs = {0};
-    if (!rp_run(j, &st) || !rs_init(&rs, j, &rep->arena)) {
+    bool replayed = rp_run(j, &st);
+    describe_target(rep, j, take_argv);
+    if (!replayed || !rs_init(&rs, j, &rep->arena)) {
         jr_close(j);
         fail("%s%s", "out of memory while reading the journal", "");
         return false;

@@ -1,0 +1,268 @@
+#include "sampler.h"
+
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "../core/os.h"
+#include "guard.h"
+#include "log.h"
+
+/* Calls an armed window counts before the last of them is sampled: enough
+ * to measure the allocation rate between two samples, few enough that the
+ * hook's cost on them is nothing next to the sample's (about 9 us). */
+#define SMP_WINDOW 16
+#define SMP_MAX_WORDS 4
+/* Bounds of the wait between two armings: under 10 us the thread would
+ * only spin; while the program does not allocate (the last arming still
+ * waits), the wait doubles up to 50 ms. */
+#define SMP_MIN_WAIT_NS 10000ull
+#define SMP_IDLE_MAX_NS 50000000ull
+/* Until a window has been measured: a busy interpreter allocates about
+ * every 100 ns (bench/workload.py: 30 million events in 3 s). */
+#define SMP_FIRST_NS_PER_CALL 100ull
+
+/* The states of the sampler. The thread moves IDLE to ARMED (then swaps the
+ * words in); the hook whose call ends a window moves ARMED to CLAIMED,
+ * swaps the words back and moves on to IDLE. LOST is final: someone else
+ * replaced an allocator (tracemalloc.start()), or this is a forked child. */
+enum { SMP_IDLE, SMP_ARMED, SMP_CLAIMED, SMP_LOST };
+
+/* Set once by smp_start, before the thread starts. */
+static struct smp_word words[SMP_MAX_WORDS];
+static size_t n_words;
+static unsigned smp_rate;
+
+/* protected by: atomics (see the states above). */
+static int smp_state = SMP_LOST;
+/* protected by: atomics; zeroed by the thread before it arms, counted by
+ * the armed hooks. */
+static unsigned window_calls;
+/* protected by: written by the hook that counts a window's first call,
+ * read by the one that counts its last (the GIL orders them on 3.11 and
+ * 3.13; without it a torn window only skews one rate estimate). */
+static uint64_t window_start_ns;
+/* protected by: written by the claiming hook before it stores IDLE
+ * (release), read by the thread after it loads IDLE (acquire). */
+static uint64_t window_ns;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- finding the allocator structs ---- */
+
+struct finder {
+    const void *inside;
+    void *const *pattern;
+    void **found;
+    int matches;
+};
+
+static bool segment_holds(const struct dl_phdr_info *info, const ElfW(Phdr) *ph, uintptr_t a)
+{
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    return ph->p_type == PT_LOAD && a - lo < ph->p_memsz;
+}
+
+static bool module_holds(const struct dl_phdr_info *info, uintptr_t a)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (segment_holds(info, &info->dlpi_phdr[i], a))
+            return true;
+    return false;
+}
+
+static void scan_segment(struct finder *f, uintptr_t lo, size_t len)
+{
+    void **w = (void **)((lo + 7) & ~(uintptr_t)7);
+    void **end = (void **)((lo + len) & ~(uintptr_t)7);
+    for (; w + 5 <= end; w++) {
+        if (w[1] == f->pattern[1] && !memcmp(w, f->pattern, 5 * sizeof *w)) {
+            f->found = w;
+            f->matches++;
+        }
+    }
+}
+
+static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct finder *f = arg;
+    if (!module_holds(info, (uintptr_t)f->inside))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W))
+            scan_segment(f, info->dlpi_addr + ph->p_vaddr, ph->p_memsz);
+    }
+    return 1;
+}
+
+void **smp_find_struct(const void *inside, void *const pattern[5])
+{
+    struct finder f = {inside, pattern, NULL, 0};
+    dl_iterate_phdr(scan_module, &f);
+    return f.matches == 1 ? f.found : NULL;
+}
+
+/* ---- arming ---- */
+
+/* Moves every word from one of its values to the other; false (and the
+ * words moved so far put back) if one holds neither: someone else
+ * installed an allocator over it. */
+static bool swap_words(bool arm)
+{
+    for (size_t i = 0; i < n_words; i++) {
+        void *from = arm ? words[i].orig : words[i].armed, *to = arm ? words[i].armed : words[i].orig;
+        if (__atomic_compare_exchange_n(words[i].at, &from, to, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+            continue;
+        while (i--) {
+            from = arm ? words[i].armed : words[i].orig;
+            to = arm ? words[i].orig : words[i].armed;
+            __atomic_compare_exchange_n(words[i].at, &from, to, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        }
+        return false;
+    }
+    return true;
+}
+
+static void arm(void)
+{
+    __atomic_store_n(&window_calls, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&smp_state, SMP_ARMED, __ATOMIC_RELEASE);
+    if (!swap_words(true))
+        __atomic_store_n(&smp_state, SMP_LOST, __ATOMIC_RELEASE);
+}
+
+bool smp_claim(void)
+{
+    if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) != SMP_ARMED)
+        return false;
+    unsigned n = __atomic_add_fetch(&window_calls, 1, __ATOMIC_RELAXED);
+    if (n == 1)
+        window_start_ns = now_ns();
+    if (n < SMP_WINDOW)
+        return false;
+    int armed = SMP_ARMED;
+    if (!__atomic_compare_exchange_n(&smp_state, &armed, SMP_CLAIMED, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return false; /* another thread ended this window */
+    window_ns = now_ns() - window_start_ns;
+    bool ours = swap_words(false);
+    __atomic_store_n(&smp_state, ours ? SMP_IDLE : SMP_LOST, __ATOMIC_RELEASE);
+    return true;
+}
+
+void smp_after_fork_in_child(void)
+{
+    int s = __atomic_exchange_n(&smp_state, SMP_LOST, __ATOMIC_ACQ_REL);
+    if (s == SMP_ARMED)
+        swap_words(false);
+}
+
+/* ---- the thread ---- */
+
+/* Sleeps until *deadline, then moves it on by wait. Deadlines rather than
+ * naps: a wake-up comes 100-150 us late on a loaded machine, and sleeping
+ * the whole wait again after each would lose that time every round. A
+ * deadline further behind than one wait (the program was idle, or this
+ * thread was not scheduled) starts over from now: samples owed are not
+ * taken in a burst. */
+static void nap_until(uint64_t *deadline, uint64_t wait)
+{
+    uint64_t now = now_ns();
+    if (*deadline + wait < now)
+        *deadline = now;
+    struct timespec ts = {(time_t)(*deadline / 1000000000ull), (long)(*deadline % 1000000000ull)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+    *deadline += wait;
+}
+
+/* A wait drawn uniformly around mean (half to one and a half times), so
+ * that the samples do not fall in step with a periodic program. */
+static uint64_t draw(uint64_t mean, uint32_t *rng)
+{
+    uint32_t x = *rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *rng = x;
+    return mean / 2 + (mean * (x % 1024)) / 1024;
+}
+
+/* The time between allocations, from the last window (the mean of the
+ * previous estimate and the new one, weighted 7:1, against bursts). */
+static uint64_t next_estimate(uint64_t ns_per_call)
+{
+    uint64_t w = __atomic_exchange_n(&window_ns, 0, __ATOMIC_ACQUIRE);
+    if (!w)
+        return ns_per_call;
+    return (7 * ns_per_call + w / (SMP_WINDOW - 1)) / 8 + 1;
+}
+
+static void *run(void *unused)
+{
+    uint64_t ns_per_call = SMP_FIRST_NS_PER_CALL, idle = 0, deadline = now_ns();
+    uint32_t rng = (uint32_t)os_tsc() | 1;
+    guard_depth = 1; /* nothing this thread does is the program's */
+    prctl(PR_SET_TIMERSLACK, 1000ul); /* waits of tens of microseconds, not 50 more */
+    arm();
+    for (;;) {
+        uint64_t wait = ns_per_call * smp_rate;
+        wait = wait < SMP_MIN_WAIT_NS ? SMP_MIN_WAIT_NS : wait;
+        nap_until(&deadline, idle ? idle : draw(wait, &rng));
+        int s = __atomic_load_n(&smp_state, __ATOMIC_ACQUIRE);
+        if (s == SMP_LOST)
+            break;
+        if (s != SMP_IDLE) {
+            /* The program has not allocated since the last arming. */
+            idle = idle ? idle * 2 : wait * 2;
+            idle = idle > SMP_IDLE_MAX_NS ? SMP_IDLE_MAX_NS : idle;
+            continue;
+        }
+        idle = 0;
+        ns_per_call = next_estimate(ns_per_call);
+        arm();
+    }
+    log_msg("sampling stopped: another allocator was installed over the interpreter's");
+    return NULL;
+}
+
+bool smp_start(const struct smp_word *w, size_t n, unsigned rate)
+{
+    if (n > SMP_MAX_WORDS || !rate)
+        return false;
+    memcpy(words, w, n * sizeof *w);
+    n_words = n;
+    smp_rate = rate;
+    smp_state = SMP_IDLE;
+    /* The thread takes none of the program's signals, and what
+     * pthread_create allocates is not the program's either. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int depth = guard_depth;
+    guard_depth = 1;
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 << 10);
+    bool ok = pthread_create(&t, &attr, run, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    if (ok)
+        pthread_setname_np(t, "lifeline-sample");
+    guard_depth = depth;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!ok)
+        smp_state = SMP_LOST;
+    return ok;
+}

@@ -125,7 +125,6 @@ static void after_fork_in_child(void)
     /* The parent keeps writing the journal; the child must not. Its hooks
      * stay installed and pass everything through. */
     jw_disown();
-    hp_after_fork_in_child();
 }
 
 /* The number in a word key=N of LIFELINE_OPTIONS, or fallback. */

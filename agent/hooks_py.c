@@ -329,12 +329,6 @@ bool hp_install(void)
     return true;
 }
 
-void hp_after_fork_in_child(void)
-{
-    if (hookless)
-        smp_after_fork_in_child();
-}
-
 bool hp_still_installed(void)
 {
     struct py_allocator a;

@@ -9,9 +9,6 @@
 
 /* Installs the wrappers. Returns false if the interpreter lacks the API. */
 bool hp_install(void);
-/* In a child after fork: sampling without hooks stops arming (the child is
- * not traced). */
-void hp_after_fork_in_child(void);
 /* True if the interpreter's allocators are still ours. */
 bool hp_still_installed(void);
 /* The object-domain block this thread allocated last (0: none yet): an

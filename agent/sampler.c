@@ -1,15 +1,19 @@
 #include "sampler.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../core/os.h"
+#include "capi.h"
 #include "guard.h"
 #include "log.h"
 
@@ -37,6 +41,14 @@ enum { SMP_IDLE, SMP_ARMED, SMP_CLAIMED, SMP_LOST };
 static struct smp_word words[SMP_MAX_WORDS];
 static size_t n_words;
 static unsigned smp_rate;
+
+/* protected by: written only by the thread that forks (fork handlers) and
+ * by smp_start, before the thread exists. */
+static pthread_t smp_thread;
+static bool thread_running;
+/* protected by: atomics; 1 asks the thread to end (before a fork), which
+ * it sees at once: it waits on this word. */
+static int stop_word;
 
 /* protected by: atomics (see the states above). */
 static int smp_state = SMP_LOST;
@@ -160,30 +172,29 @@ bool smp_claim(void)
     return true;
 }
 
-void smp_after_fork_in_child(void)
-{
-    int s = __atomic_exchange_n(&smp_state, SMP_LOST, __ATOMIC_ACQ_REL);
-    if (s == SMP_ARMED)
-        swap_words(false);
-}
-
 /* ---- the thread ---- */
 
-/* Sleeps until *deadline, then moves it on by wait. Deadlines rather than
- * naps: a wake-up comes 100-150 us late on a loaded machine, and sleeping
- * the whole wait again after each would lose that time every round. A
- * deadline further behind than one wait (the program was idle, or this
- * thread was not scheduled) starts over from now: samples owed are not
- * taken in a burst. */
-static void nap_until(uint64_t *deadline, uint64_t wait)
+/* Sleeps until *deadline, then moves it on by wait; true if asked to stop
+ * meanwhile. Deadlines rather than naps: a wake-up comes 100-150 us late on
+ * a loaded machine, and sleeping the whole wait again after each would lose
+ * that time every round. A deadline further behind than one wait (the
+ * program was idle, or this thread was not scheduled) starts over from
+ * now: samples owed are not taken in a burst. The sleep is a futex wait on
+ * stop_word, so that a fork need not wait for it. */
+static bool sleep_until(uint64_t *deadline, uint64_t wait)
 {
     uint64_t now = now_ns();
     if (*deadline + wait < now)
         *deadline = now;
     struct timespec ts = {(time_t)(*deadline / 1000000000ull), (long)(*deadline % 1000000000ull)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-        ;
+    while (!__atomic_load_n(&stop_word, __ATOMIC_ACQUIRE)) {
+        long r = syscall(SYS_futex, &stop_word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0, &ts, NULL,
+                         FUTEX_BITSET_MATCH_ANY);
+        if (r != 0 && errno == ETIMEDOUT)
+            break;
+    }
     *deadline += wait;
+    return __atomic_load_n(&stop_word, __ATOMIC_ACQUIRE);
 }
 
 /* A wait drawn uniformly around mean (half to one and a half times), so
@@ -214,11 +225,13 @@ static void *run(void *unused)
     uint32_t rng = (uint32_t)os_tsc() | 1;
     guard_depth = 1; /* nothing this thread does is the program's */
     prctl(PR_SET_TIMERSLACK, 1000ul); /* waits of tens of microseconds, not 50 more */
-    arm();
+    if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) == SMP_IDLE)
+        arm();
     for (;;) {
         uint64_t wait = ns_per_call * smp_rate;
         wait = wait < SMP_MIN_WAIT_NS ? SMP_MIN_WAIT_NS : wait;
-        nap_until(&deadline, idle ? idle : draw(wait, &rng));
+        if (sleep_until(&deadline, idle ? idle : draw(wait, &rng)))
+            return NULL;
         int s = __atomic_load_n(&smp_state, __ATOMIC_ACQUIRE);
         if (s == SMP_LOST)
             break;
@@ -236,6 +249,71 @@ static void *run(void *unused)
     return NULL;
 }
 
+/* Starts the thread, taking none of the program's signals; what
+ * pthread_create allocates is not the program's either. */
+static bool start_thread(void)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int depth = guard_depth;
+    guard_depth = 1;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 << 10);
+    __atomic_store_n(&stop_word, 0, __ATOMIC_RELEASE);
+    thread_running = pthread_create(&smp_thread, &attr, run, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    if (thread_running)
+        pthread_setname_np(smp_thread, "lifeline-sample");
+    guard_depth = depth;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return thread_running;
+}
+
+/* Before a fork: the thread ends, so that the parent is single-threaded
+ * again when os.fork() counts its threads afterwards (3.12 and later warn
+ * of a fork in a multi-threaded process). */
+static void before_fork(void)
+{
+    if (!thread_running)
+        return;
+    __atomic_store_n(&stop_word, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &stop_word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
+    pthread_join(smp_thread, NULL);
+    thread_running = false;
+}
+
+static int restart(void *unused)
+{
+    if (!thread_running && __atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) != SMP_LOST)
+        start_thread();
+    return 0;
+}
+
+/* After a fork, in the parent: the thread starts again from a pending call,
+ * which the interpreter runs once os.fork() has returned to Python (after
+ * its count of threads). Without an interpreter to run it, at once. */
+static void after_fork_in_parent(void)
+{
+    if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) == SMP_LOST)
+        return;
+    if (capi.Py_IsInitialized && capi.Py_AddPendingCall && capi.Py_IsInitialized() &&
+        capi.Py_AddPendingCall(restart, NULL) == 0)
+        return;
+    restart(NULL);
+}
+
+/* In the child: no thread arms again (the child is not traced); the
+ * words are put back. */
+static void after_fork_in_child(void)
+{
+    thread_running = false;
+    int s = __atomic_exchange_n(&smp_state, SMP_LOST, __ATOMIC_ACQ_REL);
+    if (s == SMP_ARMED)
+        swap_words(false);
+}
+
 bool smp_start(const struct smp_word *w, size_t n, unsigned rate)
 {
     if (n > SMP_MAX_WORDS || !rate)
@@ -244,25 +322,10 @@ bool smp_start(const struct smp_word *w, size_t n, unsigned rate)
     n_words = n;
     smp_rate = rate;
     smp_state = SMP_IDLE;
-    /* The thread takes none of the program's signals, and what
-     * pthread_create allocates is not the program's either. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int depth = guard_depth;
-    guard_depth = 1;
-    pthread_attr_t attr;
-    pthread_t t;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 << 10);
-    bool ok = pthread_create(&t, &attr, run, NULL) == 0;
-    pthread_attr_destroy(&attr);
-    if (ok)
-        pthread_setname_np(t, "lifeline-sample");
-    guard_depth = depth;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!ok)
+    if (!start_thread()) {
         smp_state = SMP_LOST;
-    return ok;
+        return false;
+    }
+    pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+    return true;
 }

@@ -35,15 +35,14 @@ void **smp_find_struct(const void *inside, void *const pattern[5]);
 
 /* Starts the arming thread over n words (at most 4), all holding their
  * original value now. rate: about one sample in that many allocations.
- * False if the thread could not start (nothing is armed then). */
+ * False if the thread could not start (nothing is armed then). Around a
+ * fork the thread ends and starts again in the parent; a child arms no
+ * more (it is not traced) and runs plain pymalloc. */
 bool smp_start(const struct smp_word *w, size_t n, unsigned rate);
 
 /* Called by an armed hook, outside the agent: true if this call is the
  * sample. All words are back to their originals by then; every other call
  * goes on to the original allocator. Lock-free and signal-safe. */
 bool smp_claim(void);
-
-/* In a child after fork: no thread arms again; the words are put back. */
-void smp_after_fork_in_child(void);
 
 #endif

@@ -185,3 +185,23 @@ def test_sample_is_quiet_on_clean_threaded_code(interp, tmp_path, rate):
     assert [f for f in report["findings"] if f["severity"] == "error"] == [], res.describe()
     assert [f for f in report["findings"] if f["kind"] == "leak"] == [], res.describe()
     assert report["stats"]["allocations"] > 0, report["stats"]
+
+
+def test_sample_thread_does_not_make_fork_warn(interp, tmp_path):
+    """3.12 and later warn when a multi-threaded process forks; the agent's thread ends before a
+    fork and starts again afterwards, so a program that forks stays as quiet as without lifeline."""
+    script = tmp_path / "fork.py"
+    script.write_text(textwrap.dedent("""
+        import os
+        for i in range(20):
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            assert os.waitpid(pid, 0)[1] == 0
+            [str(j) for j in range(2000)]
+        print("forked")
+    """))
+    res = H.run_lifeline(interp, ["-W", "error", str(script)], lifeline_args=["--sample", "1000"])
+    rc, stderr, report = res
+    assert rc == 0 and "forked" in res.stdout, res.describe()
+    assert "DeprecationWarning" not in stderr, res.describe()

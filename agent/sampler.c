@@ -21,6 +21,11 @@
  * to measure the allocation rate between two samples, few enough that the
  * hook's cost on them is nothing next to the sample's (about 9 us). */
 #define SMP_WINDOW 16
+/* Samples per arming, each after a gap of 16 to 79 more calls: a wake-up of
+ * the thread costs about as much as a sample on a VM (timer programming,
+ * the switch, the other core's TLB in the sample's mprotect), so it is
+ * shared by a few samples, still apart from one another. */
+#define SMP_BATCH 4
 #define SMP_MAX_WORDS 4
 /* Bounds of the wait between two armings: under 10 us the thread would
  * only spin; while the program does not allocate (the last arming still
@@ -57,6 +62,11 @@ static int smp_state = SMP_LOST;
 /* protected by: atomics; zeroed by the thread before it arms, counted by
  * the armed hooks. */
 static unsigned window_calls;
+/* protected by: written by the thread while IDLE (arm), then only by the
+ * hook that holds CLAIMED; read by the armed hooks after they load ARMED
+ * (acquire). The calls the current window waits for, and the samples this
+ * arming still takes. */
+static unsigned window_target, batch_left;
 /* protected by: written by the hook that counts a window's first call,
  * read by the one that counts its last (the GIL orders them on 3.11 and
  * 3.13; without it a torn window only skews one rate estimate). */
@@ -150,10 +160,21 @@ static bool swap_words(bool arm)
 
 static void arm(void)
 {
+    window_target = SMP_WINDOW;
+    batch_left = SMP_BATCH;
     __atomic_store_n(&window_calls, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&smp_state, SMP_ARMED, __ATOMIC_RELEASE);
     if (!swap_words(true))
         __atomic_store_n(&smp_state, SMP_LOST, __ATOMIC_RELEASE);
+}
+
+/* After a sample of a batch: the next one comes after a gap of calls. */
+static void next_in_batch(void)
+{
+    batch_left--;
+    window_target = SMP_WINDOW + (unsigned)(os_tsc() >> 4) % 64;
+    __atomic_store_n(&window_calls, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&smp_state, SMP_ARMED, __ATOMIC_RELEASE);
 }
 
 bool smp_claim(void)
@@ -161,14 +182,19 @@ bool smp_claim(void)
     if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) != SMP_ARMED)
         return false;
     unsigned n = __atomic_add_fetch(&window_calls, 1, __ATOMIC_RELAXED);
-    if (n == 1)
+    if (n == 1 && batch_left == SMP_BATCH)
         window_start_ns = now_ns();
-    if (n < SMP_WINDOW)
+    if (n < window_target)
         return false;
     int armed = SMP_ARMED;
     if (!__atomic_compare_exchange_n(&smp_state, &armed, SMP_CLAIMED, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         return false; /* another thread ended this window */
-    window_ns = now_ns() - window_start_ns;
+    if (batch_left == SMP_BATCH)
+        window_ns = now_ns() - window_start_ns; /* the rate, from the first window only */
+    if (batch_left > 1) {
+        next_in_batch();
+        return true;
+    }
     bool ours = swap_words(false);
     __atomic_store_n(&smp_state, ours ? SMP_IDLE : SMP_LOST, __ATOMIC_RELEASE);
     return true;
@@ -234,7 +260,7 @@ static void *run(void *unused)
     if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) == SMP_IDLE)
         arm();
     for (;;) {
-        uint64_t wait = ns_per_call * smp_rate;
+        uint64_t wait = ns_per_call * smp_rate * SMP_BATCH;
         wait = wait < SMP_MIN_WAIT_NS ? SMP_MIN_WAIT_NS : wait;
         if (sleep_until(&deadline, idle ? idle : draw(wait, &rng)))
             return NULL;

@@ -3,11 +3,12 @@
  * their own allocators, so that the interpreter runs pymalloc's inlined
  * fast path (Debian's PGO build guards it with a comparison against
  * _PyObject_Malloc, which any installed hook fails). A thread of the
- * agent's own wakes up about every N allocations' worth of time and arms
+ * agent's own wakes up about every 4 N allocations' worth of time and arms
  * the domains: it swaps the malloc and calloc words of their allocator
  * structs to the agent's armed hooks. The first calls that meet them count
  * a short window (the allocation rate, for the next wait) and the last of
- * the window takes the sample and puts the original words back. Frees and
+ * the window takes a sample; after 4 samples, a few dozen calls apart, the
+ * original words go back. Frees and
  * reallocs of sampled blocks come back to the agent through the raw
  * domain, where pymalloc hands blocks outside its arenas (hooks_py.c).
  * Prefix: smp_. */
@@ -40,9 +41,10 @@ void **smp_find_struct(const void *inside, void *const pattern[5]);
  * more (it is not traced) and runs plain pymalloc. */
 bool smp_start(const struct smp_word *w, size_t n, unsigned rate);
 
-/* Called by an armed hook, outside the agent: true if this call is the
- * sample. All words are back to their originals by then; every other call
- * goes on to the original allocator. Lock-free and signal-safe. */
+/* Called by an armed hook, outside the agent: true if this call is a
+ * sample (after the last of an arming, all words are back to their
+ * originals); every other call goes on to the original allocator.
+ * Lock-free and signal-safe. */
 bool smp_claim(void);
 
 #endif

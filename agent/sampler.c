@@ -40,9 +40,12 @@
 
 /* The states of the sampler. The thread moves IDLE to ARMED (then swaps the
  * words in); the hook whose call ends a window moves ARMED to CLAIMED,
- * swaps the words back and moves on to IDLE. LOST is final: someone else
- * replaced an allocator (tracemalloc.start()), or this is a forked child. */
+ * swaps the words back and moves on to IDLE. LOST is final: this is a
+ * forked child, or the thread could not start. */
 enum { SMP_IDLE, SMP_ARMED, SMP_CLAIMED, SMP_LOST };
+/* protected by: the thread alone. True while another allocator sits over
+ * the words: arming is retried every 50 ms, and said once. */
+static bool foreign;
 
 /* Set once by smp_start, before the thread starts. */
 static struct smp_word words[SMP_MAX_WORDS];
@@ -139,33 +142,41 @@ void **smp_find_struct(const void *inside, void *const pattern[5])
 
 /* ---- arming ---- */
 
-/* Moves every word from one of its values to the other; false (and the
- * words moved so far put back) if one holds neither: someone else
- * installed an allocator over it. */
+/* Moves one word to `to` unless it holds it already; false if it holds
+ * neither of its values. */
+static bool move_word(const struct smp_word *w, void *from, void *to)
+{
+    return __atomic_compare_exchange_n(w->at, &from, to, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) || from == to;
+}
+
+/* Moves every word to its armed or original value; false (and the words
+ * moved so far put back) if one holds neither: another allocator was
+ * installed over it (tracemalloc.start()). A word found at the value it
+ * goes to already is one that allocator put back when it was removed
+ * (tracemalloc.stop() restores what it found: maybe an armed hook). */
 static bool swap_words(bool arm)
 {
     for (size_t i = 0; i < n_words; i++) {
-        void *from = arm ? words[i].orig : words[i].armed, *to = arm ? words[i].armed : words[i].orig;
-        if (__atomic_compare_exchange_n(words[i].at, &from, to, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        void *orig = words[i].orig, *armed = words[i].armed;
+        if (move_word(&words[i], arm ? orig : armed, arm ? armed : orig))
             continue;
-        while (i--) {
-            from = arm ? words[i].armed : words[i].orig;
-            to = arm ? words[i].orig : words[i].armed;
-            __atomic_compare_exchange_n(words[i].at, &from, to, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-        }
+        while (i--)
+            move_word(&words[i], arm ? words[i].armed : words[i].orig, arm ? words[i].orig : words[i].armed);
         return false;
     }
     return true;
 }
 
-static void arm(void)
+static bool arm(void)
 {
     window_target = SMP_WINDOW;
     batch_left = SMP_BATCH;
     __atomic_store_n(&window_calls, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&smp_state, SMP_ARMED, __ATOMIC_RELEASE);
-    if (!swap_words(true))
-        __atomic_store_n(&smp_state, SMP_LOST, __ATOMIC_RELEASE);
+    if (swap_words(true))
+        return true;
+    __atomic_store_n(&smp_state, SMP_IDLE, __ATOMIC_RELEASE);
+    return false;
 }
 
 /* After a sample of a batch: the next one comes after a gap of calls. */
@@ -195,8 +206,8 @@ bool smp_claim(void)
         next_in_batch();
         return true;
     }
-    bool ours = swap_words(false);
-    __atomic_store_n(&smp_state, ours ? SMP_IDLE : SMP_LOST, __ATOMIC_RELEASE);
+    swap_words(false); /* if another allocator sits over the words, the next arming says so */
+    __atomic_store_n(&smp_state, SMP_IDLE, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -250,6 +261,20 @@ static uint64_t next_estimate(uint64_t ns_per_call)
     return w > ns_per_call ? ns_per_call + ns_per_call / 16 + 1 : ns_per_call - ns_per_call / 16;
 }
 
+/* Arms, or notes that another allocator sits over the words: then the
+ * next attempt is 50 ms away, and the user is told once. */
+static uint64_t arm_or_wait(void)
+{
+    if (arm()) {
+        foreign = false;
+        return 0;
+    }
+    if (!foreign)
+        log_msg("sampling paused: another allocator (tracemalloc?) is installed over the interpreter's");
+    foreign = true;
+    return SMP_IDLE_MAX_NS;
+}
+
 static void *run(void *unused)
 {
     uint64_t ns_per_call = SMP_FIRST_NS_PER_CALL, idle = 0, deadline = now_ns();
@@ -258,7 +283,7 @@ static void *run(void *unused)
     guard_depth = 1; /* nothing this thread does is the program's */
     prctl(PR_SET_TIMERSLACK, 1000ul); /* waits of tens of microseconds, not 50 more */
     if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) == SMP_IDLE)
-        arm();
+        idle = arm_or_wait();
     for (;;) {
         uint64_t wait = ns_per_call * smp_rate * SMP_BATCH;
         wait = wait < SMP_MIN_WAIT_NS ? SMP_MIN_WAIT_NS : wait;
@@ -266,20 +291,17 @@ static void *run(void *unused)
             return NULL;
         int s = __atomic_load_n(&smp_state, __ATOMIC_ACQUIRE);
         if (s == SMP_LOST)
-            break;
+            return NULL;
         if (s != SMP_IDLE) {
             /* The program has not allocated since the last arming. */
             if (++idle_waits >= SMP_IDLE_PATIENCE)
                 idle = idle ? (idle * 2 > SMP_IDLE_MAX_NS ? SMP_IDLE_MAX_NS : idle * 2) : wait * 2;
             continue;
         }
-        idle = 0;
         idle_waits = 0;
         ns_per_call = next_estimate(ns_per_call);
-        arm();
+        idle = arm_or_wait();
     }
-    log_msg("sampling stopped: another allocator was installed over the interpreter's");
-    return NULL;
 }
 
 /* Starts the thread, taking none of the program's signals; what

@@ -205,3 +205,25 @@ def test_sample_thread_does_not_make_fork_warn(interp, tmp_path):
     rc, stderr, report = res
     assert rc == 0 and "forked" in res.stdout, res.describe()
     assert "DeprecationWarning" not in stderr, res.describe()
+
+
+def test_sample_resumes_after_tracemalloc(interp, tmp_path):
+    """tracemalloc installs its hooks over the interpreter's allocators: sampling without hooks
+    pauses while they are there (the agent must not overwrite them) and resumes after stop()."""
+    script = tmp_path / "tracemalloc_script.py"
+    script.write_text(SCRIPT.replace('globals()[sys.argv[1]]()', textwrap.dedent('''
+        def sampled_now():
+            p = pooled(api.PyObject_Malloc, api.PyObject_Free)
+            api.PyObject_Free(p)
+        import tracemalloc
+        tracemalloc.start()
+        churn(20000)
+        assert tracemalloc.get_traced_memory()[1] > 0
+        tracemalloc.stop()
+        sampled_now()
+    ''')))
+    res = H.run_lifeline(interp, [str(script)], lifeline_args=["--sample", RATE], timeout=300)
+    expect_mode(interp, res)
+    rc, stderr, report = res
+    assert rc == 0 and "survived" in res.stdout, res.describe()
+    assert [f for f in report["findings"] if f["severity"] == "error"] == [], res.describe()

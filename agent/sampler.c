@@ -26,6 +26,9 @@
  * the switch, the other core's TLB in the sample's mprotect), so it is
  * shared by a few samples, still apart from one another. */
 #define SMP_BATCH 4
+/* A late wake-up (a loaded machine) takes the samples it owes in a bigger
+ * batch, up to this many, rather than losing them. */
+#define SMP_BATCH_MAX 8
 #define SMP_MAX_WORDS 4
 /* Bounds of the wait between two armings: under 10 us the thread would
  * only spin; while the program does not allocate (the last arming still
@@ -69,7 +72,7 @@ static unsigned window_calls;
  * hook that holds CLAIMED; read by the armed hooks after they load ARMED
  * (acquire). The calls the current window waits for, and the samples this
  * arming still takes. */
-static unsigned window_target, batch_left;
+static unsigned window_target, batch_left, batch_size;
 /* protected by: written by the hook that counts a window's first call,
  * read by the one that counts its last (the GIL orders them on 3.11 and
  * 3.13; without it a torn window only skews one rate estimate). */
@@ -167,10 +170,10 @@ static bool swap_words(bool arm)
     return true;
 }
 
-static bool arm(void)
+static bool arm(unsigned batch)
 {
     window_target = SMP_WINDOW;
-    batch_left = SMP_BATCH;
+    batch_size = batch_left = batch;
     __atomic_store_n(&window_calls, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&smp_state, SMP_ARMED, __ATOMIC_RELEASE);
     if (swap_words(true))
@@ -193,14 +196,14 @@ bool smp_claim(void)
     if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) != SMP_ARMED)
         return false;
     unsigned n = __atomic_add_fetch(&window_calls, 1, __ATOMIC_RELAXED);
-    if (n == 1 && batch_left == SMP_BATCH)
+    if (n == 1 && batch_left == batch_size)
         window_start_ns = now_ns();
     if (n < window_target)
         return false;
     int armed = SMP_ARMED;
     if (!__atomic_compare_exchange_n(&smp_state, &armed, SMP_CLAIMED, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         return false; /* another thread ended this window */
-    if (batch_left == SMP_BATCH)
+    if (batch_left == batch_size)
         window_ns = now_ns() - window_start_ns; /* the rate, from the first window only */
     if (batch_left > 1) {
         next_in_batch();
@@ -261,11 +264,20 @@ static uint64_t next_estimate(uint64_t ns_per_call)
     return w > ns_per_call ? ns_per_call + ns_per_call / 16 + 1 : ns_per_call - ns_per_call / 16;
 }
 
-/* Arms, or notes that another allocator sits over the words: then the
- * next attempt is 50 ms away, and the user is told once. */
-static uint64_t arm_or_wait(void)
+/* The samples owed since the last arming, wait being the mean time
+ * between armings: SMP_BATCH when the thread woke on time, more when it
+ * woke late (up to SMP_BATCH_MAX), fewer when the draw was short. */
+static unsigned owed(uint64_t since_last, uint64_t wait)
 {
-    if (arm()) {
+    uint64_t n = (SMP_BATCH * since_last + wait / 2) / wait;
+    return n < 1 ? 1 : n > SMP_BATCH_MAX ? SMP_BATCH_MAX : (unsigned)n;
+}
+
+/* Arms for batch samples, or notes that another allocator sits over the
+ * words: then the next attempt is 50 ms away, and the user is told once. */
+static uint64_t arm_or_wait(unsigned batch)
+{
+    if (arm(batch)) {
         foreign = false;
         return 0;
     }
@@ -277,13 +289,13 @@ static uint64_t arm_or_wait(void)
 
 static void *run(void *unused)
 {
-    uint64_t ns_per_call = SMP_FIRST_NS_PER_CALL, idle = 0, deadline = now_ns();
+    uint64_t ns_per_call = SMP_FIRST_NS_PER_CALL, idle = 0, deadline = now_ns(), last_arm = deadline;
     unsigned idle_waits = 0;
     uint32_t rng = (uint32_t)os_tsc() | 1;
     guard_depth = 1; /* nothing this thread does is the program's */
     prctl(PR_SET_TIMERSLACK, 1000ul); /* waits of tens of microseconds, not 50 more */
     if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) == SMP_IDLE)
-        idle = arm_or_wait();
+        idle = arm_or_wait(SMP_BATCH);
     for (;;) {
         uint64_t wait = ns_per_call * smp_rate * SMP_BATCH;
         wait = wait < SMP_MIN_WAIT_NS ? SMP_MIN_WAIT_NS : wait;
@@ -300,7 +312,9 @@ static void *run(void *unused)
         }
         idle_waits = 0;
         ns_per_call = next_estimate(ns_per_call);
-        idle = arm_or_wait();
+        uint64_t now = now_ns();
+        idle = arm_or_wait(owed(now - last_arm, wait));
+        last_arm = now;
     }
 }
 

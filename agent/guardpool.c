@@ -83,6 +83,23 @@ static size_t mappings_left(void)
     return max > have + 8192 ? max - have - 8192 : 0;
 }
 
+/* Gives each data page of a pool a mapping of its own for good: a flag its
+ * guard pages lack (VM_NOHUGEPAGE, meaningless for single pages) keeps the
+ * kernel from merging them. Opening or closing a slot is then a change of
+ * protection alone, without splitting the pool's mapping and merging it
+ * back (maple-tree allocations and updates): 2.4 times cheaper per alloc
+ * and free on this project's VM (bench/pool_mprotect.c). It uses the two mappings per slot
+ * the budget allows for live slots, for every slot at once, so only the
+ * small pools that keep their pages do it (sampling mode's 512 slots). A
+ * kernel without transparent huge pages refuses the flag: then slots split
+ * and merge as before. */
+static void separate_data_pages(size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (madvise(data_page(i), PAGE, MADV_NOHUGEPAGE) != 0)
+            return;
+}
+
 bool gp_init(size_t want)
 {
     /* A live slot splits the pool's mapping in two more pieces. */
@@ -108,6 +125,8 @@ bool gp_init(size_t want)
     gp_lo = (uintptr_t)p;
     gp_hi = (uintptr_t)p + bytes;
     __atomic_store_n(&gp_base, (uint8_t *)p, __ATOMIC_RELEASE);
+    if (gp_keep_pages)
+        separate_data_pages(want);
     return true;
 }
 

@@ -49,6 +49,11 @@ void heap_configure(const struct heap_options *o)
     heap_sampling_only = opt.sample_only;
 }
 
+unsigned heap_sample_rate(void)
+{
+    return opt.sample_only ? opt.pool_rate : 0;
+}
+
 /* Per-thread sampling: a countdown to the next pooled block, drawn around
  * pool_rate so that periodic allocation patterns are not missed. */
 AGENT_TLS uint32_t heap_sample_countdown;
@@ -70,7 +75,7 @@ static bool sample_now(void)
 /* Puts a new block in the guarded pool when it is sampled; NULL otherwise. */
 static void *pool_alloc(uint8_t api, size_t size, bool zero)
 {
-    if (!opt.pool_rate || size > 4096 || !sample_now())
+    if (!opt.pool_rate || size > HEAP_POOL_MAX || !sample_now())
         return NULL;
     return gp_alloc(size, zero, api);
 }

@@ -57,6 +57,18 @@ static inline bool heap_sample_pass(void)
     return false;
 }
 
+/* Makes this thread's next heap_malloc or heap_calloc the sampled one. */
+static inline void heap_sample_force(void)
+{
+    heap_sample_countdown = 0;
+}
+
+/* The N of --sample N (0 when not sampling). */
+unsigned heap_sample_rate(void);
+
+/* The largest block the guarded pool takes. */
+#define HEAP_POOL_MAX 4096
+
 static inline bool heap_sample_skip(void)
 {
     return heap_sampling_only && heap_sample_pass();

@@ -1,0 +1,400 @@
+#include "sampler.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <link.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/os.h"
+#include "capi.h"
+#include "guard.h"
+#include "log.h"
+
+/* Calls an armed window counts before the last of them is sampled: enough
+ * to measure the allocation rate between two samples, few enough that the
+ * hook's cost on them is nothing next to the sample's (about 9 us). */
+#define SMP_WINDOW 16
+/* Samples per arming, each after a gap of 16 to 79 more calls: a wake-up of
+ * the thread costs about as much as a sample on a VM (timer programming,
+ * the switch, the other core's TLB in the sample's mprotect), so it is
+ * shared by a few samples, still apart from one another. */
+#define SMP_BATCH 4
+/* A late wake-up (a loaded machine) takes the samples it owes in a bigger
+ * batch, up to this many, rather than losing them. */
+#define SMP_BATCH_MAX 8
+#define SMP_MAX_WORDS 4
+/* Bounds of the wait between two armings: under 10 us the thread would
+ * only spin; while the program does not allocate (the last arming still
+ * waits after 8 waits: a pause longer than a sort or a collection), the
+ * wait doubles up to 50 ms. */
+#define SMP_MIN_WAIT_NS 10000ull
+#define SMP_IDLE_PATIENCE 8
+#define SMP_IDLE_MAX_NS 50000000ull
+/* Until a window has been measured: a busy interpreter allocates about
+ * every 100 ns (bench/workload.py: 30 million events in 3 s). */
+#define SMP_FIRST_NS_PER_CALL 100ull
+
+/* The states of the sampler. The thread moves IDLE to ARMED (then swaps the
+ * words in); the hook whose call ends a window moves ARMED to CLAIMED,
+ * swaps the words back and moves on to IDLE. LOST is final: this is a
+ * forked child, or the thread could not start. */
+enum { SMP_IDLE, SMP_ARMED, SMP_CLAIMED, SMP_LOST };
+/* protected by: the thread alone. True while another allocator sits over
+ * the words: arming is retried every 50 ms, and said once. */
+static bool foreign;
+
+/* Set once by smp_start, before the thread starts. */
+static struct smp_word words[SMP_MAX_WORDS];
+static size_t n_words;
+static unsigned smp_rate;
+
+/* protected by: written only by the thread that forks (fork handlers) and
+ * by smp_start, before the thread exists. */
+static pthread_t smp_thread;
+static bool thread_running;
+/* protected by: atomics; 1 asks the thread to end (before a fork), which
+ * it sees at once: it waits on this word. */
+static int stop_word;
+
+/* protected by: atomics (see the states above). */
+static int smp_state = SMP_LOST;
+/* protected by: atomics; zeroed by the thread before it arms, counted by
+ * the armed hooks. */
+static unsigned window_calls;
+/* protected by: written by the thread while IDLE (arm), then only by the
+ * hook that holds CLAIMED; read by the armed hooks after they load ARMED
+ * (acquire). The calls the current window waits for, and the samples this
+ * arming still takes. */
+static unsigned window_target, batch_left, batch_size;
+/* protected by: written by the hook that counts a window's first call,
+ * read by the one that counts its last (the GIL orders them on 3.11 and
+ * 3.13; without it a torn window only skews one rate estimate). */
+static uint64_t window_start_ns;
+/* protected by: written by the claiming hook before it stores IDLE
+ * (release), read by the thread after it loads IDLE (acquire). */
+static uint64_t window_ns;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- finding the allocator structs ---- */
+
+struct finder {
+    const void *inside;
+    void *const *pattern;
+    void **found;
+    int matches;
+};
+
+static bool segment_holds(const struct dl_phdr_info *info, const ElfW(Phdr) *ph, uintptr_t a)
+{
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    return ph->p_type == PT_LOAD && a - lo < ph->p_memsz;
+}
+
+static bool module_holds(const struct dl_phdr_info *info, uintptr_t a)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (segment_holds(info, &info->dlpi_phdr[i], a))
+            return true;
+    return false;
+}
+
+static void scan_segment(struct finder *f, uintptr_t lo, size_t len)
+{
+    void **w = (void **)((lo + 7) & ~(uintptr_t)7);
+    void **end = (void **)((lo + len) & ~(uintptr_t)7);
+    for (; w + 5 <= end; w++) {
+        if (w[1] == f->pattern[1] && !memcmp(w, f->pattern, 5 * sizeof *w)) {
+            f->found = w;
+            f->matches++;
+        }
+    }
+}
+
+static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct finder *f = arg;
+    if (!module_holds(info, (uintptr_t)f->inside))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W))
+            scan_segment(f, info->dlpi_addr + ph->p_vaddr, ph->p_memsz);
+    }
+    return 1;
+}
+
+void **smp_find_struct(const void *inside, void *const pattern[5])
+{
+    struct finder f = {inside, pattern, NULL, 0};
+    dl_iterate_phdr(scan_module, &f);
+    return f.matches == 1 ? f.found : NULL;
+}
+
+/* ---- arming ---- */
+
+/* Moves one word to `to` unless it holds it already; false if it holds
+ * neither of its values. */
+static bool move_word(const struct smp_word *w, void *from, void *to)
+{
+    return __atomic_compare_exchange_n(w->at, &from, to, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) || from == to;
+}
+
+/* Moves every word to its armed or original value; false (and the words
+ * moved so far put back) if one holds neither: another allocator was
+ * installed over it (tracemalloc.start()). A word found at the value it
+ * goes to already is one that allocator put back when it was removed
+ * (tracemalloc.stop() restores what it found: maybe an armed hook). */
+static bool swap_words(bool arm)
+{
+    for (size_t i = 0; i < n_words; i++) {
+        void *orig = words[i].orig, *armed = words[i].armed;
+        if (move_word(&words[i], arm ? orig : armed, arm ? armed : orig))
+            continue;
+        while (i--)
+            move_word(&words[i], arm ? words[i].armed : words[i].orig, arm ? words[i].orig : words[i].armed);
+        return false;
+    }
+    return true;
+}
+
+static bool arm(unsigned batch)
+{
+    window_target = SMP_WINDOW;
+    batch_size = batch_left = batch;
+    __atomic_store_n(&window_calls, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&smp_state, SMP_ARMED, __ATOMIC_RELEASE);
+    if (swap_words(true))
+        return true;
+    __atomic_store_n(&smp_state, SMP_IDLE, __ATOMIC_RELEASE);
+    return false;
+}
+
+/* After a sample of a batch: the next one comes after a gap of calls. */
+static void next_in_batch(void)
+{
+    batch_left--;
+    window_target = SMP_WINDOW + (unsigned)(os_tsc() >> 4) % 64;
+    __atomic_store_n(&window_calls, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&smp_state, SMP_ARMED, __ATOMIC_RELEASE);
+}
+
+bool smp_claim(void)
+{
+    if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) != SMP_ARMED)
+        return false;
+    unsigned n = __atomic_add_fetch(&window_calls, 1, __ATOMIC_RELAXED);
+    if (n == 1 && batch_left == batch_size)
+        window_start_ns = now_ns();
+    if (n < window_target)
+        return false;
+    int armed = SMP_ARMED;
+    if (!__atomic_compare_exchange_n(&smp_state, &armed, SMP_CLAIMED, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return false; /* another thread ended this window */
+    if (batch_left == batch_size)
+        window_ns = now_ns() - window_start_ns; /* the rate, from the first window only */
+    if (batch_left > 1) {
+        next_in_batch();
+        return true;
+    }
+    swap_words(false); /* if another allocator sits over the words, the next arming says so */
+    __atomic_store_n(&smp_state, SMP_IDLE, __ATOMIC_RELEASE);
+    return true;
+}
+
+/* ---- the thread ---- */
+
+/* Sleeps until *deadline, then moves it on by wait; true if asked to stop
+ * meanwhile. Deadlines rather than naps: a wake-up comes 100-150 us late on
+ * a loaded machine, and sleeping the whole wait again after each would lose
+ * that time every round. A deadline further behind than one wait (the
+ * program was idle, or this thread was not scheduled) starts over from
+ * now: samples owed are not taken in a burst. The sleep is a futex wait on
+ * stop_word, so that a fork need not wait for it. */
+static bool sleep_until(uint64_t *deadline, uint64_t wait)
+{
+    uint64_t now = now_ns();
+    if (*deadline + wait < now)
+        *deadline = now;
+    struct timespec ts = {(time_t)(*deadline / 1000000000ull), (long)(*deadline % 1000000000ull)};
+    while (!__atomic_load_n(&stop_word, __ATOMIC_ACQUIRE)) {
+        long r = syscall(SYS_futex, &stop_word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0, &ts, NULL,
+                         FUTEX_BITSET_MATCH_ANY);
+        if (r != 0 && errno == ETIMEDOUT)
+            break;
+    }
+    *deadline += wait;
+    return __atomic_load_n(&stop_word, __ATOMIC_ACQUIRE);
+}
+
+/* A wait drawn uniformly around mean (half to one and a half times), so
+ * that the samples do not fall in step with a periodic program. */
+static uint64_t draw(uint64_t mean, uint32_t *rng)
+{
+    uint32_t x = *rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *rng = x;
+    return mean / 2 + (mean * (x % 1024)) / 1024;
+}
+
+/* The time between allocations: an estimate that each window moves by a
+ * sixteenth toward itself, which settles on the windows' median. A mean
+ * would follow the windows that span a pause of the program (a
+ * collection, a sort, a system call: a tenth of them on bench/workload.py,
+ * up to a thousand times the median) and sample far less than 1 in N. */
+static uint64_t next_estimate(uint64_t ns_per_call)
+{
+    uint64_t w = __atomic_exchange_n(&window_ns, 0, __ATOMIC_ACQUIRE) / (SMP_WINDOW - 1);
+    if (!w)
+        return ns_per_call;
+    return w > ns_per_call ? ns_per_call + ns_per_call / 16 + 1 : ns_per_call - ns_per_call / 16;
+}
+
+/* The samples owed since the last arming, wait being the mean time
+ * between armings: SMP_BATCH when the thread woke on time, more when it
+ * woke late (up to SMP_BATCH_MAX), fewer when the draw was short. */
+static unsigned owed(uint64_t since_last, uint64_t wait)
+{
+    uint64_t n = (SMP_BATCH * since_last + wait / 2) / wait;
+    return n < 1 ? 1 : n > SMP_BATCH_MAX ? SMP_BATCH_MAX : (unsigned)n;
+}
+
+/* Arms for batch samples, or notes that another allocator sits over the
+ * words: then the next attempt is 50 ms away, and the user is told once. */
+static uint64_t arm_or_wait(unsigned batch)
+{
+    if (arm(batch)) {
+        foreign = false;
+        return 0;
+    }
+    if (!foreign)
+        log_msg("sampling paused: another allocator (tracemalloc?) is installed over the interpreter's");
+    foreign = true;
+    return SMP_IDLE_MAX_NS;
+}
+
+static void *run(void *unused)
+{
+    uint64_t ns_per_call = SMP_FIRST_NS_PER_CALL, idle = 0, deadline = now_ns(), last_arm = deadline;
+    unsigned idle_waits = 0;
+    uint32_t rng = (uint32_t)os_tsc() | 1;
+    guard_depth = 1; /* nothing this thread does is the program's */
+    prctl(PR_SET_TIMERSLACK, 1000ul); /* waits of tens of microseconds, not 50 more */
+    if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) == SMP_IDLE)
+        idle = arm_or_wait(SMP_BATCH);
+    for (;;) {
+        uint64_t wait = ns_per_call * smp_rate * SMP_BATCH;
+        wait = wait < SMP_MIN_WAIT_NS ? SMP_MIN_WAIT_NS : wait;
+        if (sleep_until(&deadline, idle ? idle : draw(wait, &rng)))
+            return NULL;
+        int s = __atomic_load_n(&smp_state, __ATOMIC_ACQUIRE);
+        if (s == SMP_LOST)
+            return NULL;
+        if (s != SMP_IDLE) {
+            /* The program has not allocated since the last arming. */
+            if (++idle_waits >= SMP_IDLE_PATIENCE)
+                idle = idle ? (idle * 2 > SMP_IDLE_MAX_NS ? SMP_IDLE_MAX_NS : idle * 2) : wait * 2;
+            continue;
+        }
+        idle_waits = 0;
+        ns_per_call = next_estimate(ns_per_call);
+        uint64_t now = now_ns();
+        idle = arm_or_wait(owed(now - last_arm, wait));
+        last_arm = now;
+    }
+}
+
+/* Starts the thread, taking none of the program's signals; what
+ * pthread_create allocates is not the program's either. */
+static bool start_thread(void)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int depth = guard_depth;
+    guard_depth = 1;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 << 10);
+    __atomic_store_n(&stop_word, 0, __ATOMIC_RELEASE);
+    thread_running = pthread_create(&smp_thread, &attr, run, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    if (thread_running)
+        pthread_setname_np(smp_thread, "lifeline-sample");
+    guard_depth = depth;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return thread_running;
+}
+
+/* Before a fork: the thread ends, so that the parent is single-threaded
+ * again when os.fork() counts its threads afterwards (3.12 and later warn
+ * of a fork in a multi-threaded process). */
+static void before_fork(void)
+{
+    if (!thread_running)
+        return;
+    __atomic_store_n(&stop_word, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &stop_word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
+    pthread_join(smp_thread, NULL);
+    thread_running = false;
+}
+
+static int restart(void *unused)
+{
+    if (!thread_running && __atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) != SMP_LOST)
+        start_thread();
+    return 0;
+}
+
+/* After a fork, in the parent: the thread starts again from a pending call,
+ * which the interpreter runs once os.fork() has returned to Python (after
+ * its count of threads). Without an interpreter to run it, at once. */
+static void after_fork_in_parent(void)
+{
+    if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) == SMP_LOST)
+        return;
+    if (capi.Py_IsInitialized && capi.Py_AddPendingCall && capi.Py_IsInitialized() &&
+        capi.Py_AddPendingCall(restart, NULL) == 0)
+        return;
+    restart(NULL);
+}
+
+/* In the child: no thread arms again (the child is not traced); the
+ * words are put back. */
+static void after_fork_in_child(void)
+{
+    thread_running = false;
+    int s = __atomic_exchange_n(&smp_state, SMP_LOST, __ATOMIC_ACQ_REL);
+    if (s == SMP_ARMED)
+        swap_words(false);
+}
+
+bool smp_start(const struct smp_word *w, size_t n, unsigned rate)
+{
+    if (n > SMP_MAX_WORDS || !rate)
+        return false;
+    memcpy(words, w, n * sizeof *w);
+    n_words = n;
+    smp_rate = rate;
+    smp_state = SMP_IDLE;
+    if (!start_thread()) {
+        smp_state = SMP_LOST;
+        return false;
+    }
+    pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+    return true;
+}

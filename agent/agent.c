@@ -30,6 +30,7 @@
 #include "spin.h"
 #include "types.h"
 #include "watch.h"
+#include "world.h"
 
 AGENT_TLS int guard_depth;
 
@@ -179,15 +180,30 @@ static void read_options(struct heap_options *h, bool *boundary)
     }
 }
 
+/* What a free-threaded interpreter keeps from lifeline, said once in the
+ * report (docs/versions.md has the reasons at length). */
+static void note_free_threaded(const struct pyver_layout *layout)
+{
+    if (!layout->free_threaded)
+        return;
+    rec_note("free-threaded Python: object blocks are tracked and journaled but not guarded "
+             "(no redzones, fill patterns, quarantine or guarded pool: the collector walks mimalloc's "
+             "heaps), and the GC checks are off (no GC heads or generations); "
+             "the mem, raw and libc domains are fully checked");
+}
+
 static void start_recording(const struct pyver_layout *layout)
 {
     struct heap_options hopt;
     bool boundary;
     read_options(&hopt, &boundary);
+    hopt.plain_objects = layout->free_threaded;
     rec_name_types = pf_init(layout);
     if (!rec_name_types)
         log_msg("cannot find the interpreter's frame API; Python stacks are not recorded");
     ty_init();
+    note_free_threaded(layout);
+    world_init(layout->free_threaded);
     if (!boot_init(gc_checks, leak_scan))
         log_msg("this interpreter lacks C-API functions lifeline needs: no leak scan, no _lifeline module");
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);

@@ -106,7 +106,7 @@ static void record_trap(struct hw_slot *s)
     uintptr_t obj = __atomic_load_n(&s->obj, __ATOMIC_ACQUIRE);
     if (!obj)
         return;
-    intptr_t now = *(volatile intptr_t *)(obj + pf_layout->ob_refcnt);
+    intptr_t now = pyver_refcnt(pf_layout, obj);
     intptr_t before = __atomic_exchange_n(&s->last, now, __ATOMIC_ACQ_REL);
     if (now != before)
         rec_owner(now > before ? JN_OWN_INCREF : JN_OWN_DECREF, JN_CAPI_NONE, s->block, now);
@@ -225,9 +225,9 @@ int hw_arm(uintptr_t obj, uintptr_t block)
         if (s->obj)
             continue;
         s->block = block;
-        s->last = *(volatile intptr_t *)(obj + pf_layout->ob_refcnt);
+        s->last = pyver_refcnt(pf_layout, obj);
         __atomic_store_n(&s->obj, obj, __ATOMIC_RELEASE);
-        if (open_everywhere(s, (unsigned)i, obj + pf_layout->ob_refcnt)) {
+        if (open_everywhere(s, (unsigned)i, pyver_refcnt_watch_word(pf_layout, obj))) {
             found = i;
         } else {
             close_all(s);

@@ -7,6 +7,7 @@
 #include "jwriter.h"
 #include "live.h"
 #include "types.h"
+#include "world.h"
 
 /* An object-domain block that has not been typed yet. */
 struct untyped {
@@ -14,7 +15,9 @@ struct untyped {
 };
 
 /* The blocks to type at this mark, kept mapped from one mark to the next.
- * protected by the GIL: rep_mark is their only user and runs with it held. */
+ * protected by world_stopped: only type_live_blocks uses them, with the
+ * other Python threads stopped (the GIL, or a free-threaded stop-the-world),
+ * and two stopped worlds never overlap. */
 static struct untyped *todo;
 static size_t todo_cap, todo_n;
 
@@ -71,25 +74,31 @@ static void type_one(const struct untyped *u)
 
 /* Types every live object block not typed yet: one pass over the live
  * table, then the reads, which must not hold a stripe's lock. Blocks cannot
- * be freed meanwhile: object blocks are freed with the GIL, which the caller
- * holds, and this thread is inside the agent, so what the reads cause passes
- * through unrecorded. */
-static void type_live_blocks(void)
+ * be freed meanwhile: object blocks are freed by threads running Python,
+ * which world_stopped holds, and this thread is inside the agent, so what
+ * the reads cause passes through unrecorded. */
+static void type_live_blocks(void *unused)
 {
-    if (!todo_reserve(live_count() + 1024))
+    (void)unused;
+    if (!jw_active() || !guard_enter())
         return;
+    if (!todo_reserve(live_count() + 1024)) {
+        guard_leave();
+        return;
+    }
     live_each_untyped(collect, NULL);
     for (size_t i = 0; i < todo_n; i++)
         type_one(&todo[i]);
+    guard_leave();
 }
 
 void rep_mark(uint32_t index)
 {
     int64_t refs = capi._Py_GetRefTotal ? (int64_t)capi._Py_GetRefTotal() : -1;
     uint64_t blocks = capi._Py_GetAllocatedBlocks ? (uint64_t)capi._Py_GetAllocatedBlocks() : 0;
+    world_stopped(type_live_blocks, NULL);
     if (!jw_active() || !guard_enter())
         return;
-    type_live_blocks();
     struct jn_delta *d;
     uint8_t *w = jw_reserve(JN_SEQ_RECORD_MAX, &d);
     if (w)

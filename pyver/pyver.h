@@ -142,6 +142,24 @@ static inline intptr_t pyver_refcnt(const struct pyver_layout *L, uintptr_t obj)
     return (intptr_t)local + (shared >> L->ref_shared_shift);
 }
 
+/* True if the collector tracks the GC object at obj: its GC head's next
+ * link is set, or on a free-threaded build its tracked bit. */
+static inline bool pyver_gc_tracked(const struct pyver_layout *L, uintptr_t obj)
+{
+    if (L->ob_gc_bits != PYVER_ABSENT)
+        return (*(const volatile uint8_t *)(obj + L->ob_gc_bits) & L->gc_bits_tracked) != 0;
+    return *(const volatile uintptr_t *)(obj - L->gc_head_size + L->gc_next) != 0;
+}
+
+/* The aligned 8 bytes a hardware watchpoint covers to see the count of the
+ * object at obj move: the count itself with the GIL; on a free-threaded
+ * build the word holding ob_ref_local, the owning thread's part (other
+ * threads' changes, in ob_ref_shared, are not in it). */
+static inline uintptr_t pyver_refcnt_watch_word(const struct pyver_layout *L, uintptr_t obj)
+{
+    return (obj + L->ob_refcnt) & ~(uintptr_t)7;
+}
+
 /* True if the object at obj is immortal: its count never moves. */
 static inline bool pyver_immortal(const struct pyver_layout *L, uintptr_t obj)
 {

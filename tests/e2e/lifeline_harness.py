@@ -31,8 +31,17 @@ PYTHON313_BUILD = os.path.join(REPO, "tests", "python313", "build")
 # Interpreters built by tests/python313/build: id -> its --variant.
 PY313_VARIANTS = {"py313": "release", "py313d": "debug", "py313t": "freethreaded"}
 # Interpreters lifeline refuses on purpose (docs/versions.md): the tests that need a traced target
-# skip on them, saying why; tests/e2e/test_unsupported.py checks the refusal itself.
-REFUSED = {"py313t": "lifeline refuses the free-threaded 3.13 build (docs/versions.md)"}
+# skip on them, saying why; tests/e2e/test_unsupported.py checks the refusal itself. None today.
+REFUSED: dict = {}
+# Free-threaded interpreters, and what lifeline cannot do on them (docs/versions.md, "Free-threaded
+# 3.13"): a test of one of these capabilities skips there with the reason.
+FREE_THREADED = {"py313t"}
+FT_UNAVAILABLE = {
+    "object-guard": "object blocks are not guarded on a free-threaded build (mimalloc's heaps are "
+                    "what its collector walks): no redzones, fill, quarantine or guarded pool for "
+                    "the object domain",
+    "gc-checks": "no GC checks on a free-threaded build (no GC heads or generation lists)",
+}
 
 ERROR_EXIT = 23       # lifeline run's default --error-exitcode
 USAGE_EXIT = 2        # lifeline's own usage / input errors
@@ -216,6 +225,14 @@ def require(interp: Interpreter, *, traced=True) -> Interpreter:
         pytest.fail(f"{interp.id} interpreter unavailable: " + "\n".join(interp.notes), pytrace=False)
     if traced and interp.id in REFUSED:
         pytest.skip(f"{interp.id}: {REFUSED[interp.id]}")
+    return interp
+
+
+def require_capability(interp: Interpreter, capability: str) -> Interpreter:
+    """Skips, with the reason, when lifeline cannot do `capability` (a key of FT_UNAVAILABLE) on
+    this interpreter: today only on a free-threaded build."""
+    if interp.id in FREE_THREADED:
+        pytest.skip(f"{interp.id}: {FT_UNAVAILABLE[capability]}")
     return interp
 
 

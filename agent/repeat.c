@@ -6,6 +6,8 @@
 #include "guard.h"
 #include "jwriter.h"
 #include "live.h"
+#include "pyframes.h"
+#include "record.h"
 #include "types.h"
 #include "world.h"
 
@@ -63,13 +65,36 @@ static void journal_block_type(uint64_t addr, uint32_t type)
  * comes back to life as a new object of that type: it is typed at the first
  * mark that finds it alive. A block that holds no object is marked typed
  * too: its contents are never asked about again. */
-static void type_one(const struct untyped *u)
+static bool type_one(const struct untyped *u)
 {
-    uint32_t type = ty_of_live_block(u->addr, u->size, NULL);
+    struct ty_object obj;
+    uint32_t type = ty_of_live_block(u->addr, u->size, &obj);
     if (type)
         journal_block_type(u->addr, type);
     if (type || !ty_of_freed_block(u->addr, u->size, NULL))
         live_set_typed(u->addr);
+    return type && pyver_immortal(pf_layout, u->addr + obj.offset);
+}
+
+/* The index of the mark being typed, and whether the note below was
+ * given. protected by world_stopped, as todo. */
+static uint32_t mark_index;
+static bool immortal_noted;
+
+/* 3.13t makes every new object that would use deferred reference counting
+ * (functions, code objects, module-level objects...) immortal once a
+ * thread has started (CPython gh-117783): such objects made by a measured
+ * run stay for good, with what they hold, and their growth is the
+ * interpreter's, not the program's. Said once. */
+static void note_immortalized(void)
+{
+    if (immortal_noted || !mark_index || !pf_layout->free_threaded)
+        return;
+    immortal_noted = true;
+    rec_note("free-threaded Python 3.13 made objects of a measured run immortal (it does so for every "
+             "function, code object and module-level object once a thread has started, CPython "
+             "gh-117783): they are never freed, so growth among them and what they hold is the "
+             "interpreter's");
 }
 
 /* Types every live object block not typed yet: one pass over the live
@@ -77,9 +102,9 @@ static void type_one(const struct untyped *u)
  * be freed meanwhile: object blocks are freed by threads running Python,
  * which world_stopped holds, and this thread is inside the agent, so what
  * the reads cause passes through unrecorded. */
-static void type_live_blocks(void *unused)
+static void type_live_blocks(void *index)
 {
-    (void)unused;
+    mark_index = *(const uint32_t *)index;
     if (!jw_active() || !guard_enter())
         return;
     if (!todo_reserve(live_count() + 1024)) {
@@ -88,7 +113,8 @@ static void type_live_blocks(void *unused)
     }
     live_each_untyped(collect, NULL);
     for (size_t i = 0; i < todo_n; i++)
-        type_one(&todo[i]);
+        if (type_one(&todo[i]))
+            note_immortalized();
     guard_leave();
 }
 
@@ -96,7 +122,7 @@ void rep_mark(uint32_t index)
 {
     int64_t refs = capi._Py_GetRefTotal ? (int64_t)capi._Py_GetRefTotal() : -1;
     uint64_t blocks = capi._Py_GetAllocatedBlocks ? (uint64_t)capi._Py_GetAllocatedBlocks() : 0;
-    world_stopped(type_live_blocks, NULL);
+    world_stopped(type_live_blocks, &index);
     if (!jw_active() || !guard_enter())
         return;
     struct jn_delta *d;

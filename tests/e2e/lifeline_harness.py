@@ -41,7 +41,17 @@ FT_UNAVAILABLE = {
                     "what its collector walks): no redzones, fill, quarantine or guarded pool for "
                     "the object domain",
     "gc-checks": "no GC checks on a free-threaded build (no GC heads or generation lists)",
+    "huge-free-faults": "3.13t's PyMem allocator is mimalloc, which keeps a freed huge block mapped "
+                        "for reuse (it decommits, it does not unmap): the stale access does not fault",
+    "other-thread-watch": "a hardware watch on 3.13t covers ob_ref_local, the owning thread's part of "
+                          "the count; other threads' changes go to ob_ref_shared",
 }
+
+
+def list_items_array(interp: "Interpreter"):
+    """(size, offset of item 0) of the PyMem block of a list's items: a free-threaded list's array
+    starts with its capacity (_PyListArray)."""
+    return (8, 8) if interp.id in FREE_THREADED else (0, 0)
 
 ERROR_EXIT = 23       # lifeline run's default --error-exitcode
 USAGE_EXIT = 2        # lifeline's own usage / input errors
@@ -226,6 +236,11 @@ def require(interp: Interpreter, *, traced=True) -> Interpreter:
     if traced and interp.id in REFUSED:
         pytest.skip(f"{interp.id}: {REFUSED[interp.id]}")
     return interp
+
+
+def gc_head_size(interp: Interpreter) -> int:
+    """Bytes of PyGC_Head before a GC object in a block: none on a free-threaded build."""
+    return 0 if interp.id in FREE_THREADED else 16
 
 
 def require_capability(interp: Interpreter, capability: str) -> Interpreter:

@@ -67,6 +67,7 @@ def test_cflags_names_the_installed_header():
 
 
 def test_release_twice_history_shows_the_extra_decref(interp, tmp_path):
+    H.require_capability(interp, "object-guard")  # the use after free of an object
     script = write_script(tmp_path, "zoo_refs.release_twice()")
     journal = tmp_path / "run.lljournal"
     res = H.run_lifeline(interp, [str(script)], lifeline_args=["--pool-rate", "0"], keep_journal=journal,
@@ -268,6 +269,7 @@ def test_watch_native_function_site_and_the_zoo_use_after_free(interp, tmp_path)
     """site=item_new (a static function of the extension, from its symbol table): the bug zoo's
     use-after-free, whose history shows the extra decref the buggy helper made, recorded by the
     hardware watchpoint, and whose summary names it."""
+    H.require_capability(interp, "object-guard")  # the use after free of an object
     script = "import zoo_refs\nzoo_refs.release_twice()\n"
     res = run_watch(interp, tmp_path, ["site=item_new"], script=script, extra=["--pool-rate", "0"])
     f = H.only_finding(res.report, "use-after-free")
@@ -286,6 +288,7 @@ def test_watch_c_file_line_site(interp, tmp_path):
     """site=FILE:LINE on the extension's own C line (PyObject_New in item_new), matched through
     the DWARF the extension carries: the same object and history as site=item_new; a line of the
     same file that allocates nothing chooses nothing."""
+    H.require_capability(interp, "object-guard")  # the use after free of an object
     script = "import zoo_refs\nzoo_refs.release_twice()\n"
     alloc = line_of("ItemObject *it = PyObject_New(ItemObject, &Item_Type);")
     res = run_watch(interp, tmp_path, [f"site=zoo_refs.c:{alloc}"], script=script, extra=["--pool-rate", "0"])
@@ -358,6 +361,7 @@ print("script-finished")
 
 
 def test_watch_hardware_in_threads_started_before_and_after(interp, tmp_path):
+    H.require_capability(interp, "other-thread-watch")
     lines = THREADS_SCRIPT.splitlines()
     early = next(i + 1 for i, t in enumerate(lines) if "# early thread" in t)
     late = next(i + 1 for i, t in enumerate(lines) if "# late thread" in t)

@@ -30,7 +30,7 @@ REALCODE_DIR = os.path.join(H.E2E_DIR, "realcode")
 
 # The 3.13 builds too: Debian's extension packages are built for 3.11 only (they skip there, saying
 # so), but CPython's own regression tests run on every interpreter.
-INTERPS = ["release", "debug", "py313", "py313d"]
+INTERPS = ["release", "debug", "py313", "py313d", "py313t"]
 
 # Warnings that were investigated and are what lifeline should say (the issues ask for zero *error*
 # findings on real code; a warning is "what may be intended"): (kind, block.type, details.field).

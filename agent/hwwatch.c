@@ -173,16 +173,18 @@ bool hw_init(void)
     return hw_ready;
 }
 
-/* Opens slot s's breakpoint on obj's count in every thread of the process
- * (from /proc/self/task, read with getdents64: no malloc). False when the
- * calling thread's own could not be opened. */
-static bool open_everywhere(struct hw_slot *s, unsigned index, uintptr_t addr)
+/* Opens slot s's breakpoints on the words of an object's count (addrs) in
+ * every thread of the process (from /proc/self/task, read with getdents64:
+ * no malloc). False when the calling thread's own could not be opened. */
+static bool open_everywhere(struct hw_slot *s, unsigned index, const uintptr_t *addrs, unsigned naddrs)
 {
     pid_t self = (pid_t)os_gettid();
-    int own = open_breakpoint(0, addr, index);
-    if (own < 0)
-        return false;
-    s->fds[s->nfds++] = own;
+    for (unsigned a = 0; a < naddrs; a++) {
+        int own = open_breakpoint(0, addrs[a], index);
+        if (own < 0)
+            return false; /* the caller closes what opened */
+        s->fds[s->nfds++] = own;
+    }
     int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     char buf[4096];
     long n;
@@ -193,12 +195,17 @@ static bool open_everywhere(struct hw_slot *s, unsigned index, uintptr_t addr)
             pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
             if (tid <= 0 || tid == self)
                 continue;
-            errno = 0;
-            int fd = s->nfds < HW_MAX_THREADS ? open_breakpoint(tid, addr, index) : -1;
-            if (fd >= 0)
-                s->fds[s->nfds++] = fd;
-            else if (errno != ESRCH) /* a thread that just ended needs no watchpoint */
-                __atomic_add_fetch(&uncovered_threads, 1, __ATOMIC_RELAXED);
+            for (unsigned a = 0; a < naddrs; a++) {
+                errno = 0;
+                int fd = s->nfds < HW_MAX_THREADS ? open_breakpoint(tid, addrs[a], index) : -1;
+                if (fd >= 0) {
+                    s->fds[s->nfds++] = fd;
+                } else {
+                    if (errno != ESRCH) /* a thread that just ended needs no watchpoint */
+                        __atomic_add_fetch(&uncovered_threads, 1, __ATOMIC_RELAXED);
+                    break;
+                }
+            }
         }
     }
     if (dir >= 0)
@@ -227,7 +234,9 @@ int hw_arm(uintptr_t obj, uintptr_t block)
         s->block = block;
         s->last = pyver_refcnt(pf_layout, obj);
         __atomic_store_n(&s->obj, obj, __ATOMIC_RELEASE);
-        if (open_everywhere(s, (unsigned)i, pyver_refcnt_watch_word(pf_layout, obj))) {
+        uintptr_t words[2];
+        unsigned nwords = pyver_refcnt_watch_words(pf_layout, obj, words);
+        if (open_everywhere(s, (unsigned)i, words, nwords)) {
             found = i;
         } else {
             close_all(s);

@@ -151,13 +151,17 @@ static inline bool pyver_gc_tracked(const struct pyver_layout *L, uintptr_t obj)
     return *(const volatile uintptr_t *)(obj - L->gc_head_size + L->gc_next) != 0;
 }
 
-/* The aligned 8 bytes a hardware watchpoint covers to see the count of the
- * object at obj move: the count itself with the GIL; on a free-threaded
- * build the word holding ob_ref_local, the owning thread's part (other
- * threads' changes, in ob_ref_shared, are not in it). */
-static inline uintptr_t pyver_refcnt_watch_word(const struct pyver_layout *L, uintptr_t obj)
+/* The aligned 8-byte words hardware watchpoints cover to see the count of
+ * the object at obj move, in words[]; returns how many (at most 2): the
+ * count itself with the GIL; on a free-threaded build the word holding
+ * ob_ref_local (the owning thread's part) and ob_ref_shared (the others'). */
+static inline unsigned pyver_refcnt_watch_words(const struct pyver_layout *L, uintptr_t obj, uintptr_t words[2])
 {
-    return (obj + L->ob_refcnt) & ~(uintptr_t)7;
+    words[0] = (obj + L->ob_refcnt) & ~(uintptr_t)7;
+    if (L->ob_ref_shared == PYVER_ABSENT)
+        return 1;
+    words[1] = obj + L->ob_ref_shared;
+    return 2;
 }
 
 /* True if the object at obj is immortal: its count never moves. */

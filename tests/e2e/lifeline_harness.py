@@ -43,8 +43,6 @@ FT_UNAVAILABLE = {
     "gc-checks": "no GC checks on a free-threaded build (no GC heads or generation lists)",
     "huge-free-faults": "3.13t's PyMem allocator is mimalloc, which keeps a freed huge block mapped "
                         "for reuse (it decommits, it does not unmap): the stale access does not fault",
-    "other-thread-watch": "a hardware watch on 3.13t covers ob_ref_local, the owning thread's part of "
-                          "the count; other threads' changes go to ob_ref_shared",
 }
 
 
@@ -236,6 +234,12 @@ def require(interp: Interpreter, *, traced=True) -> Interpreter:
     if traced and interp.id in REFUSED:
         pytest.skip(f"{interp.id}: {REFUSED[interp.id]}")
     return interp
+
+
+def hw_watch_capacity(interp: "Interpreter") -> int:
+    """Objects the four debug registers watch at once: 2 on a free-threaded build, whose count
+    is split over two words (ob_ref_local, ob_ref_shared), each needing a register."""
+    return 2 if interp.id in FREE_THREADED else 4
 
 
 def gc_head_size(interp: Interpreter) -> int:

@@ -361,7 +361,6 @@ print("script-finished")
 
 
 def test_watch_hardware_in_threads_started_before_and_after(interp, tmp_path):
-    H.require_capability(interp, "other-thread-watch")
     lines = THREADS_SCRIPT.splitlines()
     early = next(i + 1 for i, t in enumerate(lines) if "# early thread" in t)
     late = next(i + 1 for i, t in enumerate(lines) if "# late thread" in t)
@@ -388,17 +387,18 @@ print("script-finished")
 def test_watch_more_objects_than_debug_registers(interp, tmp_path):
     res = run_watch(interp, tmp_path, ["type=Box"], script=TOO_MANY_SCRIPT)
     ws = watched(res)
+    cap = H.hw_watch_capacity(interp)
     assert len(ws) == 6, res.describe()
-    assert [w["hardware"] for w in ws] == [True] * 4 + [False] * 2, [w["hardware"] for w in ws]
+    assert [w["hardware"] for w in ws] == [True] * cap + [False] * (6 - cap), [w["hardware"] for w in ws]
     # (at exit the first boxes die and their registers go to the waiting ones: "..., until one was freed")
     assert ws[5]["no_hardware"].startswith("all 4 debug registers were watching objects chosen earlier")
-    assert res.report["stats"]["watched_without_hardware"] == 2
-    note = "2 of the 6 objects --watch chose got no hardware watchpoint"
+    assert res.report["stats"]["watched_without_hardware"] == 6 - cap
+    note = f"{6 - cap} of the 6 objects --watch chose got no hardware watchpoint"
     assert any(note in n for n in res.report["notes"]), res.report["notes"]
     assert f"lifeline: note: {note}" in res.stderr
     # the ones with a watchpoint saw the loop's increment
-    assert all(any(e["event"] == "incref" for e in w["history"]) for w in ws[:4])
-    assert not any(any(e["event"] == "incref" for e in w["history"]) for w in ws[4:])
+    assert all(any(e["event"] == "incref" for e in w["history"]) for w in ws[:cap])
+    assert not any(any(e["event"] == "incref" for e in w["history"]) for w in ws[cap:])
 
 
 # A seccomp filter that makes perf_event_open fail with EACCES (x86-64 syscall 298), then execs
@@ -547,23 +547,25 @@ PROMOTE_SCRIPT = """\
 class Box:
     pass
 
-boxes = [Box() for _ in range(5)]
-c = boxes[4]                                # header only: no register yet
+boxes = [Box() for _ in range({n})]
+c = boxes[{last}]                                # header only: no register yet
 del boxes[0]                                # the first box's register comes free
-b = boxes[3]                                # now by the hardware watchpoint
+b = boxes[{shifted}]                                # now by the hardware watchpoint
 del b
 print("script-finished")
 """
 
 
 def test_watch_gives_a_freed_debug_register_to_a_waiting_object(interp, tmp_path):
-    lines = PROMOTE_SCRIPT.splitlines()
+    cap = H.hw_watch_capacity(interp)
+    script = PROMOTE_SCRIPT.format(n=cap + 1, last=cap, shifted=cap - 1)
+    lines = script.splitlines()
     after = next(i + 1 for i, t in enumerate(lines) if "# now by the hardware" in t)
     before = next(i + 1 for i, t in enumerate(lines) if "# header only" in t)
-    res = run_watch(interp, tmp_path, ["type=Box"], script=PROMOTE_SCRIPT)
+    res = run_watch(interp, tmp_path, ["type=Box"], script=script)
     ws = watched(res)
-    assert len(ws) == 5 and [w["hardware"] for w in ws] == [True] * 4 + [False], res.describe()
-    w = ws[4]
+    assert len(ws) == cap + 1 and [w["hardware"] for w in ws] == [True] * cap + [False], res.describe()
+    w = ws[cap]
     assert w["no_hardware"] == "all 4 debug registers were watching objects chosen earlier, until one was freed"
     at = [(e["event"], python_line(e["stack"])) for e in w["history"]]
     assert ("incref", after) in at, at
@@ -571,8 +573,8 @@ def test_watch_gives_a_freed_debug_register_to_a_waiting_object(interp, tmp_path
     first = w["hardware_from_event"]
     assert first is not None and at[first] == ("incref", after), (first, at)
     assert w["balance"]["complete"] is False  # its first changes were not all seen
-    assert any("1 of the 5 objects --watch chose got no hardware watchpoint" in n and "(1 got one later)" in n
-               for n in res.report["notes"]), res.report["notes"]
+    assert any(f"1 of the {cap + 1} objects --watch chose got no hardware watchpoint" in n and
+               "(1 got one later)" in n for n in res.report["notes"]), res.report["notes"]
 
 
 def test_help_names_watch():

@@ -372,26 +372,31 @@ static void scan_roots(struct scan *sc, const char *maps, size_t len)
 
 /* ---- leaks ------------------------------------------------------------- */
 
-/* True if block i holds an immortal object: the interpreter keeps it for
- * good on purpose (3.13t immortalizes every object with deferred reference
- * counting when the first thread starts, garbage included), so it is no
- * leak, and what it holds is reached. */
-static bool immortal_object(struct scan *sc, size_t i)
+/* True if block i holds an object the interpreter keeps on purpose, which
+ * is no leak, and what it holds is reached: an immortal one (3.13t
+ * immortalizes every object with deferred reference counting when the
+ * first thread starts, garbage included), or on 3.13t one with deferred
+ * reference counting, which only a collection frees: the scan runs after
+ * the exit collection, so an unreachable one was left by an interpreter
+ * that is gone (a subinterpreter's static types' descriptors). */
+static bool kept_object(struct scan *sc, size_t i)
 {
     hs_layout(&sc->snap, i);
     const struct hs_block *b = &sc->snap.blocks[i];
     if (b->layout != HS_LAYOUT_OBJECT && b->layout != HS_LAYOUT_GC_OBJECT)
         return false;
-    return pf_layout && b->obj_off + pf_layout->ob_header_size <= b->size &&
-           pyver_immortal(pf_layout, b->addr + b->obj_off);
+    if (!pf_layout || b->obj_off + pf_layout->ob_header_size > b->size)
+        return false;
+    uintptr_t obj = b->addr + b->obj_off;
+    return pyver_immortal(pf_layout, obj) || pyver_deferred(pf_layout, obj);
 }
 
-/* After the roots: immortal objects not reached yet become roots too. Only
+/* After the roots: kept objects not reached yet become roots too. Only
  * unreached blocks are looked at, so the common case costs nothing. */
-static void reach_from_immortals(struct scan *sc)
+static void reach_from_kept(struct scan *sc)
 {
     for (size_t i = 0; i < sc->snap.n; i++) {
-        if (sc->marks[i] & M_REACHED || !immortal_object(sc, i))
+        if (sc->marks[i] & M_REACHED || !kept_object(sc, i))
             continue;
         sc->marks[i] |= M_REACHED;
         push(sc, i);
@@ -525,7 +530,7 @@ static __attribute__((noinline)) size_t scan_with_registers_spilled(struct scan 
     }
     scan_roots(sc, maps, maps_len);
     drain(sc, consider_reached);
-    reach_from_immortals(sc);
+    reach_from_kept(sc);
     os_unmap(maps, maps_cap);
     __asm__ __volatile__("" : : "r"(&regs) : "memory");
     classify_leaks(sc);

@@ -78,6 +78,11 @@ struct pyver_layout {
      * object is tracked. PYVER_ABSENT with the GIL (use gc_next). */
     size_t ob_gc_bits;
     unsigned gc_bits_tracked;
+    /* The bit of ob_gc_bits an object with deferred reference counting
+     * carries (functions, code objects, descriptors, modules...): its count
+     * has a bias only the collector removes, so only a collection frees it.
+     * 0 when the version has none. */
+    unsigned gc_bits_deferred;
     bool free_threaded;            /* no GIL, mimalloc objects, no GC head or generations */
     size_t type_name, type_basicsize, type_flags;
     size_t gc_head_size;           /* bytes of PyGC_Head before a GC object */
@@ -162,6 +167,14 @@ static inline unsigned pyver_refcnt_watch_words(const struct pyver_layout *L, ui
         return 1;
     words[1] = obj + L->ob_ref_shared;
     return 2;
+}
+
+/* True if only the collector can free the object at obj (deferred
+ * reference counting, free-threaded builds). */
+static inline bool pyver_deferred(const struct pyver_layout *L, uintptr_t obj)
+{
+    return L->gc_bits_deferred && L->ob_gc_bits != PYVER_ABSENT &&
+           (*(const volatile uint8_t *)(obj + L->ob_gc_bits) & L->gc_bits_deferred) != 0;
 }
 
 /* True if the object at obj is immortal: its count never moves. */

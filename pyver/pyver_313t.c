@@ -46,6 +46,7 @@ const struct pyver_layout pyver_313t = {
     .ref_shared_shift = 2,
     .ob_gc_bits = 11,
     .gc_bits_tracked = 1,          /* _PyGC_BITS_TRACKED */
+    .gc_bits_deferred = 64,        /* _PyGC_BITS_DEFERRED */
     .ob_type = 24,
     .type_name = 40,
     .type_basicsize = 48,

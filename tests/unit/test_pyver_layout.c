@@ -75,6 +75,7 @@ static void check_free_threaded_counts(const struct pyver_layout *L)
     CHECK(L->ref_shared_shift == _Py_REF_SHARED_SHIFT);
     CHECK(L->ob_gc_bits == offsetof(PyObject, ob_gc_bits));
     CHECK(L->gc_bits_tracked == _PyGC_BITS_TRACKED);
+    CHECK(L->gc_bits_deferred == _PyGC_BITS_DEFERRED);
     static const struct { uint32_t local; Py_ssize_t shared; } cases[] = {
         {1, 0}, {3, 2 << _Py_REF_SHARED_SHIFT}, {0, 5 << _Py_REF_SHARED_SHIFT},
         {2, (1 << _Py_REF_SHARED_SHIFT) | _Py_REF_MAYBE_WEAKREF}, {7, -(1 << _Py_REF_SHARED_SHIFT)},
@@ -96,6 +97,11 @@ static void check_free_threaded_counts(const struct pyver_layout *L)
     _PyObject_SET_GC_BITS(&probe, _PyGC_BITS_TRACKED);
     CHECK((((const uint8_t *)&probe)[L->ob_gc_bits] & L->gc_bits_tracked) != 0);
     CHECK(_PyObject_GC_IS_TRACKED(&probe));
+    CHECK(pyver_gc_tracked(L, (uintptr_t)&probe));
+    CHECK(!pyver_deferred(L, (uintptr_t)&probe));
+    _PyObject_SET_GC_BITS(&probe, _PyGC_BITS_DEFERRED);
+    CHECK(_PyObject_HasDeferredRefcount(&probe));
+    CHECK(pyver_deferred(L, (uintptr_t)&probe));
 }
 #endif
 
@@ -123,6 +129,7 @@ static void check_preheader_and_counts(const struct pyver_layout *L)
         probe.ob_refcnt = 5;
         CHECK(pyver_refcnt(L, (uintptr_t)&probe) == 5);
         CHECK(!pyver_immortal(L, (uintptr_t)&probe));
+        CHECK(!pyver_deferred(L, (uintptr_t)&probe));
     }
 #else
     CHECK(L->tpflags_preheader == Py_TPFLAGS_MANAGED_DICT);

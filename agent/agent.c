@@ -248,7 +248,7 @@ __attribute__((constructor)) static void agent_start(void)
     enum pyver_status st = pyver_detect(&layout, version, sizeof version, &debug);
     if (st != PYVER_NOT_PYTHON && jw_open(path) == JW_CLAIMED) {
         mod_scan();
-        /* A refused interpreter is named as pyver saw it (e.g. "3.13t
+        /* A refused interpreter is named as pyver saw it (e.g. "3.14t
          * (free-threaded)"): its full version alone would not say why. */
         if (st == PYVER_OK)
             full_version(full, sizeof full, version);

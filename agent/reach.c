@@ -373,12 +373,13 @@ static void scan_roots(struct scan *sc, const char *maps, size_t len)
 /* ---- leaks ------------------------------------------------------------- */
 
 /* True if block i holds an object the interpreter keeps on purpose, which
- * is no leak, and what it holds is reached: an immortal one (3.13t
- * immortalizes every object with deferred reference counting when the
- * first thread starts, garbage included), or on 3.13t one with deferred
- * reference counting, which only a collection frees: the scan runs after
- * the exit collection, so an unreachable one was left by an interpreter
- * that is gone (a subinterpreter's static types' descriptors). */
+ * is no leak, and what it holds is reached: an immortal one (pyver's
+ * immortalizes_deferred: every object with deferred reference counting is
+ * made immortal when the first thread starts, garbage included), or one
+ * with deferred reference counting, which only a collection frees: the
+ * scan runs after the exit collection, so an unreachable one was left by
+ * an interpreter that is gone (a subinterpreter's static types'
+ * descriptors). */
 static bool kept_object(struct scan *sc, size_t i)
 {
     hs_layout(&sc->snap, i);

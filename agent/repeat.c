@@ -81,17 +81,17 @@ static bool type_one(const struct untyped *u)
 static uint32_t mark_index;
 static bool immortal_noted;
 
-/* 3.13t makes every new object that would use deferred reference counting
- * (functions, code objects, module-level objects...) immortal once a
- * thread has started (CPython gh-117783): such objects made by a measured
- * run stay for good, with what they hold, and their growth is the
- * interpreter's, not the program's. Said once. */
+/* An interpreter that immortalizes deferred objects (pyver's
+ * immortalizes_deferred) makes every new function, code object,
+ * module-level object... immortal once a thread has started: such objects
+ * made by a measured run stay for good, with what they hold, and their
+ * growth is the interpreter's, not the program's. Said once. */
 static void note_immortalized(void)
 {
-    if (immortal_noted || !mark_index || !pf_layout->free_threaded)
+    if (immortal_noted || !mark_index || !pf_layout->immortalizes_deferred)
         return;
     immortal_noted = true;
-    rec_note("free-threaded Python 3.13 made objects of a measured run immortal (it does so for every "
+    rec_note("this free-threaded Python made objects of a measured run immortal (it does so for every "
              "function, code object and module-level object once a thread has started, CPython "
              "gh-117783): they are never freed, so growth among them and what they hold is the "
              "interpreter's");

@@ -84,6 +84,10 @@ struct pyver_layout {
      * 0 when the version has none. */
     unsigned gc_bits_deferred;
     bool free_threaded;            /* no GIL, mimalloc objects, no GC head or generations */
+    /* Once a second thread starts, every new object that would use deferred
+     * reference counting is made immortal instead (3.13t, CPython
+     * gh-117783): each run of a script then keeps its functions and code. */
+    bool immortalizes_deferred;
     size_t type_name, type_basicsize, type_flags;
     size_t gc_head_size;           /* bytes of PyGC_Head before a GC object */
     unsigned long tpflags_have_gc, tpflags_type_subclass;

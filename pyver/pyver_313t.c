@@ -17,6 +17,7 @@ const struct pyver_layout pyver_313t = {
     .minor = 13,
     .debug = PYVER_ANY_BUILD,
     .free_threaded = true,
+    .immortalizes_deferred = true, /* gh-117783, until 3.14's deferred counts */
     .tstate_cframe = PYVER_ABSENT,
     .current_frame = 72,
     .frame_code = 0,               /* f_executable */

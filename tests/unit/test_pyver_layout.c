@@ -70,6 +70,8 @@ static void check_frames(const struct pyver_layout *L)
 static void check_free_threaded_counts(const struct pyver_layout *L)
 {
     CHECK(L->free_threaded);
+    /* 3.13's _PyObject_SetDeferredRefcount immortalizes once gc.immortalize is set (gh-117783). */
+    CHECK(L->immortalizes_deferred == (PY_VERSION_HEX < 0x030e0000));
     CHECK(L->ob_refcnt == offsetof(PyObject, ob_ref_local));
     CHECK(L->ob_ref_shared == offsetof(PyObject, ob_ref_shared));
     CHECK(L->ref_shared_shift == _Py_REF_SHARED_SHIFT);

@@ -31,6 +31,7 @@
 #include "threads.h"
 #include "types.h"
 #include "watch.h"
+#include "world.h"
 
 AGENT_TLS int guard_depth;
 
@@ -180,15 +181,30 @@ static void read_options(struct heap_options *h, bool *boundary)
     }
 }
 
+/* What a free-threaded interpreter keeps from lifeline, said once in the
+ * report (docs/versions.md has the reasons at length). */
+static void note_free_threaded(const struct pyver_layout *layout)
+{
+    if (!layout->free_threaded)
+        return;
+    rec_note("free-threaded Python: object blocks are tracked and journaled but not guarded "
+             "(no redzones, fill patterns, quarantine or guarded pool: the collector walks mimalloc's "
+             "heaps), and the GC checks are off (no GC heads or generations); "
+             "the mem, raw and libc domains are fully checked");
+}
+
 static void start_recording(const struct pyver_layout *layout)
 {
     struct heap_options hopt;
     bool boundary;
     read_options(&hopt, &boundary);
+    hopt.plain_objects = layout->free_threaded;
     rec_name_types = pf_init(layout);
     if (!rec_name_types)
         log_msg("cannot find the interpreter's frame API; Python stacks are not recorded");
     ty_init();
+    note_free_threaded(layout);
+    world_init(layout->free_threaded);
     if (!boot_init(gc_checks, leak_scan))
         log_msg("this interpreter lacks C-API functions lifeline needs: no leak scan, no _lifeline module");
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
@@ -235,7 +251,7 @@ __attribute__((constructor)) static void agent_start(void)
     enum pyver_status st = pyver_detect(&layout, version, sizeof version, &debug);
     if (st != PYVER_NOT_PYTHON && jw_open(path) == JW_CLAIMED) {
         mod_scan();
-        /* A refused interpreter is named as pyver saw it (e.g. "3.13t
+        /* A refused interpreter is named as pyver saw it (e.g. "3.14t
          * (free-threaded)"): its full version alone would not say why. */
         if (st == PYVER_OK)
             full_version(full, sizeof full, version);

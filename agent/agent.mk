@@ -3,7 +3,8 @@ AGENT_SRC := agent/agent.c agent/boot.c agent/boundary.c agent/capi.c agent/capt
              agent/elfpatch.c agent/gccheck.c agent/guardpool.c agent/heap.c agent/hooks_libc.c agent/hooks_py.c \
              agent/heapsnap.c agent/jwriter.c agent/live.c agent/log.c agent/modules.c agent/pyframes.c \
              agent/reach.c agent/record.c agent/repeat.c agent/types.c agent/hwwatch.c \
-             agent/symtab.c agent/watch.c agent/refsite.c agent/srcline.c agent/threads.c agent/sampler.c
+             agent/symtab.c agent/watch.c agent/refsite.c agent/srcline.c agent/threads.c agent/sampler.c \
+             agent/world.c
 AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/pic/%.o) $(CORE_PIC_OBJ) $(PYVER_PIC_OBJ)
 
 all: $(BUILD)/liblifeline-agent.so

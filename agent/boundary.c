@@ -75,7 +75,7 @@ typedef obj *(*from_module_spec_fn)(obj *, void *, obj *);
  * happens, with the count it leaves). */
 static void put_owner(enum jn_owner_event ev, unsigned func, uintptr_t block, uintptr_t o, int64_t adjust)
 {
-    rec_owner(ev, func, block, AT(o, pf_layout->ob_refcnt, intptr_t) + adjust);
+    rec_owner(ev, func, block, pyver_refcnt(pf_layout, o) + adjust);
 }
 
 /* Records an ownership event on o, with the current stack and its reference
@@ -392,11 +392,10 @@ static void check_track(obj *op)
     }
 }
 
-/* True if the GC header before op says the collector tracks it. */
+/* True if the collector tracks op (its GC head or its GC bits say so). */
 static bool tracked(uintptr_t op)
 {
-    const struct pyver_layout *L = pf_layout;
-    return AT(op - L->gc_head_size, L->gc_next, uintptr_t) != 0;
+    return pyver_gc_tracked(pf_layout, op);
 }
 
 /* PyObject_GC_Del's check: a GC object freed while the collector still
@@ -516,7 +515,10 @@ typedef int (*set_ref_tracer_fn)(ref_tracer_fn tracer, void *data);
 typedef ref_tracer_fn (*get_ref_tracer_fn)(void **data);
 #define REF_TRACER_CREATE 0 /* PyRefTracer_CREATE, part of the C API */
 
-/* protected by the GIL: set once by bnd_start_ref_tracer, in a pending call */
+/* Set once by bnd_start_ref_tracer, in a pending call, before the tracer
+ * that reads them is installed: the interpreter's store of the tracer
+ * (behind a call, so after these stores, and x86-64 keeps stores in order)
+ * publishes them to every thread, with or without a GIL. */
 static ref_tracer_fn prev_tracer;
 static void *prev_tracer_data;
 

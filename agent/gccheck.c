@@ -38,7 +38,8 @@ static uintptr_t core_base;       /* load address of the object defining PyType_
 static uintptr_t float_type, complex_type, bytearray_type;
 static uint64_t type_object_size; /* PyType_Type's tp_basicsize: a heap type's own words */
 
-/* protected by the GIL (every entry point holds it): what was reported */
+/* protected by the GIL (every entry point holds it; gck_init refuses the
+ * free-threaded build, which has none): what was reported */
 static struct seen {
     uintptr_t type;
     int64_t offset;
@@ -52,7 +53,10 @@ bool gck_init(void)
 {
     Dl_info info;
     void *type_type = dlsym(RTLD_DEFAULT, "PyType_Type");
-    if (!pf_layout || !type_type || !dladdr(type_type, &info))
+    /* The checks walk the generation lists through the GC heads, which a
+     * free-threaded build does not have (its collector walks mimalloc's
+     * heaps, with every other thread stopped). */
+    if (!pf_layout || pf_layout->free_threaded || !type_type || !dladdr(type_type, &info))
         return false;
     core_base = (uintptr_t)info.dli_fbase;
     float_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyFloat_Type");
@@ -418,8 +422,8 @@ static void reference_pass(struct count_pass *p)
              * this collection). Its references are not counted. */
             uintptr_t type = AT(obj, L->ob_type, uintptr_t);
             traverseproc trav = AT(type, L->type_traverse, traverseproc);
-            bool tracked = AT(b->addr + b->gc_off, L->gc_next, uintptr_t) != 0;
-            if (trav && tracked && AT(obj, L->ob_refcnt, intptr_t) > 0)
+            bool tracked = pyver_gc_tracked(L, b->addr + b->obj_off);
+            if (trav && tracked && pyver_refcnt(L, obj) > 0)
                 trav((void *)obj, count_visit, p);
         } else if (b->layout == HS_LAYOUT_OBJECT) {
             /* Only extensions' objects are scanned: the interpreter's own
@@ -458,7 +462,7 @@ static size_t flag_low_counts(struct count_pass *p)
         if (b->layout != HS_LAYOUT_OBJECT && b->layout != HS_LAYOUT_GC_OBJECT)
             continue;
         uintptr_t obj = b->addr + b->obj_off;
-        intptr_t refcnt = AT(obj, L->ob_refcnt, intptr_t);
+        intptr_t refcnt = pyver_refcnt(L, obj);
         if (refcnt <= 0 || (intptr_t)p->counts[j] <= refcnt + (intptr_t)uncounted_references(obj))
             continue;
         struct object o;

@@ -72,10 +72,16 @@ static bool sample_now(void)
     return true;
 }
 
+/* True if blocks of api must stay plain allocator blocks (plain_objects). */
+static bool plain(uint8_t api)
+{
+    return opt.plain_objects && jn_api_domain(api) == JN_DOMAIN_OBJ;
+}
+
 /* Puts a new block in the guarded pool when it is sampled; NULL otherwise. */
 static void *pool_alloc(uint8_t api, size_t size, bool zero)
 {
-    if (!opt.pool_rate || size > HEAP_POOL_MAX || !sample_now())
+    if (!opt.pool_rate || size > HEAP_POOL_MAX || plain(api) || !sample_now())
         return NULL;
     return gp_alloc(size, zero, api);
 }
@@ -382,7 +388,7 @@ void *heap_malloc(uint8_t api, size_t size)
     }
     if (opt.sample_only)
         return f->malloc(f->ctx, size);
-    if (!opt.check) {
+    if (!opt.check || plain(api)) {
         void *p = f->malloc(f->ctx, size);
         if (p)
             track(api, p, size, false);
@@ -413,7 +419,7 @@ void *heap_calloc(uint8_t api, size_t nelem, size_t elsize)
     }
     if (opt.sample_only)
         return f->calloc(f->ctx, nelem, elsize);
-    if (!opt.check) {
+    if (!opt.check || plain(api)) {
         void *p = f->calloc(f->ctx, nelem, elsize);
         if (p)
             track(api, p, size, false);
@@ -568,7 +574,7 @@ void heap_free(uint8_t api, void *p)
         redzones_intact(api, p, &li, JN_CAUGHT_LATER);
     uint32_t type = type_of(api, p, &li);
     rec_free(api, p, type);
-    if (!opt.check) {
+    if (!opt.check || plain(li.api)) {
         release((uintptr_t)p, li.api, false);
         return;
     }

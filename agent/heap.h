@@ -36,6 +36,12 @@ struct heap_options {
     unsigned pool_rate;     /* put about 1 in pool_rate small blocks in the guarded pool (0: none) */
     size_t pool_slots;
     bool sample_only;       /* track only the pooled sample; everything else passes through */
+    /* Object-domain blocks stay the allocator's own blocks, where it put
+     * them: tracked and journaled, but not pooled, padded, filled or held in
+     * quarantine. The free-threaded build's collector finds objects by
+     * walking mimalloc's heaps at a fixed offset in each block, and its
+     * lock-free readers touch the counts of objects just freed. */
+    bool plain_objects;
 };
 void heap_configure(const struct heap_options *o);
 

@@ -261,7 +261,9 @@ void hs_layout(struct hs_snapshot *s, size_t i)
     }
     b->type = type;
     b->obj_off = (uint8_t)obj.offset;
-    if (obj.gc) {
+    /* A build without GC heads (free-threaded) has nothing to validate
+     * the object by and no head a pointer could land in. */
+    if (obj.gc && pf_layout->gc_head_size) {
         b->gc_off = (uint8_t)(obj.offset - pf_layout->gc_head_size);
         if (!gc_head_valid(b->addr + b->gc_off)) {
             b->type = 0;

@@ -113,7 +113,7 @@ static void record_trap(struct hw_slot *s)
     uintptr_t obj = __atomic_load_n(&s->obj, __ATOMIC_ACQUIRE);
     if (!obj)
         return;
-    intptr_t now = *(volatile intptr_t *)(obj + pf_layout->ob_refcnt);
+    intptr_t now = pyver_refcnt(pf_layout, obj);
     intptr_t before = __atomic_exchange_n(&s->last, now, __ATOMIC_ACQ_REL);
     if (now != before)
         rec_owner(now > before ? JN_OWN_INCREF : JN_OWN_DECREF, JN_CAPI_NONE, s->block, now);
@@ -183,17 +183,19 @@ bool hw_init(void)
     return hw_ready;
 }
 
-/* Opens slot s's breakpoint on obj's count in every thread of the process
- * (from /proc/self/task, read with getdents64: no malloc). False when the
- * calling thread's own could not be opened. */
-static bool open_everywhere(struct hw_slot *s, unsigned index, uintptr_t addr)
+/* Opens slot s's breakpoints on the words of an object's count (addrs) in
+ * every thread of the process (from /proc/self/task, read with getdents64:
+ * no malloc). False when the calling thread's own could not be opened. */
+static bool open_everywhere(struct hw_slot *s, unsigned index, const uintptr_t *addrs, unsigned naddrs)
 {
     pid_t self = (pid_t)os_gettid();
-    int own = open_breakpoint(0, addr, index);
-    if (own < 0)
-        return false;
-    s->fds[s->nfds++] = own;
-    fds_open++;
+    for (unsigned a = 0; a < naddrs; a++) {
+        int own = open_breakpoint(0, addrs[a], index);
+        if (own < 0)
+            return false; /* the caller closes what opened */
+        s->fds[s->nfds++] = own;
+        fds_open++;
+    }
     int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     char buf[4096];
     long n;
@@ -204,14 +206,18 @@ static bool open_everywhere(struct hw_slot *s, unsigned index, uintptr_t addr)
             pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
             if (tid <= 0 || tid == self)
                 continue;
-            errno = 0;
-            int fd = s->nfds < HW_MAX_THREADS && fds_open < fd_budget ? open_breakpoint(tid, addr, index) : -1;
-            if (fd >= 0) {
-                s->fds[s->nfds++] = fd;
-                fds_open++;
+            for (unsigned a = 0; a < naddrs; a++) {
+                errno = 0;
+                int fd = s->nfds < HW_MAX_THREADS && fds_open < fd_budget ? open_breakpoint(tid, addrs[a], index) : -1;
+                if (fd >= 0) {
+                    s->fds[s->nfds++] = fd;
+                    fds_open++;
+                } else {
+                    if (errno != ESRCH) /* a thread that just ended needs no watchpoint */
+                        __atomic_add_fetch(&uncovered_threads, 1, __ATOMIC_RELAXED);
+                    break;
+                }
             }
-            else if (errno != ESRCH) /* a thread that just ended needs no watchpoint */
-                __atomic_add_fetch(&uncovered_threads, 1, __ATOMIC_RELAXED);
         }
     }
     if (dir >= 0)
@@ -239,9 +245,11 @@ int hw_arm(uintptr_t obj, uintptr_t block)
         if (s->obj)
             continue;
         s->block = block;
-        s->last = *(volatile intptr_t *)(obj + pf_layout->ob_refcnt);
+        s->last = pyver_refcnt(pf_layout, obj);
         __atomic_store_n(&s->obj, obj, __ATOMIC_RELEASE);
-        if (open_everywhere(s, (unsigned)i, obj + pf_layout->ob_refcnt)) {
+        uintptr_t words[2];
+        unsigned nwords = pyver_refcnt_watch_words(pf_layout, obj, words);
+        if (open_everywhere(s, (unsigned)i, words, nwords)) {
             found = i;
         } else {
             close_all(s);

@@ -6,7 +6,9 @@
  *
  * A thread has four debug registers, and a watched object must be watched in
  * every thread: so at most HW_SLOTS objects at once. Each slot opens one
- * event per thread existing when it is armed (pid = the thread's id), with
+ * event per count word (one; two on a free-threaded build, whose count is
+ * split in ob_ref_local and ob_ref_shared: then two objects fill a thread's
+ * registers) and per thread existing when it is armed (pid = the thread's id), with
  * inherit and inherit_thread, so that threads those threads create later get
  * it too; closing the events (at the object's free) frees the slot in every
  * thread. Needs Linux 5.13 (sigtrap, remove_on_exec, inherit_thread) on

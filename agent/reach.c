@@ -16,6 +16,7 @@
 #include "log.h"
 #include "modules.h"
 #include "pyframes.h"
+#include "world.h"
 
 #define PAGE 4096ul
 /* Blocks at least this big are scanned page by page, skipping pages that
@@ -371,6 +372,39 @@ static void scan_roots(struct scan *sc, const char *maps, size_t len)
 
 /* ---- leaks ------------------------------------------------------------- */
 
+/* True if block i holds an object the interpreter keeps on purpose, which
+ * is no leak, and what it holds is reached: an immortal one (pyver's
+ * immortalizes_deferred: every object with deferred reference counting is
+ * made immortal when the first thread starts, garbage included), or one
+ * with deferred reference counting, which only a collection frees: the
+ * scan runs after the exit collection, so an unreachable one was left by
+ * an interpreter that is gone (a subinterpreter's static types'
+ * descriptors). */
+static bool kept_object(struct scan *sc, size_t i)
+{
+    hs_layout(&sc->snap, i);
+    const struct hs_block *b = &sc->snap.blocks[i];
+    if (b->layout != HS_LAYOUT_OBJECT && b->layout != HS_LAYOUT_GC_OBJECT)
+        return false;
+    if (!pf_layout || b->obj_off + pf_layout->ob_header_size > b->size)
+        return false;
+    uintptr_t obj = b->addr + b->obj_off;
+    return pyver_immortal(pf_layout, obj) || pyver_deferred(pf_layout, obj);
+}
+
+/* After the roots: kept objects not reached yet become roots too. Only
+ * unreached blocks are looked at, so the common case costs nothing. */
+static void reach_from_kept(struct scan *sc)
+{
+    for (size_t i = 0; i < sc->snap.n; i++) {
+        if (sc->marks[i] & M_REACHED || !kept_object(sc, i))
+            continue;
+        sc->marks[i] |= M_REACHED;
+        push(sc, i);
+        drain(sc, consider_reached);
+    }
+}
+
 /* Within the leaked blocks: marks those another leaked block points to. */
 static void consider_referenced(struct scan *sc, uint64_t w)
 {
@@ -497,16 +531,19 @@ static __attribute__((noinline)) size_t scan_with_registers_spilled(struct scan 
     }
     scan_roots(sc, maps, maps_len);
     drain(sc, consider_reached);
+    reach_from_kept(sc);
     os_unmap(maps, maps_cap);
     __asm__ __volatile__("" : : "r"(&regs) : "memory");
     classify_leaks(sc);
     return journal_leaks(sc);
 }
 
-size_t reach_scan(void)
+/* The scan itself; *out gets the number of leaked blocks. Runs with the
+ * other Python threads stopped. */
+static void scan_stopped(void *out)
 {
     if (!jw_active() || !guard_enter())
-        return 0;
+        return;
     struct scan sc;
     memset(&sc, 0, sizeof sc);
     size_t leaked = 0;
@@ -516,5 +553,12 @@ size_t reach_scan(void)
         log_msg("leak scan: out of memory for its tables; no leak scan");
     finish(&sc);
     guard_leave();
+    *(size_t *)out = leaked;
+}
+
+size_t reach_scan(void)
+{
+    size_t leaked = 0;
+    world_stopped(scan_stopped, &leaked);
     return leaked;
 }

@@ -15,9 +15,11 @@
 
 #include <stddef.h>
 
-/* Runs the scan and journals what leaked. The caller holds the GIL (other
- * Python threads are stopped; threads that never run Python are not, and a
- * block they free during the scan may be read after its free). Returns the
+/* Runs the scan and journals what leaked. The caller holds the GIL, or on
+ * a free-threaded build runs Python: the scan stops the world (world.h).
+ * Either way other Python threads are stopped; threads that never run
+ * Python are not, and a block they free during the scan may be read after
+ * its free. Returns the
  * number of leaked blocks, or 0 when the scan could not run (no memory for
  * its tables, or not recording). */
 size_t reach_scan(void);

@@ -166,7 +166,7 @@ static uint32_t try_header(uintptr_t block, size_t offset, enum state state, str
 {
     const struct pyver_layout *L = pf_layout;
     uintptr_t obj = block + offset;
-    intptr_t refcnt = AT(obj, L->ob_refcnt, intptr_t);
+    intptr_t refcnt = pyver_refcnt(L, obj);
     if (state == LIVE ? refcnt <= 0 : refcnt != 0)
         return 0;
     uintptr_t t = AT(obj, L->ob_type, uintptr_t);

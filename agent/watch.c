@@ -251,7 +251,7 @@ static void put_watch(uintptr_t block, uintptr_t obj, unsigned spec, uint32_t fl
     uint8_t *w = jw_reserve(JN_SEQ_RECORD_MAX, &d);
     if (w)
         jw_commit(jn_put_watch(w, jw_next_seq(), block, (uint32_t)(obj - block), spec, flags,
-                               AT(obj, pf_layout->ob_refcnt, intptr_t), type));
+                               pyver_refcnt(pf_layout, obj), type));
 }
 
 /* Watches the object at obj (in block, of type id type), chosen by SPEC

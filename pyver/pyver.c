@@ -4,13 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static const struct pyver_layout *const supported[] = {&pyver_311, &pyver_313, &pyver_313d};
+static const struct pyver_layout *const supported[] = {&pyver_311, &pyver_313, &pyver_313d, &pyver_313t};
 
-const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor, bool debug)
+const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor, bool debug, bool free_threaded)
 {
     for (size_t i = 0; i < sizeof supported / sizeof *supported; i++) {
         const struct pyver_layout *t = supported[i];
-        if (t->major == major && t->minor == minor && (t->debug == PYVER_ANY_BUILD || t->debug == (int)debug))
+        if (t->major == major && t->minor == minor && t->free_threaded == free_threaded &&
+            (t->debug == PYVER_ANY_BUILD || t->debug == (int)debug))
             return t;
     }
     return NULL;
@@ -18,7 +19,7 @@ const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor, bool deb
 
 const char *pyver_supported_list(void)
 {
-    return "3.11, 3.13 (with the GIL)";
+    return "3.11, 3.13, 3.13t (free-threaded)";
 }
 
 /* Reads the version from Py_Version (3.11+) or, for older interpreters, the
@@ -49,12 +50,10 @@ enum pyver_status pyver_detect(const struct pyver_layout **layout, char *version
     *debug_build = dlsym(RTLD_DEFAULT, "_Py_RefTotal") != NULL ||
                    dlsym(RTLD_DEFAULT, "_Py_NegativeRefcount") != NULL;
     /* The free-threaded build exports the merging of its split reference
-     * counts; its object header is another one, which no table describes. */
-    if (dlsym(RTLD_DEFAULT, "_Py_MergeZeroLocalRefcount")) {
-        if (version_out)
-            snprintf(version_out, cap, "%u.%ut (free-threaded)", major, minor);
-        return PYVER_UNSUPPORTED;
-    }
-    *layout = pyver_lookup(major, minor, *debug_build);
+     * counts; its object header is another one, with its own table. */
+    bool free_threaded = dlsym(RTLD_DEFAULT, "_Py_MergeZeroLocalRefcount") != NULL;
+    if (free_threaded && version_out)
+        snprintf(version_out, cap, "%u.%ut (free-threaded)", major, minor);
+    *layout = pyver_lookup(major, minor, *debug_build, free_threaded);
     return *layout ? PYVER_OK : PYVER_UNSUPPORTED;
 }

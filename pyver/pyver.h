@@ -66,7 +66,28 @@ struct pyver_layout {
     size_t code_bytecode;          /* first _Py_CODEUNIT (co_code_adaptive) */
 
     /* PyObject / PyTypeObject / GC */
-    size_t ob_refcnt, ob_type;
+    size_t ob_refcnt, ob_type;     /* ob_refcnt: the whole count, or on a free-threaded build
+                                    * the owning thread's part (ob_ref_local, a uint32_t) */
+    /* Free-threaded builds (biased reference counting): the other threads'
+     * part of the count, shifted left by ref_shared_shift (flag bits below);
+     * PYVER_ABSENT with the GIL. Read counts with pyver_refcnt only. */
+    size_t ob_ref_shared;
+    unsigned ref_shared_shift;
+    /* Free-threaded builds keep the collector's state in the object header
+     * (ob_gc_bits, a byte) instead of a GC head: the bit set while the
+     * object is tracked. PYVER_ABSENT with the GIL (use gc_next). */
+    size_t ob_gc_bits;
+    unsigned gc_bits_tracked;
+    /* The bit of ob_gc_bits an object with deferred reference counting
+     * carries (functions, code objects, descriptors, modules...): its count
+     * has a bias only the collector removes, so only a collection frees it.
+     * 0 when the version has none. */
+    unsigned gc_bits_deferred;
+    bool free_threaded;            /* no GIL, mimalloc objects, no GC head or generations */
+    /* Once a second thread starts, every new object that would use deferred
+     * reference counting is made immortal instead (3.13t, CPython
+     * gh-117783): each run of a script then keeps its functions and code. */
+    bool immortalizes_deferred;
     size_t type_name, type_basicsize, type_flags;
     size_t gc_head_size;           /* bytes of PyGC_Head before a GC object */
     unsigned long tpflags_have_gc, tpflags_type_subclass;
@@ -111,19 +132,67 @@ enum pyver_status {
  * Must be callable from a library constructor, before the interpreter runs:
  * it only reads exported symbols. On PYVER_UNSUPPORTED, *layout is NULL and
  * version_out (if not NULL) holds the version found, e.g. "3.10", or
- * "3.13t (free-threaded)" for a free-threaded build, refused whatever its
- * version. */
+ * "3.14t (free-threaded)" for a free-threaded build without a table. */
 enum pyver_status pyver_detect(const struct pyver_layout **layout, char *version_out, size_t cap,
                                bool *debug_build);
 
 /* The layout for one version and build (debug: a Py_DEBUG build), or NULL
  * if unsupported. */
-const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor, bool debug);
+const struct pyver_layout *pyver_lookup(unsigned major, unsigned minor, bool debug, bool free_threaded);
 
-/* One line naming the versions this lifeline supports, e.g. "3.11, 3.13 (with the GIL)". */
+/* The reference count of the object at obj (a readable object): the field
+ * with the GIL, the two biased halves summed on a free-threaded build. */
+static inline intptr_t pyver_refcnt(const struct pyver_layout *L, uintptr_t obj)
+{
+    if (L->ob_ref_shared == PYVER_ABSENT)
+        return *(const volatile intptr_t *)(obj + L->ob_refcnt);
+    uint32_t local = *(const volatile uint32_t *)(obj + L->ob_refcnt);
+    intptr_t shared = *(const volatile intptr_t *)(obj + L->ob_ref_shared);
+    return (intptr_t)local + (shared >> L->ref_shared_shift);
+}
+
+/* True if the collector tracks the GC object at obj: its GC head's next
+ * link is set, or on a free-threaded build its tracked bit. */
+static inline bool pyver_gc_tracked(const struct pyver_layout *L, uintptr_t obj)
+{
+    if (L->ob_gc_bits != PYVER_ABSENT)
+        return (*(const volatile uint8_t *)(obj + L->ob_gc_bits) & L->gc_bits_tracked) != 0;
+    return *(const volatile uintptr_t *)(obj - L->gc_head_size + L->gc_next) != 0;
+}
+
+/* The aligned 8-byte words hardware watchpoints cover to see the count of
+ * the object at obj move, in words[]; returns how many (at most 2): the
+ * count itself with the GIL; on a free-threaded build the word holding
+ * ob_ref_local (the owning thread's part) and ob_ref_shared (the others'). */
+static inline unsigned pyver_refcnt_watch_words(const struct pyver_layout *L, uintptr_t obj, uintptr_t words[2])
+{
+    words[0] = (obj + L->ob_refcnt) & ~(uintptr_t)7;
+    if (L->ob_ref_shared == PYVER_ABSENT)
+        return 1;
+    words[1] = obj + L->ob_ref_shared;
+    return 2;
+}
+
+/* True if only the collector can free the object at obj (deferred
+ * reference counting, free-threaded builds). */
+static inline bool pyver_deferred(const struct pyver_layout *L, uintptr_t obj)
+{
+    return L->gc_bits_deferred && L->ob_gc_bits != PYVER_ABSENT &&
+           (*(const volatile uint8_t *)(obj + L->ob_gc_bits) & L->gc_bits_deferred) != 0;
+}
+
+/* True if the object at obj is immortal: its count never moves. */
+static inline bool pyver_immortal(const struct pyver_layout *L, uintptr_t obj)
+{
+    if (L->ob_ref_shared == PYVER_ABSENT)
+        return (*(const volatile uint64_t *)(obj + L->ob_refcnt) & L->immortal_bits) != 0;
+    return *(const volatile uint32_t *)(obj + L->ob_refcnt) == UINT32_MAX;
+}
+
+/* One line naming the versions this lifeline supports, e.g. "3.11, 3.13, 3.13t (free-threaded)". */
 const char *pyver_supported_list(void);
 
 extern const struct pyver_layout pyver_311;
-extern const struct pyver_layout pyver_313, pyver_313d;
+extern const struct pyver_layout pyver_313, pyver_313d, pyver_313t;
 
 #endif

@@ -3,8 +3,8 @@
  * Include/internal/pycore_frame.h, pycore_freelist.h, pycore_gc.h,
  * pycore_object.h, Include/cpython/code.h, Include/object.h,
  * Include/cpython/unicodeobject.h. The free-threaded build (--disable-gil)
- * has another object header and no generation lists: pyver_detect refuses
- * it. A Py_DEBUG build differs in one place: its interpreter state keeps a
+ * has another object header and no generation lists: its table is in
+ * pyver_313t.c. A Py_DEBUG build differs in one place: its interpreter state keeps a
  * reference total (object_state.reftotal) before the free lists. */
 #include "pyver.h"
 
@@ -34,6 +34,8 @@
     .code_firstlineno = 68,                                                                     \
     .code_bytecode = 200,                                                                       \
     .ob_refcnt = 0,                                                                             \
+    .ob_ref_shared = PYVER_ABSENT, /* one count: the GIL serializes it */                       \
+    .ob_gc_bits = PYVER_ABSENT,    /* a GC head before the object */                            \
     .ob_type = 8,                                                                               \
     .type_name = 24,                                                                            \
     .type_basicsize = 32,                                                                       \

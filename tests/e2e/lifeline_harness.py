@@ -31,8 +31,25 @@ PYTHON313_BUILD = os.path.join(REPO, "tests", "python313", "build")
 # Interpreters built by tests/python313/build: id -> its --variant.
 PY313_VARIANTS = {"py313": "release", "py313d": "debug", "py313t": "freethreaded"}
 # Interpreters lifeline refuses on purpose (docs/versions.md): the tests that need a traced target
-# skip on them, saying why; tests/e2e/test_unsupported.py checks the refusal itself.
-REFUSED = {"py313t": "lifeline refuses the free-threaded 3.13 build (docs/versions.md)"}
+# skip on them, saying why; tests/e2e/test_unsupported.py checks the refusal itself. None today.
+REFUSED: dict = {}
+# Free-threaded interpreters, and what lifeline cannot do on them (docs/versions.md, "Free-threaded
+# 3.13"): a test of one of these capabilities skips there with the reason.
+FREE_THREADED = {"py313t"}
+FT_UNAVAILABLE = {
+    "object-guard": "object blocks are not guarded on a free-threaded build (mimalloc's heaps are "
+                    "what its collector walks): no redzones, fill, quarantine or guarded pool for "
+                    "the object domain",
+    "gc-checks": "no GC checks on a free-threaded build (no GC heads or generation lists)",
+    "huge-free-faults": "3.13t's PyMem allocator is mimalloc, which keeps a freed huge block mapped "
+                        "for reuse (it decommits, it does not unmap): the stale access does not fault",
+}
+
+
+def list_items_array(interp: "Interpreter"):
+    """(size, offset of item 0) of the PyMem block of a list's items: a free-threaded list's array
+    starts with its capacity (_PyListArray)."""
+    return (8, 8) if interp.id in FREE_THREADED else (0, 0)
 
 ERROR_EXIT = 23       # lifeline run's default --error-exitcode
 USAGE_EXIT = 2        # lifeline's own usage / input errors
@@ -216,6 +233,25 @@ def require(interp: Interpreter, *, traced=True) -> Interpreter:
         pytest.fail(f"{interp.id} interpreter unavailable: " + "\n".join(interp.notes), pytrace=False)
     if traced and interp.id in REFUSED:
         pytest.skip(f"{interp.id}: {REFUSED[interp.id]}")
+    return interp
+
+
+def hw_watch_capacity(interp: "Interpreter") -> int:
+    """Objects the four debug registers watch at once: 2 on a free-threaded build, whose count
+    is split over two words (ob_ref_local, ob_ref_shared), each needing a register."""
+    return 2 if interp.id in FREE_THREADED else 4
+
+
+def gc_head_size(interp: Interpreter) -> int:
+    """Bytes of PyGC_Head before a GC object in a block: none on a free-threaded build."""
+    return 0 if interp.id in FREE_THREADED else 16
+
+
+def require_capability(interp: Interpreter, capability: str) -> Interpreter:
+    """Skips, with the reason, when lifeline cannot do `capability` (a key of FT_UNAVAILABLE) on
+    this interpreter: today only on a free-threaded build."""
+    if interp.id in FREE_THREADED:
+        pytest.skip(f"{interp.id}: {FT_UNAVAILABLE[capability]}")
     return interp
 
 

@@ -30,7 +30,7 @@ REALCODE_DIR = os.path.join(H.E2E_DIR, "realcode")
 
 # The 3.13 builds too: Debian's extension packages are built for 3.11 only (they skip there, saying
 # so), but CPython's own regression tests run on every interpreter.
-INTERPS = ["release", "debug", "py313", "py313d"]
+INTERPS = ["release", "debug", "py313", "py313d", "py313t"]
 
 # Warnings that were investigated and are what lifeline should say (the issues ask for zero *error*
 # findings on real code; a warning is "what may be intended"): (kind, block.type, details.field).
@@ -120,6 +120,9 @@ REGRTESTS = ["test_json", "test_list", "test_dict", "test_set", "test_weakref", 
              "test_bytes", "test_unicode"]
 # 3.13 renamed test_unicode to test_str.
 REGRTESTS_313 = [("test_str" if t == "test_unicode" else t) for t in REGRTESTS]
+# The free-threaded build also runs its own threads-in-parallel tests (dicts, lists, sets, types,
+# weak references... changed by several threads at once; about a minute under lifeline).
+REGRTESTS_313T = REGRTESTS_313 + ["test_free_threading"]
 
 
 def get_interp(interp_id):
@@ -183,5 +186,7 @@ def test_cpython_regrtests_no_findings(interp_id, tmp_path):
                     f"libpython3.11-testsuite): {err.strip().splitlines()[-1:]}")
     # -m test runs every test in this one process (no -j: lifeline traces the first process only).
     tests = REGRTESTS_313 if interp_id in H.PY313_VARIANTS else REGRTESTS
+    if interp_id in H.FREE_THREADED:
+        tests = REGRTESTS_313T
     run_clean(interp, ["-m", "test", *tests], f"regrtests on {interp_id}",
               marker="Tests result: SUCCESS", timeout=600, cwd=str(tmp_path))

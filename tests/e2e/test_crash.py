@@ -195,6 +195,7 @@ def test_crash_in_freed_block_names_the_block(interp):
     """The fault address lies inside a freed 48 MB PyMem block: the report must name that block,
     its state and both its stacks (as nearest_block of a crash, or as the block of a
     use-after-free caught at the access)."""
+    H.require_capability(interp, "huge-free-faults")
     res = H.run_lifeline(interp, [H.script("crash_freed_big.py")], extensions=["zoo_crash"])
     rc, stderr, report = res
     assert rc == H.ERROR_EXIT, res.describe()

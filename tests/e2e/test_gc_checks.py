@@ -14,6 +14,7 @@ def found(res, kind):
 
 
 def test_untraversed_field_is_named(interp, tmp_path):
+    H.require_capability(interp, "gc-checks")
     res = run(interp, tmp_path, "def make():\n    return zoo_gc.holder([1], [2])\nh = make()\ngc.collect()")
     fs = found(res, "gc-untraversed-reference")
     assert len(fs) == 1, res.describe()
@@ -27,6 +28,7 @@ def test_untraversed_field_is_named(interp, tmp_path):
 
 
 def test_untraversed_found_at_a_young_collection(interp, tmp_path):
+    H.require_capability(interp, "gc-checks")
     # no explicit full collection: allocations trigger generation-0 collections
     body = "keep = [zoo_gc.holder(None, {'k': i}) for i in range(3)]\njunk = [[i] for i in range(5000)]"
     res = run(interp, tmp_path, body)
@@ -35,6 +37,7 @@ def test_untraversed_found_at_a_young_collection(interp, tmp_path):
 
 
 def test_heap_type_that_does_not_visit_its_type(interp, tmp_path):
+    H.require_capability(interp, "gc-checks")
     res = run(interp, tmp_path, "t = zoo_gc.thing(None)\ngc.collect()")
     fs = found(res, "gc-untraversed-reference")
     assert len(fs) == 1, res.describe()
@@ -42,6 +45,7 @@ def test_heap_type_that_does_not_visit_its_type(interp, tmp_path):
 
 
 def test_traverse_visiting_freed_memory(interp, tmp_path):
+    H.require_capability(interp, "gc-checks")
     body = "def make():\n    s = {1, 2}\n    return zoo_gc.keeper(s)\nk = make()\ngc.collect()"
     res = run(interp, tmp_path, body)
     fs = found(res, "gc-dangling-reference")
@@ -56,6 +60,7 @@ def test_traverse_visiting_freed_memory(interp, tmp_path):
 
 
 def test_stored_borrowed_reference_in_plain_object(interp, tmp_path):
+    H.require_capability(interp, "gc-checks")
     body = "def make():\n    s = {1, 2}\n    owner = [s]\n    return owner, zoo_gc.borrower(s)\nkeep = make()\ngc.collect()"
     res = run(interp, tmp_path, body)
     fs = found(res, "refcount-too-low")
@@ -80,6 +85,7 @@ def test_borrowed_reference_in_c_memory_is_not_counted(interp, tmp_path):
 
 
 def test_visited_borrowed_reference(interp, tmp_path):
+    H.require_capability(interp, "gc-checks")
     body = "s = {1, 2}\nowner = [s]\nk = zoo_gc.keeper(s)\ndel s\ngc.collect()"
     res = run(interp, tmp_path, body)
     fs = found(res, "refcount-too-low")
@@ -88,6 +94,7 @@ def test_visited_borrowed_reference(interp, tmp_path):
 
 
 def test_tracked_before_its_fields_are_set(interp, tmp_path):
+    H.require_capability(interp, "gc-checks")
     res = run(interp, tmp_path, "h = zoo_gc.half([1])")
     fs = found(res, "gc-tracked-uninitialized")
     assert len(fs) >= 1, res.describe()

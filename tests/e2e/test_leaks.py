@@ -77,7 +77,10 @@ def test_lost_container_and_its_contents(interp, tmp_path):
     strs = only_leak(res, lambda f: f["block"]["type"] == "str")
     assert strs["details"]["count"] == 4 and strs["details"]["reachability"] == "indirect", strs
     ints = only_leak(res, lambda f: f["block"]["type"] == "int")
-    assert ints["details"]["count"] == 4 and ints["details"]["reachability"] == "indirect", ints
+    # On 3.13t some of the ints are reached from memory lifeline does not track (scanned as roots:
+    # mimalloc's own pages among them), so fewer are found; never more. docs/versions.md.
+    expected = range(1, 5) if interp.id in H.FREE_THREADED else [4]
+    assert ints["details"]["count"] in expected and ints["details"]["reachability"] == "indirect", ints
     table = [f for f in leaks(res.report) if f["block"]["type"] is None]
     assert table and all(f["details"]["reachability"] == "indirect" for f in table), res.describe()
 

@@ -238,6 +238,12 @@ def test_without_warmups_the_cache_grows(release_interp, tmp_path):
 
 def test_clean_stdlib_script(interp):
     res = leaks(interp, [H.script("leaks_clean_stdlib.py")], extensions=())
+    if interp.id in H.FREE_THREADED:
+        # The script starts a thread: from then on 3.13t makes every new function and code object
+        # immortal (gh-117783), and each run's stay. lifeline says so in a note.
+        assert any("immortal" in n and "gh-117783" in n for n in res.report["notes"]), res.describe()
+        pytest.skip(f"{interp.id}: once a thread has started, 3.13t immortalizes each run's functions "
+                    "and code objects (CPython gh-117783): the growth is real, and noted")
     assert res.returncode == 0, res.describe()
     assert res.report["findings"] == [], res.describe()
     if interp.debug:

@@ -67,6 +67,7 @@ def test_cflags_names_the_installed_header():
 
 
 def test_release_twice_history_shows_the_extra_decref(interp, tmp_path):
+    H.require_capability(interp, "object-guard")  # the use after free of an object
     script = write_script(tmp_path, "zoo_refs.release_twice()")
     journal = tmp_path / "run.lljournal"
     res = H.run_lifeline(interp, [str(script)], lifeline_args=["--pool-rate", "0"], keep_journal=journal,
@@ -268,6 +269,7 @@ def test_watch_native_function_site_and_the_zoo_use_after_free(interp, tmp_path)
     """site=item_new (a static function of the extension, from its symbol table): the bug zoo's
     use-after-free, whose history shows the extra decref the buggy helper made, recorded by the
     hardware watchpoint, and whose summary names it."""
+    H.require_capability(interp, "object-guard")  # the use after free of an object
     script = "import zoo_refs\nzoo_refs.release_twice()\n"
     res = run_watch(interp, tmp_path, ["site=item_new"], script=script, extra=["--pool-rate", "0"])
     f = H.only_finding(res.report, "use-after-free")
@@ -286,6 +288,7 @@ def test_watch_c_file_line_site(interp, tmp_path):
     """site=FILE:LINE on the extension's own C line (PyObject_New in item_new), matched through
     the DWARF the extension carries: the same object and history as site=item_new; a line of the
     same file that allocates nothing chooses nothing."""
+    H.require_capability(interp, "object-guard")  # the use after free of an object
     script = "import zoo_refs\nzoo_refs.release_twice()\n"
     alloc = line_of("ItemObject *it = PyObject_New(ItemObject, &Item_Type);")
     res = run_watch(interp, tmp_path, [f"site=zoo_refs.c:{alloc}"], script=script, extra=["--pool-rate", "0"])
@@ -384,17 +387,18 @@ print("script-finished")
 def test_watch_more_objects_than_debug_registers(interp, tmp_path):
     res = run_watch(interp, tmp_path, ["type=Box"], script=TOO_MANY_SCRIPT)
     ws = watched(res)
+    cap = H.hw_watch_capacity(interp)
     assert len(ws) == 6, res.describe()
-    assert [w["hardware"] for w in ws] == [True] * 4 + [False] * 2, [w["hardware"] for w in ws]
+    assert [w["hardware"] for w in ws] == [True] * cap + [False] * (6 - cap), [w["hardware"] for w in ws]
     # (at exit the first boxes die and their registers go to the waiting ones: "..., until one was freed")
     assert ws[5]["no_hardware"].startswith("all 4 debug registers were watching objects chosen earlier")
-    assert res.report["stats"]["watched_without_hardware"] == 2
-    note = "2 of the 6 objects --watch chose got no hardware watchpoint"
+    assert res.report["stats"]["watched_without_hardware"] == 6 - cap
+    note = f"{6 - cap} of the 6 objects --watch chose got no hardware watchpoint"
     assert any(note in n for n in res.report["notes"]), res.report["notes"]
     assert f"lifeline: note: {note}" in res.stderr
     # the ones with a watchpoint saw the loop's increment
-    assert all(any(e["event"] == "incref" for e in w["history"]) for w in ws[:4])
-    assert not any(any(e["event"] == "incref" for e in w["history"]) for w in ws[4:])
+    assert all(any(e["event"] == "incref" for e in w["history"]) for w in ws[:cap])
+    assert not any(any(e["event"] == "incref" for e in w["history"]) for w in ws[cap:])
 
 
 FD_BUDGET_SCRIPT = """\
@@ -586,23 +590,25 @@ PROMOTE_SCRIPT = """\
 class Box:
     pass
 
-boxes = [Box() for _ in range(5)]
-c = boxes[4]                                # header only: no register yet
+boxes = [Box() for _ in range({n})]
+c = boxes[{last}]                                # header only: no register yet
 del boxes[0]                                # the first box's register comes free
-b = boxes[3]                                # now by the hardware watchpoint
+b = boxes[{shifted}]                                # now by the hardware watchpoint
 del b
 print("script-finished")
 """
 
 
 def test_watch_gives_a_freed_debug_register_to_a_waiting_object(interp, tmp_path):
-    lines = PROMOTE_SCRIPT.splitlines()
+    cap = H.hw_watch_capacity(interp)
+    script = PROMOTE_SCRIPT.format(n=cap + 1, last=cap, shifted=cap - 1)
+    lines = script.splitlines()
     after = next(i + 1 for i, t in enumerate(lines) if "# now by the hardware" in t)
     before = next(i + 1 for i, t in enumerate(lines) if "# header only" in t)
-    res = run_watch(interp, tmp_path, ["type=Box"], script=PROMOTE_SCRIPT)
+    res = run_watch(interp, tmp_path, ["type=Box"], script=script)
     ws = watched(res)
-    assert len(ws) == 5 and [w["hardware"] for w in ws] == [True] * 4 + [False], res.describe()
-    w = ws[4]
+    assert len(ws) == cap + 1 and [w["hardware"] for w in ws] == [True] * cap + [False], res.describe()
+    w = ws[cap]
     assert w["no_hardware"] == "all 4 debug registers were watching objects chosen earlier, until one was freed"
     at = [(e["event"], python_line(e["stack"])) for e in w["history"]]
     assert ("incref", after) in at, at
@@ -610,8 +616,8 @@ def test_watch_gives_a_freed_debug_register_to_a_waiting_object(interp, tmp_path
     first = w["hardware_from_event"]
     assert first is not None and at[first] == ("incref", after), (first, at)
     assert w["balance"]["complete"] is False  # its first changes were not all seen
-    assert any("1 of the 5 objects --watch chose got no hardware watchpoint" in n and "(1 got one later)" in n
-               for n in res.report["notes"]), res.report["notes"]
+    assert any(f"1 of the {cap + 1} objects --watch chose got no hardware watchpoint" in n and
+               "(1 got one later)" in n for n in res.report["notes"]), res.report["notes"]
 
 
 def test_help_names_watch():

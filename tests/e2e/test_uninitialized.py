@@ -25,6 +25,7 @@ def run(interp, tmp_path, text):
 
 
 def test_forgotten_field_is_named(interp, tmp_path):
+    H.require_capability(interp, "object-guard")  # the new-memory fill pattern
     res = run(interp, tmp_path, SCRIPT_BUG)
     rc, stderr, report = res
     assert rc == 0, res.describe()  # a warning: the target's own status

@@ -41,15 +41,23 @@ def test_unsupported_version_is_refused(tmp_path, version_hex, name):
     assert "3.11, 3.13" in error
 
 
-def test_free_threaded_is_refused_whatever_its_version(tmp_path):
-    error, out = refusal([build_fake(tmp_path, "0x030d05f0ul", "-DFAKE_FREE_THREADED")])
+def test_free_threaded_without_a_table_is_refused(tmp_path):
+    """A free-threaded build is told apart whatever its version: 3.14t has no table."""
+    error, out = refusal([build_fake(tmp_path, "0x030e00f0ul", "-DFAKE_FREE_THREADED")])
     assert "fake python ran" in out
-    assert "Python 3.13t (free-threaded) is not supported" in error, error
+    assert "Python 3.14t (free-threaded) is not supported" in error, error
+    assert "3.13t (free-threaded)" in error  # the supported list names it
 
 
-def test_real_free_threaded_build_is_refused():
-    """The free-threaded 3.13 that tests/python313/build made: refused, its script still run."""
+def test_real_free_threaded_build_is_traced_with_its_note():
+    """The free-threaded 3.13 that tests/python313/build made is traced; the report says once
+    what lifeline cannot do there."""
     interp = H.require(H.interpreter("py313t"), traced=False)
-    error, out = refusal([interp.path, "-c", "print('ran untraced')"])
-    assert out == "ran untraced\n"
-    assert "Python 3.13t (free-threaded) is not supported" in error, error
+    proc = subprocess.run([lifeline_path(), "run", "--", interp.path, "-c", "print('ran traced')"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ran traced\n"
+    notes = [line for line in proc.stderr.splitlines() if "free-threaded Python" in line]
+    assert len(notes) == 1 and notes[0].startswith("lifeline: note:"), proc.stderr
+    assert "GC checks are off" in notes[0] and "not guarded" in notes[0]
+    assert "lifeline: error" not in proc.stderr

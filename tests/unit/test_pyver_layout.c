@@ -64,10 +64,56 @@ static void check_frames(const struct pyver_layout *L)
     CHECK(L->frame_owner == offsetof(_PyInterpreterFrame, owner));
 }
 
+#ifdef Py_GIL_DISABLED
+/* The biased count: pyver_refcnt and pyver_immortal against the headers'
+ * own Py_REFCNT and _Py_IsImmortal on probe objects. */
+static void check_free_threaded_counts(const struct pyver_layout *L)
+{
+    CHECK(L->free_threaded);
+    /* 3.13's _PyObject_SetDeferredRefcount immortalizes once gc.immortalize is set (gh-117783). */
+    CHECK(L->immortalizes_deferred == (PY_VERSION_HEX < 0x030e0000));
+    CHECK(L->ob_refcnt == offsetof(PyObject, ob_ref_local));
+    CHECK(L->ob_ref_shared == offsetof(PyObject, ob_ref_shared));
+    CHECK(L->ref_shared_shift == _Py_REF_SHARED_SHIFT);
+    CHECK(L->ob_gc_bits == offsetof(PyObject, ob_gc_bits));
+    CHECK(L->gc_bits_tracked == _PyGC_BITS_TRACKED);
+    CHECK(L->gc_bits_deferred == _PyGC_BITS_DEFERRED);
+    static const struct { uint32_t local; Py_ssize_t shared; } cases[] = {
+        {1, 0}, {3, 2 << _Py_REF_SHARED_SHIFT}, {0, 5 << _Py_REF_SHARED_SHIFT},
+        {2, (1 << _Py_REF_SHARED_SHIFT) | _Py_REF_MAYBE_WEAKREF}, {7, -(1 << _Py_REF_SHARED_SHIFT)},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        PyObject probe;
+        memset(&probe, 0, sizeof probe);
+        probe.ob_ref_local = cases[i].local;
+        probe.ob_ref_shared = cases[i].shared;
+        CHECK(pyver_refcnt(L, (uintptr_t)&probe) == Py_REFCNT(&probe));
+        CHECK(!pyver_immortal(L, (uintptr_t)&probe));
+    }
+    PyObject probe;
+    memset(&probe, 0, sizeof probe);
+    probe.ob_ref_local = _Py_IMMORTAL_REFCNT_LOCAL;
+    CHECK(_Py_IsImmortal(&probe));
+    CHECK(pyver_immortal(L, (uintptr_t)&probe));
+    /* Tracked by the collector: the bit _PyObject_GC_IS_TRACKED tests. */
+    _PyObject_SET_GC_BITS(&probe, _PyGC_BITS_TRACKED);
+    CHECK((((const uint8_t *)&probe)[L->ob_gc_bits] & L->gc_bits_tracked) != 0);
+    CHECK(_PyObject_GC_IS_TRACKED(&probe));
+    CHECK(pyver_gc_tracked(L, (uintptr_t)&probe));
+    CHECK(!pyver_deferred(L, (uintptr_t)&probe));
+    _PyObject_SET_GC_BITS(&probe, _PyGC_BITS_DEFERRED);
+    CHECK(_PyObject_HasDeferredRefcount(&probe));
+    CHECK(pyver_deferred(L, (uintptr_t)&probe));
+}
+#endif
+
 /* The words before an object and the meaning of its reference count. */
 static void check_preheader_and_counts(const struct pyver_layout *L)
 {
-#if PY_VERSION_HEX >= 0x030c0000
+#ifdef Py_GIL_DISABLED
+    check_free_threaded_counts(L);
+    CHECK(L->tpflags_preheader == Py_TPFLAGS_PREHEADER);
+#elif PY_VERSION_HEX >= 0x030c0000
     CHECK(L->tpflags_preheader == Py_TPFLAGS_PREHEADER);
     /* _Py_IsImmortal on 64-bit: the low 32 bits, read as signed, are negative. */
     CHECK(L->immortal_bits == (1ull << 31));
@@ -76,9 +122,28 @@ static void check_preheader_and_counts(const struct pyver_layout *L)
     CHECK(_Py_IsImmortal(&probe));
     probe.ob_refcnt = (Py_ssize_t)(L->immortal_bits - 1);
     CHECK(!_Py_IsImmortal(&probe));
+    CHECK(!L->free_threaded);
+    CHECK(L->ob_ref_shared == PYVER_ABSENT);
+    CHECK(L->ob_gc_bits == PYVER_ABSENT);
+    {
+        PyObject probe = {{_Py_IMMORTAL_REFCNT}, NULL};
+        CHECK(pyver_immortal(L, (uintptr_t)&probe));
+        probe.ob_refcnt = 5;
+        CHECK(pyver_refcnt(L, (uintptr_t)&probe) == 5);
+        CHECK(!pyver_immortal(L, (uintptr_t)&probe));
+        CHECK(!pyver_deferred(L, (uintptr_t)&probe));
+    }
 #else
     CHECK(L->tpflags_preheader == Py_TPFLAGS_MANAGED_DICT);
     CHECK(L->immortal_bits == 0);
+    CHECK(!L->free_threaded);
+    CHECK(L->ob_ref_shared == PYVER_ABSENT);
+    CHECK(L->ob_gc_bits == PYVER_ABSENT);
+    {
+        PyObject probe = {5, NULL};
+        CHECK(pyver_refcnt(L, (uintptr_t)&probe) == 5);
+        CHECK(!pyver_immortal(L, (uintptr_t)&probe));
+    }
 #endif
     CHECK(L->preheader_size == 2 * sizeof(PyObject *));
     CHECK(L->ob_header_size == sizeof(PyObject));
@@ -86,10 +151,15 @@ static void check_preheader_and_counts(const struct pyver_layout *L)
 
 int main(void)
 {
-#ifdef Py_DEBUG
-    const struct pyver_layout *L = pyver_lookup(PY_MAJOR_VERSION, PY_MINOR_VERSION, true);
+#ifdef Py_GIL_DISABLED
+    const bool free_threaded = true;
 #else
-    const struct pyver_layout *L = pyver_lookup(PY_MAJOR_VERSION, PY_MINOR_VERSION, false);
+    const bool free_threaded = false;
+#endif
+#ifdef Py_DEBUG
+    const struct pyver_layout *L = pyver_lookup(PY_MAJOR_VERSION, PY_MINOR_VERSION, true, free_threaded);
+#else
+    const struct pyver_layout *L = pyver_lookup(PY_MAJOR_VERSION, PY_MINOR_VERSION, false, free_threaded);
 #endif
     CHECK(L != NULL);
     if (!L)
@@ -98,6 +168,15 @@ int main(void)
     check_preheader_and_counts(L);
     CHECK(L->tstate_datastack_top == offsetof(PyThreadState, datastack_top));
     CHECK(L->tstate_datastack_limit == offsetof(PyThreadState, datastack_limit));
+#ifdef Py_GIL_DISABLED
+    /* Free lists are per thread (_PyThreadStateImpl.freelists): none described. */
+    CHECK(L->nfreelists == 0);
+    /* No GC head and no generation lists. */
+    CHECK(L->interp_gc_generations == PYVER_ABSENT);
+    CHECK(L->gc_generations == 0);
+    CHECK(L->gc_head_size == 0);
+    CHECK(L->gc_next == PYVER_ABSENT && L->gc_prev == PYVER_ABSENT);
+#else
     {
         static const size_t arrays[][3] = {
             {offsetof(PyInterpreterState, FL_LIST), offsetof(PyInterpreterState, FL_LIST_N), PyList_MAXFREELIST},
@@ -116,17 +195,23 @@ int main(void)
     CHECK(L->interp_gc_generations == offsetof(PyInterpreterState, gc.generations));
     CHECK(L->gc_generation_size == sizeof(struct gc_generation));
     CHECK(L->gc_generations == NUM_GENERATIONS);
+    CHECK(L->gc_head_size == sizeof(PyGC_Head));
+    CHECK(L->gc_next == offsetof(PyGC_Head, _gc_next));
+    CHECK(L->gc_prev == offsetof(PyGC_Head, _gc_prev));
+    CHECK(L->gc_prev_flags == (_PyGC_PREV_MASK_FINALIZED | _PyGC_PREV_MASK_COLLECTING));
+#endif
     CHECK(L->tpflags_heaptype == Py_TPFLAGS_HEAPTYPE);
     CHECK(L->code_filename == offsetof(PyCodeObject, co_filename));
     CHECK(L->code_name == offsetof(PyCodeObject, co_name));
     CHECK(L->code_firstlineno == offsetof(PyCodeObject, co_firstlineno));
     CHECK(L->code_bytecode == offsetof(PyCodeObject, co_code_adaptive));
+#ifndef Py_GIL_DISABLED
     CHECK(L->ob_refcnt == offsetof(PyObject, ob_refcnt));
+#endif
     CHECK(L->ob_type == offsetof(PyObject, ob_type));
     CHECK(L->type_name == offsetof(PyTypeObject, tp_name));
     CHECK(L->type_flags == offsetof(PyTypeObject, tp_flags));
     CHECK(L->type_basicsize == offsetof(PyTypeObject, tp_basicsize));
-    CHECK(L->gc_head_size == sizeof(PyGC_Head));
     CHECK(L->tpflags_have_gc == Py_TPFLAGS_HAVE_GC);
     CHECK(L->tpflags_type_subclass == Py_TPFLAGS_TYPE_SUBCLASS);
     CHECK(L->ob_size == offsetof(PyVarObject, ob_size));
@@ -135,9 +220,6 @@ int main(void)
     CHECK(L->type_traverse == offsetof(PyTypeObject, tp_traverse));
     CHECK(L->type_free == offsetof(PyTypeObject, tp_free));
     CHECK(L->type_weaklistoffset == offsetof(PyTypeObject, tp_weaklistoffset));
-    CHECK(L->gc_next == offsetof(PyGC_Head, _gc_next));
-    CHECK(L->gc_prev == offsetof(PyGC_Head, _gc_prev));
-    CHECK(L->gc_prev_flags == (_PyGC_PREV_MASK_FINALIZED | _PyGC_PREV_MASK_COLLECTING));
     CHECK(L->tpflags_data_subclasses ==
           (Py_TPFLAGS_LONG_SUBCLASS | Py_TPFLAGS_BYTES_SUBCLASS | Py_TPFLAGS_UNICODE_SUBCLASS));
     {

@@ -199,6 +199,7 @@ static void start_recording(const struct pyver_layout *layout)
     bool boundary;
     read_options(&hopt, &boundary);
     hopt.plain_objects = layout->free_threaded;
+    hopt.guard_from_raw = layout->obmalloc_per_interpreter;
     rec_name_types = pf_init(layout);
     if (!rec_name_types)
         log_msg("cannot find the interpreter's frame API; Python stacks are not recorded");

@@ -104,6 +104,16 @@ static const struct heap_family *family_of(uint8_t api)
     return &families[jn_api_domain(api)];
 }
 
+/* The family a guarded block of api comes from and goes back to
+ * (guard_from_raw). */
+static const struct heap_family *guard_family(uint8_t api)
+{
+    enum jn_domain d = jn_api_domain(api);
+    if (opt.guard_from_raw && (d == JN_DOMAIN_OBJ || d == JN_DOMAIN_MEM))
+        d = JN_DOMAIN_RAW;
+    return &families[d];
+}
+
 static void *base_of(void *p, bool guarded)
 {
     return guarded ? (char *)p - RZ_LEFT : p;
@@ -220,7 +230,7 @@ static struct quarantine quarantines[JN_DOMAIN_COUNT];
 
 static void release(uintptr_t p, uint8_t api, bool guarded)
 {
-    const struct heap_family *f = family_of(api);
+    const struct heap_family *f = guarded ? guard_family(api) : family_of(api);
     f->free(f->ctx, base_of((void *)p, guarded));
 }
 
@@ -367,7 +377,7 @@ static bool track(uint8_t api, void *p, size_t size, bool guarded)
 /* Allocates a guarded block of the family of api; NULL when out of memory. */
 static void *alloc_guarded(uint8_t api, size_t size, bool zero)
 {
-    const struct heap_family *f = family_of(api);
+    const struct heap_family *f = guard_family(api);
     size_t total;
     if (!padded_size(size, &total)) {
         errno = ENOMEM;
@@ -397,7 +407,7 @@ void *heap_malloc(uint8_t api, size_t size)
     void *p = alloc_guarded(api, size, false);
     if (p && !track(api, p, size, true)) {
         /* Untracked blocks must look like plain ones when they are freed. */
-        f->free(f->ctx, base_of(p, true));
+        release((uintptr_t)p, api, true);
         p = f->malloc(f->ctx, size);
     }
     return p;
@@ -427,7 +437,7 @@ void *heap_calloc(uint8_t api, size_t nelem, size_t elsize)
     }
     void *p = alloc_guarded(api, size, true);
     if (p && !track(api, p, size, true)) {
-        f->free(f->ctx, base_of(p, true));
+        release((uintptr_t)p, api, true);
         p = f->calloc(f->ctx, nelem, elsize);
     }
     return p;

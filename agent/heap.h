@@ -42,6 +42,12 @@ struct heap_options {
      * walking mimalloc's heaps at a fixed offset in each block, and its
      * lock-free readers touch the counts of objects just freed. */
     bool plain_objects;
+    /* Guarded blocks of the object and mem domains come from the raw
+     * domain. Where each interpreter has its own object allocator, the
+     * quarantine would release a block later, perhaps while another
+     * interpreter runs or after its own ended (its arenas gone); raw
+     * memory belongs to no interpreter. */
+    bool guard_from_raw;
 };
 void heap_configure(const struct heap_options *o);
 

@@ -1,6 +1,7 @@
 #include "hooks_py.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -146,11 +147,16 @@ static struct domain *pool_owner(struct domain *d, const void *p)
  * interface the program called. */
 static void *sample_block(struct domain *d, size_t nelem, size_t elsize, bool zero)
 {
+    /* A sample maps memory, changes protections, unwinds: none of it is
+     * the program's, nor is the errno it leaves. */
+    int saved = errno;
     boot_poll();
     guard_enter();
     heap_sample_force();
     void *p = zero ? heap_calloc(d->api_calloc, nelem, elsize) : heap_malloc(d->api_malloc, elsize);
     guard_leave();
+    if (p)
+        errno = saved;
     return note_object_block(d, p);
 }
 
@@ -244,7 +250,9 @@ static void sp_free(void *ctx, void *p)
         d->orig.free(d->orig.ctx, p);
         return;
     }
+    int saved = errno;
     hp_free(pool_owner(d, p), p);
+    errno = saved;
 }
 
 /* True if the interpreter runs its default allocators: malloc for the raw

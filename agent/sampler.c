@@ -178,8 +178,26 @@ static bool arm(unsigned batch)
     __atomic_store_n(&smp_state, SMP_ARMED, __ATOMIC_RELEASE);
     if (swap_words(true))
         return true;
-    __atomic_store_n(&smp_state, SMP_IDLE, __ATOMIC_RELEASE);
+    /* A hook reached through another allocator's chain may have claimed
+     * the window meanwhile: only ARMED goes back to IDLE here. */
+    int armed = SMP_ARMED;
+    __atomic_compare_exchange_n(&smp_state, &armed, SMP_IDLE, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
     return false;
+}
+
+/* Takes back an arming no call has ended: true when it was still ARMED.
+ * The program may be idle, or something put pymalloc's words back over the
+ * armed ones (a program restoring allocators it saved, an embedder's new
+ * runtime): no call would then ever reach a hook again. */
+static bool withdraw(void)
+{
+    int armed = SMP_ARMED;
+    if (!__atomic_compare_exchange_n(&smp_state, &armed, SMP_CLAIMED, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return false;
+    swap_words(false);
+    __atomic_store_n(&smp_state, SMP_IDLE, __ATOMIC_RELEASE);
+    return true;
 }
 
 /* After a sample of a batch: the next one comes after a gap of calls. */
@@ -261,6 +279,10 @@ static uint64_t next_estimate(uint64_t ns_per_call)
     uint64_t w = __atomic_exchange_n(&window_ns, 0, __ATOMIC_ACQUIRE) / (SMP_WINDOW - 1);
     if (!w)
         return ns_per_call;
+    /* A program busy again after a quiet phase: a sixteenth per arming,
+     * with armings as far apart as the old estimate, would take minutes. */
+    if (w * 8 < ns_per_call)
+        return w;
     return w > ns_per_call ? ns_per_call + ns_per_call / 16 + 1 : ns_per_call - ns_per_call / 16;
 }
 
@@ -306,8 +328,15 @@ static void *run(void *unused)
             return NULL;
         if (s != SMP_IDLE) {
             /* The program has not allocated since the last arming. */
-            if (++idle_waits >= SMP_IDLE_PATIENCE)
-                idle = idle ? (idle * 2 > SMP_IDLE_MAX_NS ? SMP_IDLE_MAX_NS : idle * 2) : wait * 2;
+            if (++idle_waits < SMP_IDLE_PATIENCE)
+                continue;
+            idle = idle ? (idle * 2 > SMP_IDLE_MAX_NS ? SMP_IDLE_MAX_NS : idle * 2) : wait * 2;
+            /* Arm afresh: that checks the words again, and says so when
+             * another allocator sits over them. */
+            if (withdraw()) {
+                uint64_t again = arm_or_wait(1);
+                idle = again ? again : idle;
+            }
             continue;
         }
         idle_waits = 0;
@@ -362,12 +391,16 @@ static int restart(void *unused)
 
 /* After a fork, in the parent: the thread starts again from a pending call,
  * which the interpreter runs once os.fork() has returned to Python (after
- * its count of threads). Without an interpreter to run it, at once. */
+ * its count of threads) in the main thread. A fork from another thread
+ * restarts it at once: the process had threads anyway, and the main
+ * thread may not run Python for a long time (waiting in join()). Without
+ * an interpreter to run it, at once too. */
 static void after_fork_in_parent(void)
 {
     if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) == SMP_LOST)
         return;
-    if (capi.Py_IsInitialized && capi.Py_AddPendingCall && capi.Py_IsInitialized() &&
+    bool main_thread = os_gettid() == getpid();
+    if (main_thread && capi.Py_IsInitialized && capi.Py_AddPendingCall && capi.Py_IsInitialized() &&
         capi.Py_AddPendingCall(restart, NULL) == 0)
         return;
     restart(NULL);

@@ -38,9 +38,8 @@ void thr_arm(void)
      * key's slot, it would ask malloc for it, which is not signal-safe. */
     if (armed || !end_ready || cap_in_signal)
         return;
-    armed = true;
     /* A key set again after its destructor ran is run again (up to
      * PTHREAD_DESTRUCTOR_ITERATIONS rounds): memory mapped by a later
      * destructor's allocation is given back too. */
-    pthread_setspecific(end_key, (void *)1);
+    armed = pthread_setspecific(end_key, (void *)1) == 0;
 }

@@ -88,6 +88,11 @@ struct pyver_layout {
      * reference counting is made immortal instead (3.13t, CPython
      * gh-117783): each run of a script then keeps its functions and code. */
     bool immortalizes_deferred;
+    /* Each interpreter has its object allocator's state (3.12+: pymalloc's
+     * arenas, or mimalloc's heaps): a block released while another
+     * interpreter runs, or after its own interpreter ended, is not found
+     * in the running one's arenas and goes to libc's free. */
+    bool obmalloc_per_interpreter;
     size_t type_name, type_basicsize, type_flags;
     size_t gc_head_size;           /* bytes of PyGC_Head before a GC object */
     unsigned long tpflags_have_gc, tpflags_type_subclass;

@@ -59,6 +59,7 @@
     .preheader_size = 16,                                                                       \
     .ob_header_size = 16,                                                                       \
     .immortal_bits = 1ull << 31,   /* _Py_IMMORTAL_REFCNT is UINT_MAX */                        \
+    .obmalloc_per_interpreter = true, /* isolated subinterpreters, 3.12+ */                     \
     .tpflags_data_subclasses = (1ul << 24) | (1ul << 27) | (1ul << 28), /* int, bytes, str */   \
     .reftotal_function = "_Py_GetGlobalRefTotal", /* _Py_GetRefTotal is a macro since 3.12 */ \
     .str_interned_shift = 0,                                                                    \

@@ -18,6 +18,7 @@ const struct pyver_layout pyver_313t = {
     .debug = PYVER_ANY_BUILD,
     .free_threaded = true,
     .immortalizes_deferred = true, /* gh-117783, until 3.14's deferred counts */
+    .obmalloc_per_interpreter = true, /* isolated subinterpreters, 3.12+ */
     .tstate_cframe = PYVER_ABSENT,
     .current_frame = 72,
     .frame_code = 0,               /* f_executable */

@@ -279,10 +279,6 @@ static uint64_t next_estimate(uint64_t ns_per_call)
     uint64_t w = __atomic_exchange_n(&window_ns, 0, __ATOMIC_ACQUIRE) / (SMP_WINDOW - 1);
     if (!w)
         return ns_per_call;
-    /* A program busy again after a quiet phase: a sixteenth per arming,
-     * with armings as far apart as the old estimate, would take minutes. */
-    if (w * 8 < ns_per_call)
-        return w;
     return w > ns_per_call ? ns_per_call + ns_per_call / 16 + 1 : ns_per_call - ns_per_call / 16;
 }
 

@@ -189,7 +189,9 @@ static void note_free_threaded(const struct pyver_layout *layout)
         return;
     rec_note("free-threaded Python: object blocks are tracked and journaled but not guarded "
              "(no redzones, fill patterns, quarantine or guarded pool: the collector walks mimalloc's "
-             "heaps), and the GC checks are off (no GC heads or generations); "
+             "heaps), so gc-dangling-reference and gc-tracked-uninitialized are off; "
+             "gc-untraversed-reference is checked over every tracked object at each collection "
+             "(one generation), refcount-too-low at full ones, both with the world stopped; "
              "the mem, raw and libc domains are fully checked");
 }
 

@@ -17,6 +17,7 @@
 #include "pyframes.h"
 #include "record.h"
 #include "types.h"
+#include "world.h"
 
 #define AT(base, off, type) (*(type *)((const char *)(base) + (off)))
 #define PAT_NEW_WORD 0xbebebebebebebebeull
@@ -34,30 +35,44 @@ typedef int (*traverseproc)(void *self, visitproc visit, void *arg);
 
 /* Set once by gck_init. */
 static bool gck_ready;
+/* A free-threaded build: no GC heads, no generation lists, no object fill
+ * patterns. The tracked objects are walked with PyUnstable_GC_VisitObjects,
+ * which stops the world around its walk; the checks that need the patterns
+ * (gc-tracked-uninitialized, gc-dangling-reference) find nothing there and
+ * are skipped. */
+static bool free_threaded;
+typedef int (*gc_visitor)(void *obj, void *arg);
+static void (*visit_objects)(gc_visitor visit, void *arg);
 static uintptr_t core_base;       /* load address of the object defining PyType_Type */
 static uintptr_t float_type, complex_type, bytearray_type;
 static uint64_t type_object_size; /* PyType_Type's tp_basicsize: a heap type's own words */
 
-/* protected by the GIL (every entry point holds it; gck_init refuses the
- * free-threaded build, which has none): what was reported */
+/* protected by the GIL, or on a free-threaded build by the stop-the-world
+ * every pass runs in: what was reported */
 static struct seen {
     uintptr_t type;
     int64_t offset;
     uint32_t error;
 } seen[SEEN_MAX];
 static size_t nseen;
-/* protected by the GIL: traverse function -> defined in an extension (1) or the core (2) */
+/* protected as seen: traverse function -> defined in an extension (1) or the core (2) */
 static struct tbl traverse_origin;
 
 bool gck_init(void)
 {
     Dl_info info;
     void *type_type = dlsym(RTLD_DEFAULT, "PyType_Type");
-    /* The checks walk the generation lists through the GC heads, which a
-     * free-threaded build does not have (its collector walks mimalloc's
-     * heaps, with every other thread stopped). */
-    if (!pf_layout || pf_layout->free_threaded || !type_type || !dladdr(type_type, &info))
+    if (!pf_layout || !type_type || !dladdr(type_type, &info))
         return false;
+    /* The GIL builds walk the generation lists through the GC heads, which a
+     * free-threaded build does not have: its tracked objects are visited in
+     * a stop-the-world instead (its collector walks mimalloc's heaps). */
+    free_threaded = pf_layout->free_threaded;
+    if (free_threaded) {
+        visit_objects = (void (*)(gc_visitor, void *))dlsym(RTLD_DEFAULT, "PyUnstable_GC_VisitObjects");
+        if (!visit_objects)
+            return false;
+    }
     core_base = (uintptr_t)info.dli_fbase;
     float_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyFloat_Type");
     complex_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyComplex_Type");
@@ -170,6 +185,10 @@ static int check_visit(void *obj, void *arg)
         c->visits[c->n++] = v;
     else
         c->overflow = true;
+    /* No fill patterns nor quarantine for objects on a free-threaded build
+     * (docs/versions.md): nothing below could be found. */
+    if (free_threaded)
+        return 0;
     if (v == PAT_NEW_WORD) {
         c->uninitialized = true;
         return 0;
@@ -267,7 +286,7 @@ static size_t check_tracked(uintptr_t obj)
     traverseproc trav = type ? AT(type, L->type_traverse, traverseproc) : NULL;
     if (!trav)
         return 0;
-    static struct visit_ctx c; /* protected by the GIL; too big for the stack of a deep collection */
+    static struct visit_ctx c; /* protected as seen; too big for the stack of a deep collection */
     c.obj = obj;
     c.holder_known = false;
     c.n = 0;
@@ -305,6 +324,32 @@ static size_t check_generation(unsigned g)
          gc = AT(gc, L->gc_next, uintptr_t))
         found += check_tracked(gc + L->gc_head_size);
     return found;
+}
+
+/* A free-threaded build: every tracked object, visited in a stop-the-world
+ * (PyUnstable_GC_VisitObjects visits exactly the tracked GC objects, with
+ * every other thread stopped, as the collector's own walk of mimalloc's
+ * heaps). Each visit enters the agent's guard for its own checks only: the
+ * walk between visits and the restart of the world are the interpreter's. */
+struct ft_walk {
+    size_t found;
+};
+
+static int ft_check_visit(void *obj, void *arg)
+{
+    struct ft_walk *w = arg;
+    if (!guard_enter())
+        return 0;
+    w->found += check_tracked((uintptr_t)obj);
+    guard_leave();
+    return w->found < REPORTS_PER_PASS; /* 0 ends the walk */
+}
+
+static size_t ft_check_all_tracked(void)
+{
+    struct ft_walk w = {0};
+    visit_objects(ft_check_visit, &w);
+    return w.found;
 }
 
 static size_t check_generations(unsigned upto)
@@ -385,21 +430,23 @@ static bool data_object(uintptr_t type, unsigned long flags)
 }
 
 /* Scans the words of block i as possible references, skipping the
- * object's own header count and its weak reference list. */
+ * object's header words before its type (the count; on a free-threaded
+ * build also the owning thread's id and the shared count) and its weak
+ * reference list. */
 static void scan_conservatively(struct count_pass *p, size_t i)
 {
     const struct pyver_layout *L = pf_layout;
     const struct hs_block *b = &p->snap.blocks[i];
-    uint64_t skip1 = UINT64_MAX, skip2 = UINT64_MAX;
+    uint64_t head = UINT64_MAX, skip2 = UINT64_MAX;
     if (b->layout == HS_LAYOUT_OBJECT) {
         uintptr_t type = AT(b->addr + b->obj_off, L->ob_type, uintptr_t);
         int64_t weaklist = AT(type, L->type_weaklistoffset, int64_t);
-        skip1 = b->obj_off + L->ob_refcnt;
+        head = b->obj_off;
         if (weaklist > 0)
             skip2 = b->obj_off + (uint64_t)weaklist;
     }
     for (uint64_t off = 0; off + 8 <= b->size; off += 8) {
-        if (off == skip1 || off == skip2)
+        if ((off >= head && off < head + L->ob_type) || off == skip2)
             continue;
         uintptr_t w = AT(b->addr, off, uintptr_t);
         if (hs_maybe(&p->snap, w))
@@ -416,14 +463,26 @@ static void reference_pass(struct count_pass *p)
         struct hs_block *b = &p->snap.blocks[i];
         uintptr_t obj = b->addr + b->obj_off;
         p->referrer = i;
-        if (b->layout == HS_LAYOUT_GC_OBJECT) {
+        bool object = b->layout == HS_LAYOUT_GC_OBJECT || b->layout == HS_LAYOUT_OBJECT;
+        /* A dead object (count 0) holds stale words: on a free-threaded
+         * build a GC object freed while other threads may still read it
+         * waits in the delayed-free queue (_PyObject_FreeDelayed) until they
+         * are quiescent, its block still live; a free-list object, too. */
+        if (object && pyver_refcnt(L, obj) <= 0)
+            continue;
+        /* A free-threaded build has no GC head: its GC objects are laid out
+         * as plain objects, told apart by their type's flag. */
+        bool gc_object = b->layout == HS_LAYOUT_GC_OBJECT ||
+                         (free_threaded && b->layout == HS_LAYOUT_OBJECT &&
+                          (AT(AT(obj, L->ob_type, uintptr_t), L->type_flags, unsigned long) & L->tpflags_have_gc));
+        if (gc_object) {
             /* Only tracked objects are traversed, as the collector does: an
              * untracked one may be half built (the allocation that started
              * this collection). Its references are not counted. */
             uintptr_t type = AT(obj, L->ob_type, uintptr_t);
             traverseproc trav = AT(type, L->type_traverse, traverseproc);
             bool tracked = pyver_gc_tracked(L, b->addr + b->obj_off);
-            if (trav && tracked && pyver_refcnt(L, obj) > 0)
+            if (trav && tracked)
                 trav((void *)obj, count_visit, p);
         } else if (b->layout == HS_LAYOUT_OBJECT) {
             /* Only extensions' objects are scanned: the interpreter's own
@@ -501,7 +560,7 @@ static void finish_counts(struct count_pass *p)
 
 static size_t check_reference_counts(void)
 {
-    static struct count_pass p; /* protected by the GIL */
+    static struct count_pass p; /* protected by the GIL or the stop-the-world */
     size_t found = 0;
     if (prepare_counts(&p)) {
         reference_pass(&p);
@@ -515,9 +574,32 @@ static size_t check_reference_counts(void)
     return found;
 }
 
+/* The reference counts of a free-threaded build, counted with every other
+ * thread stopped (world_stopped): *out gets the number of problems. */
+static void ft_counts_stopped(void *out)
+{
+    if (!guard_enter())
+        return;
+    *(size_t *)out = check_reference_counts();
+    guard_leave();
+}
+
+static size_t ft_whole_heap(bool counts)
+{
+    size_t found = ft_check_all_tracked();
+    size_t low = 0;
+    if (counts)
+        world_stopped(ft_counts_stopped, &low);
+    return found + low;
+}
+
 size_t gck_whole_heap(void)
 {
-    if (!gck_ready || !jw_active() || !guard_enter())
+    if (!gck_ready || !jw_active())
+        return 0;
+    if (free_threaded)
+        return ft_whole_heap(true);
+    if (!guard_enter())
         return 0;
     size_t found = check_generations(pf_layout->gc_generations - 1);
     found += check_reference_counts();
@@ -529,6 +611,16 @@ void gck_collection(int generation)
 {
     if (generation < 0)
         return;
+    /* A free-threaded build has one generation: each of its collections,
+     * whatever generation it says (0 when allocations start it, 2 for
+     * gc.collect() and at shutdown), examines every tracked object, so the
+     * traverse checks run over all of them; the reference counts, a heap
+     * snapshot, only at the full ones as with the GIL (generation 2). */
+    if (free_threaded) {
+        if (gck_ready && jw_active())
+            ft_whole_heap(generation >= 2);
+        return;
+    }
     if ((unsigned)generation + 1 >= pf_layout->gc_generations) {
         gck_whole_heap();
         return;

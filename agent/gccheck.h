@@ -12,8 +12,12 @@
  * object, and refcount-too-low: an object that live blocks reference more
  * often than its reference count says (a stored borrowed reference).
  *
- * Every entry point is called with the GIL held and outside the agent's
- * guard; it enters the guard itself. */
+ * Every entry point is called with the GIL held (on a free-threaded build:
+ * by a thread attached to the interpreter, which runs the checks with the
+ * world stopped) and outside the agent's guard; it enters the guard itself.
+ * A free-threaded build has one generation: each collection checks every
+ * tracked object, and only gc-untraversed-reference and refcount-too-low
+ * (no object fill patterns there). */
 #ifndef LL_GCCHECK_H
 #define LL_GCCHECK_H
 

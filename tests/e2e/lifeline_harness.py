@@ -40,7 +40,8 @@ FT_UNAVAILABLE = {
     "object-guard": "object blocks are not guarded on a free-threaded build (mimalloc's heaps are "
                     "what its collector walks): no redzones, fill, quarantine or guarded pool for "
                     "the object domain",
-    "gc-checks": "no GC checks on a free-threaded build (no GC heads or generation lists)",
+    "gc-pattern-checks": "gc-dangling-reference and gc-tracked-uninitialized need the object domain's "
+                         "fill patterns and quarantine, which a free-threaded build does not have",
     "huge-free-faults": "3.13t's PyMem allocator is mimalloc, which keeps a freed huge block mapped "
                         "for reuse (it decommits, it does not unmap): the stale access does not fault",
 }
@@ -50,6 +51,12 @@ def list_items_array(interp: "Interpreter"):
     """(size, offset of item 0) of the PyMem block of a list's items: a free-threaded list's array
     starts with its capacity (_PyListArray)."""
     return (8, 8) if interp.id in FREE_THREADED else (0, 0)
+
+def object_header_growth(interp: "Interpreter") -> int:
+    """Bytes a free-threaded PyObject header has beyond the GIL build's 16 (ob_tid, the flags, the
+    local and shared counts: 32 bytes, ob_type at 24): offsets in an object move by it."""
+    return 16 if interp.id in FREE_THREADED else 0
+
 
 ERROR_EXIT = 23       # lifeline run's default --error-exitcode
 USAGE_EXIT = 2        # lifeline's own usage / input errors

@@ -34,6 +34,7 @@ struct hw_slot {
     uintptr_t obj;      /* 0: free. Read by the handler without the lock */
     uintptr_t block;
     intptr_t last;      /* the count the last record saw: its sign says incref or decref */
+    uint32_t last_local; /* split counts: the owning thread's part at the last trap */
     int fds[HW_MAX_THREADS];
     unsigned nfds;
 };
@@ -113,6 +114,9 @@ static void record_trap(struct hw_slot *s)
     uintptr_t obj = __atomic_load_n(&s->obj, __ATOMIC_ACQUIRE);
     if (!obj)
         return;
+    uint32_t prev_local = __atomic_exchange_n(&s->last_local, pyver_refcnt_local(pf_layout, obj), __ATOMIC_ACQ_REL);
+    if (pyver_refcnt_mid_merge(pf_layout, obj, prev_local))
+        return; /* the trap on the shared part records the merge's net change */
     intptr_t now = pyver_refcnt(pf_layout, obj);
     intptr_t before = __atomic_exchange_n(&s->last, now, __ATOMIC_ACQ_REL);
     if (now != before)
@@ -246,6 +250,7 @@ int hw_arm(uintptr_t obj, uintptr_t block)
             continue;
         s->block = block;
         s->last = pyver_refcnt(pf_layout, obj);
+        s->last_local = pyver_refcnt_local(pf_layout, obj);
         __atomic_store_n(&s->obj, obj, __ATOMIC_RELEASE);
         uintptr_t words[2];
         unsigned nwords = pyver_refcnt_watch_words(pf_layout, obj, words);

@@ -413,7 +413,8 @@ void wt_finish(void)
     }
     if (hw_uncovered()) {
         log_format(text, sizeof text, "%lu threads could not get a hardware watchpoint of a watched object "
-                   "(more than 256 threads, watchpoints holding a quarter of the open-files limit, "
+                   "(more threads than 256 watchpoint descriptors cover, 128 on a free-threaded build, "
+                   "watchpoints holding a quarter of the open-files limit, "
                    "or their debug registers were taken)", (unsigned long)hw_uncovered());
         rec_note(text);
     }

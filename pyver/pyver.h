@@ -178,6 +178,29 @@ static inline unsigned pyver_refcnt_watch_words(const struct pyver_layout *L, ui
     return 2;
 }
 
+/* True when a write that set the owning thread's part of a split count
+ * to 0 is the first half of a merge, not a change: CPython merges the two
+ * parts (_Py_ExplicitMergeRefcount, the collector's merge_refcount) by
+ * zeroing ob_ref_local first and then writing the sum into ob_ref_shared
+ * with the merged flags (both flag bits). Between the two writes the count reads short
+ * by the old local part. prev_local: the local part at the last look; an
+ * ordinary decrement moves it by one, never from 2 or more to 0. */
+static inline bool pyver_refcnt_mid_merge(const struct pyver_layout *L, uintptr_t obj, uint32_t prev_local)
+{
+    if (L->ob_ref_shared == PYVER_ABSENT)
+        return false;
+    uint32_t local = *(const volatile uint32_t *)(obj + L->ob_refcnt);
+    intptr_t shared = *(const volatile intptr_t *)(obj + L->ob_ref_shared);
+    intptr_t merged = ((intptr_t)1 << L->ref_shared_shift) - 1; /* both flag bits: _Py_REF_MERGED */
+    return local == 0 && prev_local >= 2 && (shared & merged) != merged;
+}
+
+/* The owning thread's part of a split count (0 where counts are not split). */
+static inline uint32_t pyver_refcnt_local(const struct pyver_layout *L, uintptr_t obj)
+{
+    return L->ob_ref_shared == PYVER_ABSENT ? 0 : *(const volatile uint32_t *)(obj + L->ob_refcnt);
+}
+
 /* True if only the collector can free the object at obj (deferred
  * reference counting, free-threaded builds). */
 static inline bool pyver_deferred(const struct pyver_layout *L, uintptr_t obj)

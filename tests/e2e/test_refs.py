@@ -12,6 +12,8 @@ import json
 import os
 import re
 
+import pytest
+
 import lifeline_harness as H
 
 ZOO_C = os.path.join(H.EXT_SRC_DIR, "zoo_refs.c")
@@ -643,3 +645,43 @@ def test_watch_explains_the_demo_without_cflags(release_interp):
     assert hist[2]["stack"][0]["line"] == decref[0] and "site" not in hist[2]  # a watchpoint's: no macro site
     assert crash["balance"]["unpaired"][0]["borrowed"] is True
     assert all(w["hardware"] for w in res.report["watched"]) and len(res.report["watched"]) == 4
+
+
+MERGE_SCRIPT = """\
+import threading, queue
+class Box:
+    pass
+q = queue.Queue()
+def worker():
+    b = q.get()
+    del b                       # another thread's drop: queued for the owner to merge
+box = Box()
+x = [0]                         # an allocation: the box is decided on here
+keep = [box, box, box]
+t = threading.Thread(target=worker)
+t.start()
+q.put(box)
+t.join()
+for i in range(200000):         # the owner reaches its merge at an eval breaker
+    pass
+import gc; gc.collect()
+print("script-finished", len(keep))
+"""
+
+
+def test_watch_split_count_merge_is_one_change(interp, tmp_path):
+    """Free-threaded builds merge the two parts of a count by zeroing the owner's part, then writing
+    the sum into the shared part: the history shows the net change, never a count of 0 while the
+    object lives (it showed "-1 -> 0" then "+1 -> 4" before)."""
+    if interp.id not in H.FREE_THREADED:
+        pytest.skip(f"{interp.id}: reference counts are one word here (no merge)")
+    res = run_watch(interp, tmp_path, ["type=Box"], script=MERGE_SCRIPT)
+    assert "script-finished 3" in res.stdout, res.describe()
+    ws = watched(res)
+    assert len(ws) == 1 and ws[0]["hardware"], res.describe()
+    hist = ws[0]["history"]
+    counts = [e["refcnt"] for e in hist if e["event"] in ("incref", "decref")]
+    last_alive = next(i for i in range(len(hist) - 1, -1, -1) if hist[i]["event"] == "free")
+    alive_counts = [e["refcnt"] for e in hist[:last_alive] if e["event"] in ("incref", "decref")]
+    assert 0 not in alive_counts[:-1], [(e["event"], e.get("refcnt")) for e in hist]
+    assert counts, hist

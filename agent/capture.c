@@ -536,20 +536,9 @@ __attribute__((noinline)) uint32_t cap_stack(void)
     return id;
 }
 
-/* Clears the thread's pointer before unmapping: a signal arriving in
- * between maps afresh rather than touching what is gone. */
-#define GIVE_BACK(ptr)                                \
-    do {                                              \
-        __typeof__(ptr) p_ = (ptr);                   \
-        (ptr) = NULL;                                 \
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);      \
-        if (p_)                                       \
-            os_unmap(p_, sizeof *p_);                 \
-    } while (0)
-
 void cap_thread_end(void)
 {
-    GIVE_BACK(memo);
-    GIVE_BACK(line_memo);
-    GIVE_BACK(walk);
+    thr_unmap((void **)&memo, sizeof *memo);
+    thr_unmap((void **)&line_memo, sizeof *line_memo);
+    thr_unmap((void **)&walk, sizeof *walk);
 }

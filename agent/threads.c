@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include "../core/os.h"
 #include "capture.h"
 #include "guard.h"
 #include "types.h"
@@ -24,6 +25,15 @@ static void on_thread_end(void *unused)
     cap_thread_end();
     ty_thread_end();
     guard_depth--;
+}
+
+void thr_unmap(void **slot, size_t size)
+{
+    void *p = *slot;
+    *slot = NULL;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (p)
+        os_unmap(p, size);
 }
 
 bool thr_init(void)

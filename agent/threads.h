@@ -6,6 +6,7 @@
 #define LL_THREADS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Creates the thread-end hook. Call once, before any hook is installed.
  * False when pthread refused a key: per-thread memory is then kept until
@@ -17,5 +18,11 @@ bool thr_init(void);
  * in the agent's signal handlers (cap_in_signal): memory a thread maps
  * only there is kept until the process ends. */
 void thr_arm(void);
+
+/* Gives back one piece of a thread's memory: clears the thread's pointer
+ * *slot first, so that a signal arriving in between maps afresh rather
+ * than touching what is gone, then unmaps size bytes. Does nothing when
+ * *slot is NULL. */
+void thr_unmap(void **slot, size_t size);
 
 #endif

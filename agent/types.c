@@ -249,9 +249,5 @@ uint32_t ty_of_dead_block(uintptr_t block, uint64_t size, struct ty_object *obj)
 
 void ty_thread_end(void)
 {
-    struct type_memo *m = type_memo;
-    type_memo = NULL;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (m)
-        os_unmap(m, sizeof *m);
+    thr_unmap((void **)&type_memo, sizeof *type_memo);
 }

@@ -325,7 +325,6 @@ bool jr_claimed(const char *path)
 /* Decodes the meta record at off; false if there is none or it is corrupt. */
 static bool record_at(const struct jr_journal *j, uint64_t off, struct jn_record *out)
 {
-    wait_index(j);
     if (!off || off >= j->size)
         return false;
     const uint8_t *p = j->map + off;

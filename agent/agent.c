@@ -158,7 +158,7 @@ static void read_options(struct heap_options *h, bool *boundary)
     h->keep_going = false;
     h->quarantine_bytes = 4u << 20;
     h->pool_rate = 256;
-    h->pool_slots = 4096;
+    h->pool_slots = HEAP_POOL_SLOTS;
     h->sample_only = false;
     while (o && *o) {
         size_t len = strcspn(o, " ,:");

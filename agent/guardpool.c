@@ -24,24 +24,32 @@ struct slot {
     bool right; /* the block ends at its page's end, so an overflow hits the guard page */
 };
 
-/* Set once by gp_init. */
+/* Set once by gp_init: the pool's address space, reserved for gp_max slots
+ * (its arrays too), of which gp_slots are in use (see grow). */
 static uint8_t *gp_base;
-static size_t gp_slots;
+static size_t gp_max;
 /* A pool of at most this many bytes of data pages keeps the pages of freed
  * slots resident: reusing one then costs an mprotect, where a page given
  * back costs a madvise, a TLB flush and a fault on the zero page. Sampling
  * mode's pool (512 slots, 2 MiB) is under it; full checking's is not. */
 #define KEEP_PAGES_MAX (4u << 20)
+/* protected by gp_lock for writes; read without it by gp_free (a stale
+ * true only keeps one more page resident). */
 static bool gp_keep_pages;
 
-/* protected by gp_lock: slot states and the queue of reusable slots. A
- * freed slot is reused only after a quarter of the pool has been freed
- * after it, so that recently freed blocks stay inaccessible. */
+/* protected by gp_lock: slot states, the queue of reusable slots and the
+ * number of slots in use. A freed slot is reused only after a quarter of
+ * the pool has been freed after it, so that recently freed blocks stay
+ * inaccessible. Read without it (atomics) by gp_has_room, a hint. */
 static int gp_lock;
+static size_t gp_slots;
 static struct slot *slots;
 static uint32_t *queue;
 static size_t q_head, q_count;
 static bool told_map_limit;
+/* protected by: itself; held by the one thread that grows the pool, across
+ * the system calls that prepare the new slots' pages. */
+static int grow_lock;
 
 static uint8_t *data_page(size_t i)
 {
@@ -93,49 +101,58 @@ static size_t mappings_left(void)
  * small pools that keep their pages do it (sampling mode's 512 slots). A
  * kernel without transparent huge pages refuses the flag: then slots split
  * and merge as before. */
-static void separate_data_pages(size_t n)
+static void separate_data_pages(size_t from, size_t to)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = from; i < to; i++)
         if (madvise(data_page(i), PAGE, MADV_NOHUGEPAGE) != 0)
             return;
 }
 
-bool gp_init(size_t want)
+bool gp_init(size_t start, size_t max)
 {
     /* A live slot splits the pool's mapping in two more pieces. */
     size_t allowed = mappings_left() / 2;
-    if (want > allowed) {
+    if (max > allowed) {
         log_msg("vm.max_map_count allows %zu guarded blocks, not %zu; raise it with "
-                "'sysctl -w vm.max_map_count=262144' for more", allowed, want);
-        want = allowed;
+                "'sysctl -w vm.max_map_count=262144' for more", allowed, max);
+        max = allowed;
     }
-    if (!want)
+    start = start < max ? start : max;
+    if (!start)
         return false;
-    size_t bytes = (2 * want + 1) * PAGE;
+    size_t bytes = (2 * max + 1) * PAGE;
     void *p = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    slots = os_map(want * sizeof *slots);
-    queue = os_map(want * sizeof *queue);
+    slots = os_map(max * sizeof *slots);
+    queue = os_map(max * sizeof *queue);
     if (p == MAP_FAILED || !slots || !queue)
         return false;
-    for (size_t i = 0; i < want; i++)
+    for (size_t i = 0; i < start; i++)
         queue[i] = (uint32_t)i;
-    q_count = want;
-    gp_slots = want;
-    gp_keep_pages = want * PAGE <= KEEP_PAGES_MAX;
+    q_count = start;
+    gp_slots = start;
+    gp_max = max;
+    gp_keep_pages = start * PAGE <= KEEP_PAGES_MAX;
     gp_lo = (uintptr_t)p;
     gp_hi = (uintptr_t)p + bytes;
     __atomic_store_n(&gp_base, (uint8_t *)p, __ATOMIC_RELEASE);
     if (gp_keep_pages)
-        separate_data_pages(want);
+        separate_data_pages(0, start);
     return true;
 }
 
 uintptr_t gp_lo, gp_hi;
 
+/* True while a slot is free to take now (q_count above the quarter of the
+ * pool that waits in quarantine). Called with gp_lock held. */
+static bool slot_free_unlocked(void)
+{
+    return q_count > gp_slots / 4;
+}
+
 /* Takes a reusable slot, or returns -1. Called with gp_lock held. */
 static long take_slot_unlocked(void)
 {
-    while (q_count > gp_slots / 4) {
+    while (slot_free_unlocked()) {
         size_t i = queue[(q_head + gp_slots - q_count) % gp_slots];
         q_count--;
         if (slots[i].state != SLOT_RETIRED)
@@ -151,6 +168,74 @@ static void give_back_unlocked(size_t i)
     q_count++;
 }
 
+static void reverse(uint32_t *a, size_t lo, size_t hi)
+{
+    while (lo + 1 < hi) {
+        uint32_t t = a[lo];
+        a[lo++] = a[--hi];
+        a[hi] = t;
+    }
+}
+
+/* Lays the queue out again for `to` slots, `from` of them in use so far:
+ * the new slots first (taken first: they were never used), then the
+ * queue's entries in their order, so that a freed slot waits as long in
+ * quarantine as before. In place, without allocating: the queue's array is
+ * the reserve's size. Called with gp_lock held. */
+static void add_slots_unlocked(size_t from, size_t to)
+{
+    size_t added = to - from, oldest = (q_head + from - q_count) % from;
+    /* Oldest entry to the front: rotate [0, from) left by oldest. */
+    reverse(queue, 0, oldest);
+    reverse(queue, oldest, from);
+    reverse(queue, 0, from);
+    memmove(queue + added, queue, q_count * sizeof *queue);
+    for (size_t k = 0; k < added; k++)
+        queue[k] = (uint32_t)(from + k);
+    q_count += added;
+    q_head = q_count % to;
+    __atomic_store_n(&gp_slots, to, __ATOMIC_RELAXED);
+}
+
+/* Doubles the pool, up to its reserve, when no slot is free: live blocks
+ * hold three quarters of it. The samples of a program's long-lived objects
+ * (its start-up, its imports) would otherwise hold the pool for good, and
+ * every later sample would be refused. The new pages get their own
+ * mappings first when the pool still keeps its pages, outside gp_lock (a
+ * system call per page). True if a slot is free now. */
+static bool grow(void)
+{
+    spin_lock(&grow_lock);
+    spin_lock(&gp_lock);
+    bool free_now = slot_free_unlocked(); /* another thread grew it meanwhile */
+    size_t from = gp_slots;
+    spin_unlock(&gp_lock);
+    size_t to = from * 2 < gp_max ? from * 2 : gp_max;
+    if (!free_now && to > from) {
+        bool keep = gp_keep_pages && to * PAGE <= KEEP_PAGES_MAX;
+        if (keep)
+            separate_data_pages(from, to);
+        spin_lock(&gp_lock);
+        gp_keep_pages = keep;
+        add_slots_unlocked(from, to);
+        free_now = slot_free_unlocked();
+        spin_unlock(&gp_lock);
+    }
+    spin_unlock(&grow_lock);
+    return free_now;
+}
+
+bool gp_has_room(void)
+{
+    size_t n = __atomic_load_n(&gp_slots, __ATOMIC_RELAXED);
+    return gp_base && (n < gp_max || __atomic_load_n(&q_count, __ATOMIC_RELAXED) > n / 4);
+}
+
+size_t gp_size(void)
+{
+    return __atomic_load_n(&gp_slots, __ATOMIC_RELAXED);
+}
+
 void *gp_alloc(size_t size, bool zero, uint8_t api)
 {
     if (!gp_base || size > PAGE)
@@ -158,6 +243,11 @@ void *gp_alloc(size_t size, bool zero, uint8_t api)
     spin_lock(&gp_lock);
     long i = take_slot_unlocked();
     spin_unlock(&gp_lock);
+    if (i < 0 && grow()) {
+        spin_lock(&gp_lock);
+        i = take_slot_unlocked();
+        spin_unlock(&gp_lock);
+    }
     if (i < 0)
         return NULL;
     uint8_t *page = data_page((size_t)i);
@@ -229,7 +319,7 @@ int64_t gp_free(void *p, size_t size)
     /* Inaccessible from now on; in a big pool its memory is given back
      * too, so that a freed slot costs an address range, not a page. */
     mprotect(page, PAGE, PROT_NONE);
-    if (!gp_keep_pages)
+    if (!__atomic_load_n(&gp_keep_pages, __ATOMIC_RELAXED))
         madvise(page, PAGE, MADV_DONTNEED);
     spin_lock(&gp_lock);
     if (slots[i].state == SLOT_LIVE) {
@@ -270,7 +360,7 @@ bool gp_explain(uintptr_t addr, struct gp_fault *out)
      * of the block after it; the nearer one that is placed against it. */
     size_t guard = (addr - (uintptr_t)gp_base) / PAGE; /* even */
     long before = guard >= 2 ? (long)(guard - 2) / 2 : -1;
-    long after = guard / 2 < gp_slots ? (long)guard / 2 : -1;
+    long after = guard / 2 < gp_max ? (long)guard / 2 : -1;
     bool before_ok = before >= 0 && slots[before].state != SLOT_UNUSED && slots[before].right;
     bool after_ok = after >= 0 && slots[after].state != SLOT_UNUSED && !slots[after].right;
     uintptr_t page_start = (uintptr_t)gp_base + guard * PAGE;

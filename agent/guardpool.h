@@ -15,13 +15,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Reserves the pool's address space for up to `slots` blocks (fewer if
- * vm.max_map_count would not allow them). False if nothing was reserved:
- * then gp_alloc always returns NULL. */
-bool gp_init(size_t slots);
+/* Sets the pool up with `start` slots, and reserves room for it to double
+ * whenever live blocks hold all of it but its quarantine, up to `max` slots
+ * (both fewer if vm.max_map_count would not allow them, which is said).
+ * False if nothing was reserved: then gp_alloc always returns NULL. */
+bool gp_init(size_t start, size_t max);
 
-/* Places a block of `size` bytes (at most a page) in a free slot, or
- * returns NULL when there is none or the size does not fit. The block is
+/* True if gp_alloc can find a slot now or by growing the pool; a hint read
+ * without the pool's lock, for callers that would rather not try. False
+ * without a pool. */
+bool gp_has_room(void);
+
+/* The slots the pool has now. */
+size_t gp_size(void);
+
+/* Places a block of `size` bytes (at most a page) in a free slot, growing
+ * the pool if it must, or returns NULL when there is none or the size does
+ * not fit. The block is
  * 16-byte aligned; `zero` clears it, otherwise it holds the new-memory
  * pattern. */
 void *gp_alloc(size_t size, bool zero, uint8_t api);

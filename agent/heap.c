@@ -41,7 +41,7 @@ bool heap_sampling_only; /* set once by heap_configure */
 void heap_configure(const struct heap_options *o)
 {
     opt = *o;
-    if (opt.pool_rate && !gp_init(opt.pool_slots)) {
+    if (opt.pool_rate && !gp_init(opt.sample_only ? HEAP_POOL_START_SAMPLING : HEAP_POOL_START, opt.pool_slots)) {
         opt.pool_rate = 0;
         log_msg("the guarded pool could not be set up; nothing is caught at the access%s",
                 opt.sample_only ? ", and sampling mode checks nothing" : "");

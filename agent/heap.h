@@ -34,7 +34,7 @@ struct heap_options {
     bool invalid_free;      /* every Python-domain block has been seen (hooks installed before any allocation) */
     size_t quarantine_bytes;
     unsigned pool_rate;     /* put about 1 in pool_rate small blocks in the guarded pool (0: none) */
-    size_t pool_slots;
+    size_t pool_slots;      /* the most guarded pages at once: the pool starts smaller and grows */
     bool sample_only;       /* track only the pooled sample; everything else passes through */
     /* Object-domain blocks stay the allocator's own blocks, where it put
      * them: tracked and journaled, but not pooled, padded, filled or held in
@@ -80,6 +80,15 @@ unsigned heap_sample_rate(void);
 
 /* The largest block the guarded pool takes. */
 #define HEAP_POOL_MAX 4096
+/* The pool's slots at the start, full checking and sampling. Sampling's
+ * pool is small, as GWP-ASan's (a sample comes every few thousand calls),
+ * and keeps its freed pages resident (guardpool.c). Both double as the
+ * program's long-lived blocks fill them, up to pool_slots. */
+#define HEAP_POOL_START 4096
+#define HEAP_POOL_START_SAMPLING 512
+/* The default of pool_slots: 64 MiB of pages if every slot is live, and
+ * two mappings per live slot, a quarter of vm.max_map_count's default. */
+#define HEAP_POOL_SLOTS 16384
 
 static inline bool heap_sample_skip(void)
 {

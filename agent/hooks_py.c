@@ -302,7 +302,7 @@ static bool start_hookless(bool plain)
     if (!plain || find_words(w) != 4)
         return false;
     hookless = true;
-    if (!smp_start(w, 4, heap_sample_rate()))
+    if (!smp_start(w, 4, heap_sample_rate(), gp_has_room))
         hookless = false;
     return hookless;
 }

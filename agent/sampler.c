@@ -49,11 +49,16 @@ enum { SMP_IDLE, SMP_ARMED, SMP_CLAIMED, SMP_LOST };
 /* protected by: the thread alone. True while another allocator sits over
  * the words: arming is retried every 50 ms, and said once. */
 static bool foreign;
+/* protected by: the thread alone. True while the guarded pool has no slot
+ * for a sample: arming is retried every 50 ms; said once per run
+ * (told_full). */
+static bool pool_full, told_full;
 
 /* Set once by smp_start, before the thread starts. */
 static struct smp_word words[SMP_MAX_WORDS];
 static size_t n_words;
 static unsigned smp_rate;
+static bool (*smp_room)(void);
 
 /* protected by: written only by the thread that forks (fork handlers) and
  * by smp_start, before the thread exists. */
@@ -305,6 +310,24 @@ static uint64_t arm_or_wait(unsigned batch)
     return SMP_IDLE_MAX_NS;
 }
 
+/* Arms as arm_or_wait does, unless no sample would find a slot in the
+ * guarded pool: every slot holds a live sample. The armed calls would then
+ * take nothing but time, so the thread waits 50 ms and looks again; the
+ * user is told once, since a bug in what is allocated meanwhile goes
+ * unseen. */
+static uint64_t arm_if_room(unsigned batch)
+{
+    if (!smp_room()) {
+        if (!told_full)
+            log_msg("sampling paused: every slot of the guarded pool holds a live sample; it resumes as "
+                    "they are freed (--pool-slots N gives it more)");
+        told_full = pool_full = true;
+        return SMP_IDLE_MAX_NS;
+    }
+    pool_full = false;
+    return arm_or_wait(batch);
+}
+
 static void *run(void *unused)
 {
     uint64_t ns_per_call = SMP_FIRST_NS_PER_CALL, idle = 0, deadline = now_ns(), last_arm = deadline;
@@ -313,7 +336,7 @@ static void *run(void *unused)
     guard_depth = 1; /* nothing this thread does is the program's */
     prctl(PR_SET_TIMERSLACK, 1000ul); /* waits of tens of microseconds, not 50 more */
     if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) == SMP_IDLE)
-        idle = arm_or_wait(SMP_BATCH);
+        idle = arm_if_room(SMP_BATCH);
     for (;;) {
         uint64_t wait = ns_per_call * smp_rate * SMP_BATCH;
         wait = wait < SMP_MIN_WAIT_NS ? SMP_MIN_WAIT_NS : wait;
@@ -330,7 +353,7 @@ static void *run(void *unused)
             /* Arm afresh: that checks the words again, and says so when
              * another allocator sits over them. */
             if (withdraw()) {
-                uint64_t again = arm_or_wait(1);
+                uint64_t again = arm_if_room(1);
                 idle = again ? again : idle;
             }
             continue;
@@ -338,7 +361,8 @@ static void *run(void *unused)
         idle_waits = 0;
         ns_per_call = next_estimate(ns_per_call);
         uint64_t now = now_ns();
-        idle = arm_or_wait(owed(now - last_arm, wait));
+        /* After a pause for a full pool, the samples of the pause are not owed. */
+        idle = arm_if_room(pool_full ? 1 : owed(now - last_arm, wait));
         last_arm = now;
     }
 }
@@ -412,10 +436,11 @@ static void after_fork_in_child(void)
         swap_words(false);
 }
 
-bool smp_start(const struct smp_word *w, size_t n, unsigned rate)
+bool smp_start(const struct smp_word *w, size_t n, unsigned rate, bool (*room)(void))
 {
     if (n > SMP_MAX_WORDS || !rate)
         return false;
+    smp_room = room;
     memcpy(words, w, n * sizeof *w);
     n_words = n;
     smp_rate = rate;

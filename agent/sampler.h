@@ -36,10 +36,12 @@ void **smp_find_struct(const void *inside, void *const pattern[5]);
 
 /* Starts the arming thread over n words (at most 4), all holding their
  * original value now. rate: about one sample in that many allocations.
+ * room: true while a sample would find a place (the guarded pool has a
+ * slot); the thread does not arm while it is false.
  * False if the thread could not start (nothing is armed then). Around a
  * fork the thread ends and starts again in the parent; a child arms no
  * more (it is not traced) and runs plain pymalloc. */
-bool smp_start(const struct smp_word *w, size_t n, unsigned rate);
+bool smp_start(const struct smp_word *w, size_t n, unsigned rate, bool (*room)(void));
 
 /* Called by an armed hook, outside the agent: true if this call is a
  * sample (after the last of an arming, all words are back to their

@@ -45,7 +45,6 @@ struct options {
     long warmups, runs;   /* its -R W:M */
 };
 
-#define POOL_SLOTS_UNSET (-1L) /* --pool-slots not given: settle_options picks */
 
 static const char usage_text[] =
     "usage: lifeline run [OPTIONS] -- COMMAND [ARGS...]\n"
@@ -78,8 +77,9 @@ static const char usage_text[] =
     "  --pool-rate N         put about 1 in N small blocks on a guarded page of their\n"
     "                        own, so that touching them past their end or after their\n"
     "                        free is caught at the access (default 256; 0 = off)\n"
-    "  --pool-slots N        guarded pages available at once (default 4096, 512 with\n"
-    "                        --sample; bounded by vm.max_map_count)\n"
+    "  --pool-slots N        the most guarded pages at once (default 16384, bounded by\n"
+    "                        vm.max_map_count): the pool starts with 4096 (512 with\n"
+    "                        --sample) and doubles as long-lived blocks fill it\n"
     "  --sample N            sampling mode for big programs: guard and record only\n"
     "                        about 1 in N blocks; everything else runs untouched\n"
     "                        (no GC checks at collections: they need every block).\n"
@@ -649,19 +649,14 @@ static struct options default_options(void)
 {
     return (struct options){.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leak_scan = true,
                             .gc_checks = true, .boundary = true, .quarantine_mb = 4, .pool_rate = 256,
-                            .pool_slots = POOL_SLOTS_UNSET};
+                            .pool_slots = 16384};
 }
 
 /* What --sample changes besides the rate. The GC checks need a record of
  * every block (a referent the sample missed is unknown), so sampling turns
- * them off. Its guarded pool is small, as GWP-ASan's: a sampled block
- * comes every few thousand calls and stays guarded for a quarter of the
- * pool's turns after its free, and a small pool can keep its freed pages
- * resident (docs/design.md) instead of faulting a fresh page for each. */
+ * them off. (Its guarded pool starts smaller: the agent's heap.h.) */
 static void settle_options(struct options *o)
 {
-    if (o->pool_slots == POOL_SLOTS_UNSET)
-        o->pool_slots = o->sample ? 512 : 4096;
     if (o->sample)
         o->gc_checks = false;
 }

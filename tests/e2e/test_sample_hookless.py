@@ -79,6 +79,23 @@ SCRIPT = textwrap.dedent("""
         t.join()
         return ctypes.string_at(p, 4)
 
+    def obj_uaf_read_after_filling_the_pool():
+        # Long-lived objects: about a thousand samples that stay, twice the pool's start.
+        keep = [str(i) * 3 for i in range(300000)]
+        obj_uaf_read()
+
+    def pool_full_then_freed():
+        # Twice the samples the pool's 1024 slots hold (--pool-slots 1024).
+        keep = [str(i) * 3 for i in range(600000)]
+        deadline = time.time() + 2
+        while time.time() < deadline:
+            p = api.PyObject_Malloc(SIZE)
+            assert ctypes.string_at(p, SIZE) != PATTERN, "a sample with every slot taken"
+            api.PyObject_Free(p)
+        print("nothing sampled while full")
+        del keep
+        obj_uaf_read()
+
     def churn(n):
         out = []
         for i in range(n):
@@ -179,6 +196,32 @@ def test_sample_sees_a_free_from_another_thread(interp, tmp_path):
     assert f["details"]["caught"] == "at-access", f["details"]
     H.assert_stack_order(f["stacks"]["free"], ["python:free_elsewhere"])
     H.assert_stack_order(f["stacks"]["access"], ["python:obj_freed_by_another_thread"])
+
+
+def test_sample_pool_grows_past_long_lived_samples(interp, tmp_path):
+    """The samples of a program's long-lived objects hold their slots for good; the pool doubles
+    when they fill it, so that later samples still find a slot (before, one run in two of these
+    scenarios on a shared-libpython 3.11 sampled nothing after start-up)."""
+    H.require_capability(interp, "object-guard")
+    res = run(interp, tmp_path, "obj_uaf_read_after_filling_the_pool")
+    f = one_error(interp, res, "use-after-free")
+    assert f["details"]["caught"] == "at-access", f["details"]
+    H.assert_stack_order(f["stacks"]["free"], ["python:obj_uaf_read", "python:obj_uaf_read_after_filling_the_pool"])
+
+
+def test_sample_pauses_while_the_pool_is_full_and_resumes(interp, tmp_path):
+    """At --pool-slots, with every slot held by a live sample, the thread stops arming (the armed
+    calls would only cost time), says so once, and arms again once samples are freed."""
+    H.require_capability(interp, "object-guard")
+    script = tmp_path / "sample_script.py"
+    script.write_text(SCRIPT)
+    res = H.run_lifeline(interp, [str(script), "pool_full_then_freed"], timeout=300,
+                         lifeline_args=["--sample", RATE, "--pool-slots", "1024"])
+    f = one_error(interp, res, "use-after-free")
+    assert "nothing sampled while full" in res.stdout, res.describe()
+    assert f["details"]["caught"] == "at-access", f["details"]
+    paused = res.stderr.count("sampling paused: every slot of the guarded pool holds a live sample")
+    assert paused == (1 if res.stdout.startswith("hookless") else 0), res.describe()
 
 
 @pytest.mark.parametrize("rate", ["200", "5000"])

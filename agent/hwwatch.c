@@ -58,16 +58,16 @@ static uint64_t missed, uncovered_threads;
  * protected by hw_lock; the budget is set once by hw_init */
 static unsigned fd_budget = 256, fds_open;
 
-/* The perf_event_open attributes of a write breakpoint on addr for slot. */
-static struct perf_event_attr breakpoint_attr(uintptr_t addr, unsigned slot)
+/* The perf_event_open attributes of a write breakpoint on span for slot. */
+static struct perf_event_attr breakpoint_attr(struct pyver_watch_span span, unsigned slot)
 {
     struct perf_event_attr a;
     memset(&a, 0, sizeof a);
     a.size = sizeof a;
     a.type = PERF_TYPE_BREAKPOINT;
     a.bp_type = HW_BREAKPOINT_W;
-    a.bp_addr = addr;
-    a.bp_len = HW_BREAKPOINT_LEN_8;
+    a.bp_addr = span.addr;
+    a.bp_len = span.len == 4 ? HW_BREAKPOINT_LEN_4 : HW_BREAKPOINT_LEN_8;
     a.sample_period = 1;
     a.exclude_kernel = 1;
     a.exclude_hv = 1;
@@ -80,9 +80,9 @@ static struct perf_event_attr breakpoint_attr(uintptr_t addr, unsigned slot)
 }
 
 /* Opens the breakpoint for thread tid (0: the caller); -1 with errno. */
-static int open_breakpoint(pid_t tid, uintptr_t addr, unsigned slot)
+static int open_breakpoint(pid_t tid, struct pyver_watch_span span, unsigned slot)
 {
-    struct perf_event_attr a = breakpoint_attr(addr, slot);
+    struct perf_event_attr a = breakpoint_attr(span, slot);
     return (int)syscall(SYS_perf_event_open, &a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
@@ -164,7 +164,7 @@ static void on_trap(int sig, siginfo_t *si, void *uc)
 bool hw_init(void)
 {
     static volatile intptr_t probe_word;
-    int fd = open_breakpoint(0, (uintptr_t)&probe_word, 0);
+    int fd = open_breakpoint(0, (struct pyver_watch_span){(uintptr_t)&probe_word, 8}, 0);
     if (fd < 0) {
         int e = errno;
         char text[300];
@@ -187,14 +187,15 @@ bool hw_init(void)
     return hw_ready;
 }
 
-/* Opens slot s's breakpoints on the words of an object's count (addrs) in
+/* Opens slot s's breakpoints on the spans of an object's count in
  * every thread of the process (from /proc/self/task, read with getdents64:
  * no malloc). False when the calling thread's own could not be opened. */
-static bool open_everywhere(struct hw_slot *s, unsigned index, const uintptr_t *addrs, unsigned naddrs)
+static bool open_everywhere(struct hw_slot *s, unsigned index, const struct pyver_watch_span *spans,
+                            unsigned nspans)
 {
     pid_t self = (pid_t)os_gettid();
-    for (unsigned a = 0; a < naddrs; a++) {
-        int own = open_breakpoint(0, addrs[a], index);
+    for (unsigned a = 0; a < nspans; a++) {
+        int own = open_breakpoint(0, spans[a], index);
         if (own < 0)
             return false; /* the caller closes what opened */
         s->fds[s->nfds++] = own;
@@ -210,9 +211,9 @@ static bool open_everywhere(struct hw_slot *s, unsigned index, const uintptr_t *
             pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
             if (tid <= 0 || tid == self)
                 continue;
-            for (unsigned a = 0; a < naddrs; a++) {
+            for (unsigned a = 0; a < nspans; a++) {
                 errno = 0;
-                int fd = s->nfds < HW_MAX_THREADS && fds_open < fd_budget ? open_breakpoint(tid, addrs[a], index) : -1;
+                int fd = s->nfds < HW_MAX_THREADS && fds_open < fd_budget ? open_breakpoint(tid, spans[a], index) : -1;
                 if (fd >= 0) {
                     s->fds[s->nfds++] = fd;
                     fds_open++;
@@ -252,9 +253,9 @@ int hw_arm(uintptr_t obj, uintptr_t block)
         s->last = pyver_refcnt(pf_layout, obj);
         s->last_local = pyver_refcnt_local(pf_layout, obj);
         __atomic_store_n(&s->obj, obj, __ATOMIC_RELEASE);
-        uintptr_t words[2];
-        unsigned nwords = pyver_refcnt_watch_words(pf_layout, obj, words);
-        if (open_everywhere(s, (unsigned)i, words, nwords)) {
+        struct pyver_watch_span spans[2];
+        unsigned nspans = pyver_refcnt_watch_spans(pf_layout, obj, spans);
+        if (open_everywhere(s, (unsigned)i, spans, nspans)) {
             found = i;
         } else {
             close_all(s);

@@ -165,16 +165,26 @@ static inline bool pyver_gc_tracked(const struct pyver_layout *L, uintptr_t obj)
     return *(const volatile uintptr_t *)(obj - L->gc_head_size + L->gc_next) != 0;
 }
 
-/* The aligned 8-byte words hardware watchpoints cover to see the count of
- * the object at obj move, in words[]; returns how many (at most 2): the
- * count itself with the GIL; on a free-threaded build the word holding
- * ob_ref_local (the owning thread's part) and ob_ref_shared (the others'). */
-static inline unsigned pyver_refcnt_watch_words(const struct pyver_layout *L, uintptr_t obj, uintptr_t words[2])
+/* A span hardware watchpoints cover: 4 or 8 bytes, aligned to its length. */
+struct pyver_watch_span {
+    uintptr_t addr;
+    unsigned len;
+};
+
+/* The spans hardware watchpoints cover to see the count of the object at
+ * obj move, in spans[]; returns how many (at most 2): the count's aligned
+ * word with the GIL; on a free-threaded build ob_ref_local alone (4 bytes:
+ * the word around it also holds ob_mutex and ob_gc_bits, whose every lock
+ * and unlock would trap) and ob_ref_shared. */
+static inline unsigned pyver_refcnt_watch_spans(const struct pyver_layout *L, uintptr_t obj,
+                                                struct pyver_watch_span spans[2])
 {
-    words[0] = (obj + L->ob_refcnt) & ~(uintptr_t)7;
-    if (L->ob_ref_shared == PYVER_ABSENT)
+    if (L->ob_ref_shared == PYVER_ABSENT) {
+        spans[0] = (struct pyver_watch_span){(obj + L->ob_refcnt) & ~(uintptr_t)7, 8};
         return 1;
-    words[1] = obj + L->ob_ref_shared;
+    }
+    spans[0] = (struct pyver_watch_span){obj + L->ob_refcnt, 4};
+    spans[1] = (struct pyver_watch_span){obj + L->ob_ref_shared, 8};
     return 2;
 }
 

@@ -149,6 +149,29 @@ static void check_preheader_and_counts(const struct pyver_layout *L)
     CHECK(L->ob_header_size == sizeof(PyObject));
 }
 
+/* The watched spans cover exactly the count's fields: nothing of the
+ * header that changes without the count changing (3.13t's ob_mutex and
+ * ob_gc_bits share ob_ref_local's 8-byte word). */
+static void check_watch_spans(const struct pyver_layout *L)
+{
+    static PyObject probe;
+    uintptr_t o = (uintptr_t)&probe;
+    struct pyver_watch_span spans[2];
+    unsigned n = pyver_refcnt_watch_spans(L, o, spans);
+#ifdef Py_GIL_DISABLED
+    CHECK(n == 2);
+    CHECK(spans[0].addr == o + offsetof(PyObject, ob_ref_local) && spans[0].len == sizeof probe.ob_ref_local);
+    CHECK(spans[1].addr == o + offsetof(PyObject, ob_ref_shared) && spans[1].len == sizeof probe.ob_ref_shared);
+    CHECK(spans[0].addr + spans[0].len <= o + offsetof(PyObject, ob_mutex) ||
+          spans[0].addr >= o + offsetof(PyObject, ob_gc_bits) + sizeof probe.ob_gc_bits);
+#else
+    CHECK(n == 1);
+    CHECK(spans[0].addr == o + offsetof(PyObject, ob_refcnt) && spans[0].len == sizeof probe.ob_refcnt);
+#endif
+    for (unsigned i = 0; i < n; i++)
+        CHECK(spans[i].addr % spans[i].len == 0);
+}
+
 int main(void)
 {
 #ifdef Py_GIL_DISABLED
@@ -166,6 +189,7 @@ int main(void)
         return check_summary("test_pyver_layout");
     check_frames(L);
     check_preheader_and_counts(L);
+    check_watch_spans(L);
     CHECK(L->tstate_datastack_top == offsetof(PyThreadState, datastack_top));
     CHECK(L->tstate_datastack_limit == offsetof(PyThreadState, datastack_limit));
 #ifdef Py_GIL_DISABLED

@@ -221,7 +221,7 @@ static void start_recording(const struct pyver_layout *layout)
      * seen: not when the hooks come after the interpreter's own start. */
     hopt.invalid_free = !deferred;
     heap_configure(&hopt);
-    if (boundary && !bnd_init(hopt.check))
+    if (boundary && !bnd_init(hopt.check, !hopt.plain_objects))
         log_msg("cannot read the interpreter's objects; C-API calls of extensions are not recorded");
     wt_init();
     hl_activate();

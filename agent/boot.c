@@ -2,6 +2,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "../core/os.h"
 
 #include "boundary.h"
 #include "capi.h"
@@ -210,9 +213,15 @@ bool boot_init(bool gc_checks, bool leak_scan)
     return true;
 }
 
+/* Queues the pending call from the main thread only, which is where it
+ * runs anyway. From 3.12 Py_AddPendingCall takes a PyMutex, and a contended
+ * PyMutex parks its thread with the thread state detached: inside an
+ * allocator call, the GIL would be released where the interpreter does not
+ * expect it. The main thread meets that only if another thread adds a
+ * pending call at the same instant, not whenever any thread allocates. */
 void boot_poll_slow(void)
 {
-    if (!spin_trylock(&boot_lock))
+    if (os_gettid() != getpid() || !spin_trylock(&boot_lock))
         return;
     if (!boot_queued && capi.Py_IsInitialized() && capi.Py_AddPendingCall(boot_run, NULL) == 0)
         boot_queued = true;

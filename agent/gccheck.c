@@ -613,7 +613,8 @@ void gck_collection(int generation)
         return;
     /* A free-threaded build has one generation: each of its collections,
      * whatever generation it says (0 when allocations start it, 2 for
-     * gc.collect() and at shutdown), examines every tracked object, so the
+     * gc.collect(); the collections of shutdown call no callback, and
+     * the exit check runs before them), examines every tracked object, so the
      * traverse checks run over all of them; the reference counts, a heap
      * snapshot, only at the full ones as with the GIL (generation 2). */
     if (free_threaded) {

@@ -84,14 +84,27 @@ SCRIPT = textwrap.dedent("""
         keep = [str(i) * 3 for i in range(300000)]
         obj_uaf_read()
 
-    def pool_full_then_freed():
-        # Twice the samples the pool's 1024 slots hold (--pool-slots 1024).
-        keep = [str(i) * 3 for i in range(600000)]
-        deadline = time.time() + 2
+    def sampled_within(seconds):
+        deadline = time.time() + seconds
         while time.time() < deadline:
             p = api.PyObject_Malloc(SIZE)
-            assert ctypes.string_at(p, SIZE) != PATTERN, "a sample with every slot taken"
+            pooled_now = ctypes.string_at(p, SIZE) == PATTERN
             api.PyObject_Free(p)
+            if pooled_now:
+                return True
+        return False
+
+    def pool_full_then_freed():
+        # Long-lived strings, a chunk at a time, until no sample comes for half a second: every
+        # slot of the pool (--pool-slots 1024) is held. About 1 in 2 samples of a chunk is a
+        # kept string: 100000 of them fill 1024 slots in a few chunks.
+        keep = []
+        for chunk in range(30):
+            keep.extend(str(i) * 3 for i in range(100000))
+            if not sampled_within(0.5):
+                break
+        else:
+            sys.exit("the pool never filled")
         print("nothing sampled while full")
         del keep
         obj_uaf_read()

@@ -40,6 +40,8 @@ bool capi_init(void)
     LOOKUP(PyDict_GetItemString);
     LOOKUP(PyUnicode_CompareWithASCIIString);
     LOOKUP(PyInterpreterState_Main);
+    LOOKUP(PyInterpreterState_Head);
+    LOOKUP(PyInterpreterState_Next);
     if (pf_layout)
         capi._Py_GetRefTotal = (intptr_t(*)(void))dlsym(RTLD_DEFAULT, pf_layout->reftotal_function);
     LOOKUP(_Py_GetAllocatedBlocks);

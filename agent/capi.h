@@ -50,6 +50,8 @@ struct capi {
     capi_obj *(*PyErr_NewException)(const char *name, capi_obj *base, capi_obj *dict);
     void *(*PyThreadState_Get)(void);
     void *(*PyInterpreterState_Main)(void);
+    void *(*PyInterpreterState_Head)(void);         /* optional, with _Next */
+    void *(*PyInterpreterState_Next)(void *interp);
     capi_obj *(*PyTuple_GetItem)(capi_obj *t, intptr_t i);
     capi_obj *(*PyDict_GetItemString)(capi_obj *d, const char *key);
     int (*PyUnicode_CompareWithASCIIString)(capi_obj *s, const char *ascii);

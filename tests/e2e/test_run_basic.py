@@ -9,6 +9,7 @@ import os
 import random
 import re
 import shutil
+import textwrap
 
 import pytest
 
@@ -244,3 +245,32 @@ def test_isolated_subinterpreters(interp):
         assert set(kinds) <= {"leak"}, res.describe()
     else:
         assert rc == 0 and kinds == [], res.describe()
+
+
+def test_reference_counts_not_checked_while_subinterpreters_exist(interp, tmp_path):
+    """3.12+ subinterpreters may run beside the main one (their own GIL, or none): a whole-heap
+    reference-count pass would count their objects while they change. It is skipped while one
+    exists, said once in a note, and runs again once they are gone."""
+    if interp.version.startswith("3.11"):
+        pytest.skip("3.11's subinterpreters share one GIL and never run beside the main one")
+    script = tmp_path / "subinterp_gc.py"
+    script.write_text(textwrap.dedent("""
+        import _interpreters, gc, lifeline
+        iid = _interpreters.create()
+        _interpreters.run_string(iid, "keep = [str(i) for i in range(1000)]")
+        gc.collect()
+        assert lifeline.check_heap() == 0
+        _interpreters.destroy(iid)
+        assert lifeline.check_heap() == 0
+        print("checked")
+    """))
+    res = H.run_lifeline(interp, [str(script)])
+    rc, stderr, report = res
+    assert "checked" in res.stdout, res.describe()
+    notes = [n for n in report["notes"] if n.startswith("the reference-count check (refcount-too-low) was skipped")]
+    assert len(notes) == 1, res.describe()
+    # 3.13t leaves an ended subinterpreter's queue of delayed frees behind: CPython's own leaks
+    # (test_isolated_subinterpreters).
+    allowed = {"leak"} if interp.id == "py313t" else set()
+    assert [f for f in report["findings"] if f["severity"] == "error" and f["kind"] not in allowed] == [], \
+        res.describe()

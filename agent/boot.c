@@ -9,6 +9,7 @@
 #include "boundary.h"
 #include "capi.h"
 #include "gccheck.h"
+#include "guard.h"
 #include "log.h"
 #include "reach.h"
 #include "repeat.h"
@@ -213,17 +214,36 @@ bool boot_init(bool gc_checks, bool leak_scan)
     return true;
 }
 
-/* Queues the pending call from the main thread only, which is where it
- * runs anyway. From 3.12 Py_AddPendingCall takes a PyMutex, and a contended
- * PyMutex parks its thread with the thread state detached: inside an
- * allocator call, the GIL would be released where the interpreter does not
- * expect it. The main thread meets that only if another thread adds a
- * pending call at the same instant, not whenever any thread allocates. */
+/* Whether this thread is the process's first: 0 not asked yet, 1 or -1. */
+static AGENT_TLS int8_t first_thread;
+
+static bool on_first_thread(void)
+{
+    if (!first_thread)
+        first_thread = os_gettid() == getpid() ? 1 : -1;
+    return first_thread > 0;
+}
+
+/* protected by: atomics; polls from other threads once initialized. */
+static unsigned polls_elsewhere;
+
+/* Queues the pending call, from the process's first thread, where the call
+ * runs anyway (unless an embedder initialized Python elsewhere: then after
+ * 4096 polls from other threads, from any). From 3.12 Py_AddPendingCall
+ * takes a PyMutex, and a contended PyMutex parks its thread with the thread
+ * state detached: inside an allocator call, the GIL would be released where
+ * the interpreter does not expect it. The first thread meets that only if
+ * another adds a pending call at the same instant, not whenever any thread
+ * allocates. */
 void boot_poll_slow(void)
 {
-    if (os_gettid() != getpid() || !spin_trylock(&boot_lock))
+    if (!capi.Py_IsInitialized())
         return;
-    if (!boot_queued && capi.Py_IsInitialized() && capi.Py_AddPendingCall(boot_run, NULL) == 0)
+    if (!on_first_thread() && __atomic_add_fetch(&polls_elsewhere, 1, __ATOMIC_RELAXED) < 4096)
+        return;
+    if (!spin_trylock(&boot_lock))
+        return;
+    if (!boot_queued && capi.Py_AddPendingCall(boot_run, NULL) == 0)
         boot_queued = true;
     spin_unlock(&boot_lock);
 }

@@ -583,7 +583,8 @@ static void note_counts_skipped(void)
     told = true;
     rec_note("the reference-count check (refcount-too-low) was skipped at least once while "
              "subinterpreters existed: they run beside the main interpreter and change what it "
-             "counts; it runs again once they are gone (at exit, or lifeline.check_heap())");
+             "counts; it runs again once they are ended (the exit check comes before the "
+             "interpreter ends the ones left, so end them, or call lifeline.check_heap() after)");
 }
 
 static size_t check_reference_counts(void)

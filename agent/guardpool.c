@@ -48,8 +48,13 @@ static uint32_t *queue;
 static size_t q_head, q_count;
 static bool told_map_limit;
 /* protected by: itself; held by the one thread that grows the pool, across
- * the system calls that prepare the new slots' pages. */
+ * the system calls that prepare the new slots' pages. Only ever tried: a
+ * thread that finds it held goes without a slot (one sample lost), and a
+ * child forked during a growth inherits it held and never grows. */
 static int grow_lock;
+/* protected by: atomics. Until this time (os_mono_ns) gp_has_room says no:
+ * the last slot could not be opened (vm.max_map_count). */
+static uint64_t no_room_until_ns;
 
 static uint8_t *data_page(size_t i)
 {
@@ -205,7 +210,8 @@ static void add_slots_unlocked(size_t from, size_t to)
  * system call per page). True if a slot is free now. */
 static bool grow(void)
 {
-    spin_lock(&grow_lock);
+    if (__atomic_load_n(&gp_slots, __ATOMIC_RELAXED) >= gp_max || !spin_trylock(&grow_lock))
+        return false;
     spin_lock(&gp_lock);
     bool free_now = slot_free_unlocked(); /* another thread grew it meanwhile */
     size_t from = gp_slots;
@@ -228,6 +234,9 @@ static bool grow(void)
 bool gp_has_room(void)
 {
     size_t n = __atomic_load_n(&gp_slots, __ATOMIC_RELAXED);
+    uint64_t until = __atomic_load_n(&no_room_until_ns, __ATOMIC_RELAXED);
+    if (until && os_mono_ns() < until)
+        return false;
     return gp_base && (n < gp_max || __atomic_load_n(&q_count, __ATOMIC_RELAXED) > n / 4);
 }
 
@@ -252,6 +261,8 @@ void *gp_alloc(size_t size, bool zero, uint8_t api)
         return NULL;
     uint8_t *page = data_page((size_t)i);
     if (mprotect(page, PAGE, PROT_READ | PROT_WRITE) != 0) {
+        /* A second of rest for callers that ask first (the sampler). */
+        __atomic_store_n(&no_room_until_ns, os_mono_ns() + 1000000000ull, __ATOMIC_RELAXED);
         if (!told_map_limit) {
             told_map_limit = true;
             log_msg("the guarded pool hit vm.max_map_count; blocks go unguarded for now "

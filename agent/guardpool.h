@@ -23,7 +23,8 @@ bool gp_init(size_t start, size_t max);
 
 /* True if gp_alloc can find a slot now or by growing the pool; a hint read
  * without the pool's lock, for callers that would rather not try. False
- * without a pool. */
+ * without a pool, and for a second after a slot could not be opened
+ * (vm.max_map_count). */
 bool gp_has_room(void);
 
 /* The slots the pool has now. */

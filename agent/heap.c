@@ -148,12 +148,27 @@ static int64_t first_changed(const char *from, size_t n, unsigned char pat)
     return -1;
 }
 
+/* Says how far the guarded pool grew, if it did: long-lived blocks held
+ * it, and a user sizing --pool-slots wants to know. */
+static void note_pool_growth(void)
+{
+    size_t start = opt.sample_only ? HEAP_POOL_START_SAMPLING : HEAP_POOL_START, now = gp_size();
+    if (now <= start)
+        return;
+    char text[200];
+    log_format(text, sizeof text, "the guarded pool grew from %zu to %zu slots: long-lived guarded blocks held it%s",
+               start, now, now >= opt.pool_slots ? " (its limit, --pool-slots)" : "");
+    rec_note(text);
+}
+
 /* ---- stopping ---- */
 
 void heap_stop(void)
 {
     if (opt.keep_going)
         return;
+    if (opt.pool_rate)
+        note_pool_growth();
     rec_note("lifeline stopped the target at its first memory error (--keep-going goes on past errors)");
     crash_disarm();
     _exit(1);
@@ -707,6 +722,8 @@ void heap_verify_all(void)
 {
     if (!opt.check && !opt.pool_rate)
         return;
+    if (opt.pool_rate)
+        note_pool_growth();
     struct damaged dm = {0};
     live_each(check_live, &dm);
     if (dm.found)

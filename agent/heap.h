@@ -87,7 +87,8 @@ unsigned heap_sample_rate(void);
 #define HEAP_POOL_START 4096
 #define HEAP_POOL_START_SAMPLING 512
 /* The default of pool_slots: 64 MiB of pages if every slot is live, and
- * two mappings per live slot, a quarter of vm.max_map_count's default. */
+ * two mappings per live slot: half of vm.max_map_count's default (the pool
+ * is held within what the limit leaves at start, less a margin). */
 #define HEAP_POOL_SLOTS 16384
 
 static inline bool heap_sample_skip(void)
@@ -121,8 +122,8 @@ bool heap_recently_freed(uintptr_t block, uint8_t *free_api);
  * keep_going. */
 void heap_stop(void);
 
-/* Verifies every block still in quarantine and every live block's redzones;
- * called at exit. */
+/* Verifies every block still in quarantine and every live block's redzones,
+ * and notes how far the guarded pool grew; called at exit. */
 void heap_verify_all(void);
 
 #endif

@@ -191,11 +191,10 @@ def test_sampling_forgets_nothing_of_aligned_blocks(release_interp, tmp_path):
             assert libc.posix_memalign(ctypes.byref(p), 64, 100 + i) == 0
             libc.free(p)
     """))
-    # The pool held at its starting 512 slots, which start-up's long-lived samples mostly fill:
-    # the loop's 2000 aligned blocks would show in the count of allocations if they were recorded.
-    res = H.run_lifeline(release_interp, [str(script)], lifeline_args=["--sample", "3", "--pool-slots", "512"])
+    # A recorded aligned block's free would pass the agent by (sampling frees only what the pool
+    # holds) and leave its record behind, reported leaked at exit: the check below.
+    res = H.run_lifeline(release_interp, [str(script)], lifeline_args=["--sample", "3"])
     rc, stderr, report = res
     assert rc == 0, res.describe()
     aligned = [f for f in report["findings"] if "posix_memalign" in json.dumps(f)]
     assert aligned == [], res.describe()
-    assert report["stats"]["allocations"] < 2000, report["stats"]

@@ -95,13 +95,13 @@ SCRIPT = textwrap.dedent("""
         return False
 
     def pool_full_then_freed():
-        # Long-lived strings, a chunk at a time, until no sample comes for half a second: every
+        # Long-lived strings, a chunk at a time, until no sample comes for a second: every
         # slot of the pool (--pool-slots 1024) is held. About 1 in 2 samples of a chunk is a
         # kept string: 100000 of them fill 1024 slots in a few chunks.
         keep = []
         for chunk in range(30):
             keep.extend(str(i) * 3 for i in range(100000))
-            if not sampled_within(0.5):
+            if not sampled_within(1.0):
                 break
         else:
             sys.exit("the pool never filled")
@@ -220,6 +220,8 @@ def test_sample_pool_grows_past_long_lived_samples(interp, tmp_path):
     f = one_error(interp, res, "use-after-free")
     assert f["details"]["caught"] == "at-access", f["details"]
     H.assert_stack_order(f["stacks"]["free"], ["python:obj_uaf_read", "python:obj_uaf_read_after_filling_the_pool"])
+    grown = [n for n in res.report["notes"] if n.startswith("the guarded pool grew from 512 to ")]
+    assert len(grown) == 1, res.describe()
 
 
 def test_sample_pauses_while_the_pool_is_full_and_resumes(interp, tmp_path):
@@ -235,6 +237,8 @@ def test_sample_pauses_while_the_pool_is_full_and_resumes(interp, tmp_path):
     assert f["details"]["caught"] == "at-access", f["details"]
     paused = res.stderr.count("sampling paused: every slot of the guarded pool holds a live sample")
     assert paused == (1 if res.stdout.startswith("hookless") else 0), res.describe()
+    assert "the guarded pool grew from 512 to 1024 slots: long-lived guarded blocks held it (its limit, " \
+           "--pool-slots)" in res.report["notes"], res.describe()
 
 
 @pytest.mark.parametrize("rate", ["200", "5000"])

@@ -188,10 +188,11 @@ static void note_free_threaded(const struct pyver_layout *layout)
     if (!layout->free_threaded)
         return;
     rec_note("free-threaded Python: object blocks are tracked and journaled but not guarded "
-             "(no redzones, fill patterns, quarantine or guarded pool: the collector walks mimalloc's "
-             "heaps), so gc-dangling-reference and gc-tracked-uninitialized are off; "
-             "gc-untraversed-reference is checked over every tracked object at each collection "
-             "(one generation), refcount-too-low at full ones, both with the world stopped; "
+             "(no redzones, freed-memory fill, quarantine or guarded pool: the collector walks mimalloc's "
+             "heaps), so gc-dangling-reference is off and a use after free or overflow of an object is "
+             "not caught; new object blocks get the new-memory fill (uninitialized-field, "
+             "gc-tracked-uninitialized); gc-untraversed-reference is checked over every tracked object at "
+             "each collection (one generation), refcount-too-low at full ones, both with the world stopped; "
              "the mem, raw and libc domains are fully checked");
 }
 
@@ -221,7 +222,7 @@ static void start_recording(const struct pyver_layout *layout)
      * seen: not when the hooks come after the interpreter's own start. */
     hopt.invalid_free = !deferred;
     heap_configure(&hopt);
-    if (boundary && !bnd_init(hopt.check, !hopt.plain_objects))
+    if (boundary && !bnd_init(hopt.check))
         log_msg("cannot read the interpreter's objects; C-API calls of extensions are not recorded");
     wt_init();
     hl_activate();

@@ -44,9 +44,6 @@ static uintptr_t real[BND_COUNT];         /* the interpreter's definitions */
 static struct ep_target targets[BND_COUNT];
 static size_t ntargets;
 static bool bnd_ready, bnd_check;
-/* New object blocks carry the new-memory pattern, which check_track looks
- * for (not on a free-threaded build: its object blocks stay plain). */
-static bool bnd_objects_marked;
 
 typedef obj *(*get_at_fn)(obj *, intptr_t);
 typedef obj *(*get_key_fn)(obj *, obj *);
@@ -417,7 +414,7 @@ static void check_del(obj *op)
 /* PyObject_GC_Track: checked first (may stop the target), then tracked and recorded. */
 static void bnd_gc_track(void *op)
 {
-    if (bnd_check && bnd_objects_marked)
+    if (bnd_check)
         check_track(op);
     ((gc_fn)real[JN_CAPI_GC_TRACK])(op);
     note(JN_OWN_TRACK, JN_CAPI_GC_TRACK, op);
@@ -651,12 +648,11 @@ static const char *symbol_of(unsigned i)
     return i < JN_CAPI_COUNT ? jn_capi_name(i) : type_functions[i - JN_CAPI_COUNT];
 }
 
-bool bnd_init(bool check, bool objects_marked)
+bool bnd_init(bool check)
 {
     if (!pf_layout)
         return false;
     bnd_check = check;
-    bnd_objects_marked = objects_marked;
     va_build = (va_build_fn)dlsym(RTLD_DEFAULT, "Py_VaBuildValue");
     va_build_sizet = (va_build_fn)dlsym(RTLD_DEFAULT, "_Py_VaBuildValue_SizeT");
     for (unsigned i = JN_CAPI_NONE + 1; i < BND_COUNT; i++) {

@@ -17,11 +17,8 @@
 /* Finds the interpreter's functions and remembers the objects loaded so far
  * as never to patch (call at start, before the program's first dlopen).
  * check: heap checking is on (new memory holds 0xbe, errors stop the
- * target); objects_marked: new object blocks hold it too, so that
- * PyObject_GC_Track can tell the fields never written (false on a
- * free-threaded build). Returns false when pf_layout is not set: nothing
- * is patched. */
-bool bnd_init(bool check, bool objects_marked);
+ * target). Returns false when pf_layout is not set: nothing is patched. */
+bool bnd_init(bool check);
 
 /* Installs the wrappers in the objects loaded since the last call; does
  * nothing before bnd_init. Call after each dlopen, inside the guard. */

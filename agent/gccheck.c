@@ -185,14 +185,14 @@ static int check_visit(void *obj, void *arg)
         c->visits[c->n++] = v;
     else
         c->overflow = true;
-    /* No fill patterns nor quarantine for objects on a free-threaded build
-     * (docs/versions.md): nothing below could be found. */
-    if (free_threaded)
-        return 0;
     if (v == PAT_NEW_WORD) {
         c->uninitialized = true;
         return 0;
     }
+    /* No freed-memory pattern nor quarantine for objects on a free-threaded
+     * build (docs/versions.md): a dangling reference cannot be told. */
+    if (free_threaded)
+        return 0;
     /* Reading the visited object is what the collector is about to do. A
      * freed one, waiting in quarantine, holds the freed-memory pattern where
      * its type was; its count may have moved since (a stale pointer's

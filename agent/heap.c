@@ -415,6 +415,12 @@ void *heap_malloc(uint8_t api, size_t size)
         return f->malloc(f->ctx, size);
     if (!opt.check || plain(api)) {
         void *p = f->malloc(f->ctx, size);
+        /* A plain object block still gets the new-memory pattern, the one
+         * thing the free-threaded collector never reads before the object
+         * is built: the fields never written show at PyObject_GC_Track and
+         * at the free. */
+        if (p && opt.check)
+            memset(p, PAT_NEW, size);
         if (p)
             track(api, p, size, false);
         return p;
@@ -556,7 +562,9 @@ static uint32_t type_of(uint8_t api, void *p, const struct live_info *li)
     if (!rec_name_types || jn_api_domain(li->api) != JN_DOMAIN_OBJ)
         return 0;
     uint32_t type = ty_of_freed_block((uintptr_t)p, li->size, &obj);
-    if (opt.check && (li->guarded || gp_contains(p)))
+    /* Blocks that got the new-memory pattern: guarded, pooled, or plain
+     * objects under checking (heap_malloc). */
+    if (opt.check && (li->guarded || gp_contains(p) || plain(li->api)))
         check_uninitialized(api, p, li, type, &obj);
     return type;
 }

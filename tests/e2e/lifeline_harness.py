@@ -38,10 +38,11 @@ REFUSED: dict = {}
 FREE_THREADED = {"py313t"}
 FT_UNAVAILABLE = {
     "object-guard": "object blocks are not guarded on a free-threaded build (mimalloc's heaps are "
-                    "what its collector walks): no redzones, fill, quarantine or guarded pool for "
-                    "the object domain",
-    "gc-pattern-checks": "gc-dangling-reference and gc-tracked-uninitialized need the object domain's "
-                         "fill patterns and quarantine, which a free-threaded build does not have",
+                    "what its collector walks): no redzones, freed-memory fill, quarantine or "
+                    "guarded pool for the object domain",
+    "gc-dangling-reference": "gc-dangling-reference needs the object domain's freed-memory pattern "
+                             "and quarantine, which a free-threaded build does not have (its "
+                             "lock-free readers touch objects just freed)",
     "huge-free-faults": "3.13t's PyMem allocator is mimalloc, which keeps a freed huge block mapped "
                         "for reuse (it decommits, it does not unmap): the stale access does not fault",
 }

@@ -9,6 +9,7 @@
 #include "../pyver/pyver.h"
 #include "capi.h"
 #include "guard.h"
+#include "guardpool.h"
 #include "heap.h"
 #include "heapsnap.h"
 #include "jwriter.h"
@@ -155,6 +156,26 @@ static uintptr_t freed_object_block(uintptr_t p, uint8_t *free_api)
     return 0;
 }
 
+/* The block of the freed object at v, or 0 if v is not known freed. Reading
+ * the visited object is what the collector is about to do. A freed one in
+ * quarantine holds the freed-memory pattern where its type was; its count
+ * may have moved since (a stale pointer's Py_INCREF), so only the type word
+ * is tested. A block of the guarded pool is not read (freed, its page is
+ * inaccessible): the pool says whether it was freed. */
+static uintptr_t freed_referent(uintptr_t v, uint8_t *free_api)
+{
+    if (gp_contains((const void *)v)) {
+        struct gp_fault gf;
+        if (!gp_explain(v, &gf) || !gf.freed)
+            return 0;
+        *free_api = gf.api; /* the pool keeps the allocating interface only */
+        return (uintptr_t)gf.block;
+    }
+    if (AT(v, pf_layout->ob_type, uint64_t) != PAT_FREED_WORD)
+        return 0;
+    return freed_object_block(v, free_api);
+}
+
 static void report(enum jn_error e, const struct object *holder, int64_t offset, uintptr_t other, uint32_t other_type,
                    uint8_t other_api)
 {
@@ -193,15 +214,8 @@ static int check_visit(void *obj, void *arg)
      * build (docs/versions.md): a dangling reference cannot be told. */
     if (free_threaded)
         return 0;
-    /* Reading the visited object is what the collector is about to do. A
-     * freed one, waiting in quarantine, holds the freed-memory pattern where
-     * its type was; its count may have moved since (a stale pointer's
-     * Py_INCREF), so only the type word is tested. */
-    const struct pyver_layout *L = pf_layout;
-    if (!v || (v & 7) || AT(v, L->ob_type, uint64_t) != PAT_FREED_WORD)
-        return 0;
     uint8_t free_api;
-    uintptr_t freed = freed_object_block(v, &free_api);
+    uintptr_t freed = v && !(v & 7) ? freed_referent(v, &free_api) : 0;
     if (!freed)
         return 0;
     if (!c->holder_known && !live_object_at(c->obj, &c->holder))

@@ -61,6 +61,24 @@ def test_traverse_visiting_freed_memory(interp, tmp_path):
     assert res.returncode == H.ERROR_EXIT, res.describe()
 
 
+def test_traverse_visiting_a_freed_pooled_object(interp, tmp_path):
+    """The same with every block in the guarded pool: the freed set's page is inaccessible, so the
+    check asks the pool instead of reading it (it read it before, and the target died of the
+    agent's own SIGSEGV whenever the set was one of the 1 in 256 pooled blocks)."""
+    H.require_capability(interp, "gc-dangling-reference")
+    script = tmp_path / "script.py"
+    script.write_text("import gc, zoo_gc\ndef make():\n    s = {1, 2}\n    return zoo_gc.keeper(s)\n"
+                      "k = make()\ngc.collect()\nprint('done')\n")
+    res = H.run_lifeline(interp, [str(script)], extensions=["zoo_gc"],
+                         lifeline_args=["--pool-rate", "1", "--pool-slots", "20000"])
+    fs = found(res, "gc-dangling-reference")
+    assert len(fs) == 1, res.describe()
+    assert fs[0]["details"]["referent"]["type"] == "set", fs[0]
+    assert fs[0]["details"]["referent"]["state"] == "freed", fs[0]
+    assert found(res, "crash") == [], res.describe()
+    assert res.returncode == H.ERROR_EXIT, res.describe()
+
+
 def test_stored_borrowed_reference_in_plain_object(interp, tmp_path):
     body = "def make():\n    s = {1, 2}\n    owner = [s]\n    return owner, zoo_gc.borrower(s)\nkeep = make()\ngc.collect()"
     res = run(interp, tmp_path, body)

@@ -38,10 +38,16 @@ void heap_set_family(enum jn_domain d, const struct heap_family *f)
 
 bool heap_sampling_only; /* set once by heap_configure */
 
+/* The guarded pool's slots at the start (it grows up to opt.pool_slots). */
+static size_t pool_start(void)
+{
+    return opt.sample_only ? HEAP_POOL_START_SAMPLING : HEAP_POOL_START;
+}
+
 void heap_configure(const struct heap_options *o)
 {
     opt = *o;
-    if (opt.pool_rate && !gp_init(opt.sample_only ? HEAP_POOL_START_SAMPLING : HEAP_POOL_START, opt.pool_slots)) {
+    if (opt.pool_rate && !gp_init(pool_start(), opt.pool_slots)) {
         opt.pool_rate = 0;
         log_msg("the guarded pool could not be set up; nothing is caught at the access%s",
                 opt.sample_only ? ", and sampling mode checks nothing" : "");
@@ -149,10 +155,11 @@ static int64_t first_changed(const char *from, size_t n, unsigned char pat)
 }
 
 /* Says how far the guarded pool grew, if it did: long-lived blocks held
- * it, and a user sizing --pool-slots wants to know. */
+ * it, and a user sizing --pool-slots wants to know. Nothing without a pool
+ * (gp_size() is 0). */
 static void note_pool_growth(void)
 {
-    size_t start = opt.sample_only ? HEAP_POOL_START_SAMPLING : HEAP_POOL_START, now = gp_size();
+    size_t start = pool_start(), now = gp_size();
     if (now <= start)
         return;
     char text[200];
@@ -167,8 +174,7 @@ void heap_stop(void)
 {
     if (opt.keep_going)
         return;
-    if (opt.pool_rate)
-        note_pool_growth();
+    note_pool_growth();
     rec_note("lifeline stopped the target at its first memory error (--keep-going goes on past errors)");
     crash_disarm();
     _exit(1);
@@ -730,8 +736,7 @@ void heap_verify_all(void)
 {
     if (!opt.check && !opt.pool_rate)
         return;
-    if (opt.pool_rate)
-        note_pool_growth();
+    note_pool_growth();
     struct damaged dm = {0};
     live_each(check_live, &dm);
     if (dm.found)

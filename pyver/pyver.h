@@ -188,6 +188,12 @@ static inline unsigned pyver_refcnt_watch_spans(const struct pyver_layout *L, ui
     return 2;
 }
 
+/* The owning thread's part of a split count (0 where counts are not split). */
+static inline uint32_t pyver_refcnt_local(const struct pyver_layout *L, uintptr_t obj)
+{
+    return L->ob_ref_shared == PYVER_ABSENT ? 0 : *(const volatile uint32_t *)(obj + L->ob_refcnt);
+}
+
 /* True when a write that set the owning thread's part of a split count
  * to 0 is the first half of a merge, not a change: CPython merges the two
  * parts (_Py_ExplicitMergeRefcount, the collector's merge_refcount) by
@@ -199,16 +205,10 @@ static inline bool pyver_refcnt_mid_merge(const struct pyver_layout *L, uintptr_
 {
     if (L->ob_ref_shared == PYVER_ABSENT)
         return false;
-    uint32_t local = *(const volatile uint32_t *)(obj + L->ob_refcnt);
+    uint32_t local = pyver_refcnt_local(L, obj);
     intptr_t shared = *(const volatile intptr_t *)(obj + L->ob_ref_shared);
     intptr_t merged = ((intptr_t)1 << L->ref_shared_shift) - 1; /* both flag bits: _Py_REF_MERGED */
     return local == 0 && prev_local >= 2 && (shared & merged) != merged;
-}
-
-/* The owning thread's part of a split count (0 where counts are not split). */
-static inline uint32_t pyver_refcnt_local(const struct pyver_layout *L, uintptr_t obj)
-{
-    return L->ob_ref_shared == PYVER_ABSENT ? 0 : *(const volatile uint32_t *)(obj + L->ob_refcnt);
 }
 
 /* True if only the collector can free the object at obj (deferred

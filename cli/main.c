@@ -24,6 +24,7 @@
 
 #define EXIT_USAGE 2
 #define DEFAULT_ERROR_EXITCODE 23
+#define DEFAULT_POOL_RATE 256 /* the agent has the same default (agent.c) for a bare LIFELINE_OPTIONS */
 
 struct options {
     bool exact_stacks;
@@ -66,8 +67,9 @@ static const char usage_text[] =
     "                        by default native frames between two Python\n"
     "                        activations are taken from the first event with the\n"
     "                        same inner frames and Python stack)\n"
-    "  --no-check            record only: no redzones, fill patterns or quarantine,\n"
-    "                        so no heap-error findings (crashes are still explained)\n"
+    "  --no-check            record only: no redzones, fill patterns, quarantine or\n"
+    "                        guarded pool (unless --pool-rate asks for it), so no\n"
+    "                        heap-error findings (crashes are still explained)\n"
     "  --keep-going          go on after a heap error instead of stopping the target\n"
     "  --no-leaks            no leak scan at exit\n"
     "  --no-gc-checks        no GC or reference-count checks at collections\n"
@@ -76,7 +78,8 @@ static const char usage_text[] =
     "  --quarantine-mb N     freed memory held back from reuse, per family (default 4)\n"
     "  --pool-rate N         put about 1 in N small blocks on a guarded page of their\n"
     "                        own, so that touching them past their end or after their\n"
-    "                        free is caught at the access (default 256; 0 = off)\n"
+    "                        free is caught at the access (default 256, 0 with\n"
+    "                        --no-check; 0 = off)\n"
     "  --pool-slots N        the most guarded pages at once (default 16384, bounded by\n"
     "                        vm.max_map_count): the pool starts with 4096 (512 with\n"
     "                        --sample) and doubles as long-lived blocks fill it\n"
@@ -648,17 +651,22 @@ static int run_and_report(const struct options *o, char **command, char **shown,
 static struct options default_options(void)
 {
     return (struct options){.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leak_scan = true,
-                            .gc_checks = true, .boundary = true, .quarantine_mb = 4, .pool_rate = 256,
+                            .gc_checks = true, .boundary = true, .quarantine_mb = 4, .pool_rate = -1,
                             .pool_slots = 16384};
 }
 
 /* What --sample changes besides the rate. The GC checks need a record of
  * every block (a referent the sample missed is unknown), so sampling turns
- * them off. (Its guarded pool starts smaller: the agent's heap.h.) */
+ * them off. (Its guarded pool starts smaller: the agent's heap.h.)
+ * The guarded pool is heap checking too: --no-check turns it off unless
+ * --pool-rate (or pool_rate=) asks for it, so that recording alone pays
+ * no mprotect per pooled block and finds no heap errors. */
 static void settle_options(struct options *o)
 {
     if (o->sample)
         o->gc_checks = false;
+    if (o->pool_rate < 0)
+        o->pool_rate = o->check ? DEFAULT_POOL_RATE : 0;
 }
 
 /* Reads LIFELINE_OPTIONS and the flags of a command that starts a target

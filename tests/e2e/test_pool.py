@@ -23,6 +23,13 @@ SCRIPT = textwrap.dedent("""
         ctypes.memset(p + 60, 0x41, 8)
         libc.free(p)
 
+    def overflow_many():
+        # One byte past 64 stays inside glibc's chunk: only a guard finds it.
+        for _ in range(3000):
+            p = libc.malloc(64)
+            ctypes.memset(p + 64, 0x41, 1)
+            libc.free(p)
+
     globals()[sys.argv[1]]()
     print("survived")
 """)
@@ -70,6 +77,20 @@ def test_overflow_caught_at_the_write_or_at_the_free(release_interp, tmp_path):
         H.assert_stack_order(f["stacks"]["access"], ["python:overflow_write", "python:<module>"])
     else:
         H.assert_stack_order(f["stacks"]["detected"], ["python:overflow_write", "python:<module>"])
+
+
+def test_no_check_turns_the_pool_off_unless_asked(release_interp, tmp_path):
+    """--no-check records only: the pool (1 in 256 blocks by default) is off with it, so 3000
+    overflows go unseen (the default rate would have pooled about a dozen of them); an explicit
+    --pool-rate brings it back."""
+    res = run(release_interp, tmp_path, "overflow_many", extra=["--no-check"])
+    rc, stderr, report = res
+    assert rc == 0, res.describe()
+    assert not [f for f in report["findings"] if f["severity"] == "error"], res.describe()
+    res = run(release_interp, tmp_path, "overflow_many", extra=["--no-check"] + POOL)
+    rc, stderr, report = res
+    assert rc == H.ERROR_EXIT, res.describe()
+    assert [f["kind"] for f in report["findings"] if f["severity"] == "error"] == ["heap-buffer-overflow"]
 
 
 def test_sampling_mode_is_quiet_on_clean_code(release_interp, tmp_path):
@@ -129,6 +150,13 @@ SAMPLED = textwrap.dedent("""
             api.PyObject_Free(p)
         for i in range(2000):
             bytes(700 + i)
+
+    def overflow_many():
+        # One byte past 64 stays inside glibc's chunk: only a guard finds it.
+        for _ in range(3000):
+            p = libc.malloc(64)
+            ctypes.memset(p + 64, 0x41, 1)
+            libc.free(p)
 
     globals()[sys.argv[1]]()
     print("survived")

@@ -80,20 +80,25 @@ static bool new_segment_unlocked(void)
     return true;
 }
 
-/* Returns a fresh block, or NULL. Called with jw_lock held. */
-static struct jn_block_header *carve_block_unlocked(void)
+/* Returns a fresh block, or NULL, and the seq its events start from. Called
+ * with jw_lock held. The seq is read under the lock so that blocks' first
+ * seqs never decrease in file order: a reader following the file while the
+ * target runs (docs/journal.md) knows that a block it has not seen yet
+ * holds no event before the last one it has. */
+static struct jn_block_header *carve_block_unlocked(uint64_t *first_seq)
 {
     if ((!seg_base || seg_used + BLOCK_SIZE > seg_size) && !new_segment_unlocked())
         return NULL;
     struct jn_block_header *b = (struct jn_block_header *)(seg_base + seg_used);
     seg_used += BLOCK_SIZE;
+    *first_seq = __atomic_load_n(&jw_seq, __ATOMIC_RELAXED);
     return b;
 }
 
-static void start_block(struct jw_thread *t, struct jn_block_header *b)
+static void start_block(struct jw_thread *t, struct jn_block_header *b, uint64_t first_seq)
 {
     b->tid = (uint32_t)os_gettid();
-    b->first_seq = __atomic_load_n(&jw_seq, __ATOMIC_RELAXED);
+    b->first_seq = first_seq;
     b->tsc_base = os_tsc();
     b->mono_ns = os_mono_ns();
     b->used = 0;
@@ -131,7 +136,8 @@ static uint8_t *reserve(size_t need, struct jn_delta **delta, bool may_block)
             spin_lock(&jw_lock);
         else if (!spin_trylock(&jw_lock))
             return NULL;
-        struct jn_block_header *b = carve_block_unlocked();
+        uint64_t first_seq;
+        struct jn_block_header *b = carve_block_unlocked(&first_seq);
         spin_unlock(&jw_lock);
         if (!b)
             return NULL;
@@ -140,7 +146,7 @@ static uint8_t *reserve(size_t need, struct jn_delta **delta, bool may_block)
          * resident memory. */
         if (t->block && may_block)
             madvise(t->block, BLOCK_SIZE, MADV_DONTNEED);
-        start_block(t, b);
+        start_block(t, b, first_seq);
         if (!t->named)
             write_thread_record(t);
     }

@@ -23,17 +23,45 @@ struct vec64 {
 struct block_ref {
     uint64_t off;
     uint64_t first_seq;
+    uint32_t tid;
+    /* Its thread has started a later block, or the journal is sealed: its
+     * `used` will not grow again. */
+    bool finished;
+    bool ix_done;         /* final and indexed to its end (followed journals) */
+    uint32_t ix_pos;      /* bytes of records indexed so far (followed journals) */
+    struct jn_delta ix_delta;
+};
+
+/* One block's place in the merged replay. */
+struct cursor {
+    const struct jn_block_header *block;
+    const uint8_t *p, *end;
+    struct jn_delta d;
+    struct jn_record r; /* the next event */
+    uint32_t tid;
+    size_t ref;         /* its index in jr_journal.blocks */
+    /* No event of this block still to come has a smaller seq: the one
+     * after its last delivered event, or its first seq. */
+    uint64_t bound;
+};
+
+/* A binary min-heap of cursors ordered by their next event's seq. */
+struct heap {
+    struct cursor *v;
+    size_t n, cap;
 };
 
 struct jr_journal {
     const uint8_t *map;
-    size_t size;
+    size_t size;     /* bytes of the file known (followed journals: so far) */
+    size_t map_size; /* bytes mapped: followed journals map ahead of the file's end */
     const struct jn_file_header *hdr;
     /* The definitions are indexed by a thread of their own while the
      * events are replayed: the two passes decode the whole file each, and
      * a traced program leaves the machine's cores free when it ends. What
      * the indexer writes (the definition offsets, `damaged`) is read only
-     * after wait_index has joined it. */
+     * after wait_index has joined it. A followed journal is indexed by
+     * its caller's thread instead, as the file grows. */
     pthread_t indexer;
     bool indexing;       /* the indexer runs: join it before reading the index */
     bool replay_damaged; /* the replay could not keep up (out of memory) */
@@ -46,6 +74,20 @@ struct jr_journal {
     struct block_ref *blocks;
     size_t nblocks, blocks_cap;
     uint64_t tsc_a, ns_a, tsc_b, ns_b; /* two clock pairs, far apart */
+    /* Following a journal while its writer runs (jr_follow). */
+    bool followed;      /* opened by jr_open_followed */
+    bool sealed;        /* the writer is gone: every block is final */
+    bool paused;        /* the followed replay stopped until jr_seal (a MARK, or disorder) */
+    int fd;             /* followed: the file, to see it grow; else -1 */
+    uint64_t listed_to; /* followed: the file offset of the first block not listed yet */
+    size_t ix_next;     /* followed: blocks before this index are final and indexed */
+    struct tbl latest;  /* followed: tid + 1 -> index of the thread's newest block */
+    /* The merge, kept between calls. */
+    struct heap heap;
+    struct cursor *stalled; /* cursors at the end of a block that may still grow */
+    size_t nstalled, stalled_cap;
+    size_t next_block;      /* blocks from here on have no cursor yet */
+    bool stopped;           /* the replay's callback said stop */
 };
 
 struct thread_entry {
@@ -110,7 +152,7 @@ static void index_record(struct jr_journal *j, const struct jn_record *r, uint64
         j->damaged = true;
 }
 
-static bool add_block(struct jr_journal *j, uint64_t off, uint64_t first_seq)
+static bool add_block(struct jr_journal *j, uint64_t off, const struct jn_block_header *b)
 {
     if (j->nblocks == j->blocks_cap) {
         size_t ncap = j->blocks_cap ? j->blocks_cap * 2 : 64;
@@ -120,7 +162,9 @@ static bool add_block(struct jr_journal *j, uint64_t off, uint64_t first_seq)
         j->blocks = nb;
         j->blocks_cap = ncap;
     }
-    j->blocks[j->nblocks++] = (struct block_ref){off, first_seq};
+    j->blocks[j->nblocks++] = (struct block_ref){.off = off, .first_seq = b->first_seq, .tid = b->tid,
+                                                 .finished = j->sealed};
+    jn_delta_reset(&j->blocks[j->nblocks - 1].ix_delta, b);
     return true;
 }
 
@@ -134,7 +178,7 @@ static const struct jn_block_header *block_at(const struct jr_journal *j, uint64
 static const uint8_t *block_end(const struct jr_journal *j, const struct jn_block_header *b)
 {
     uint32_t cap = j->hdr->block_size - (uint32_t)sizeof *b;
-    uint32_t used = b->used;
+    uint32_t used = __atomic_load_n(&b->used, __ATOMIC_ACQUIRE); /* a followed block grows */
     if (used > cap)
         used = cap;
     return (const uint8_t *)(b + 1) + used;
@@ -214,7 +258,7 @@ static void list_block(struct jr_journal *j, uint64_t off)
         return;
     }
     note_clock(j, b);
-    if (!add_block(j, off, b->first_seq))
+    if (!add_block(j, off, b))
         j->damaged = true;
 }
 
@@ -250,6 +294,7 @@ static bool map_file(struct jr_journal *j, const char *path, const char **why)
         return false;
     }
     j->map = m;
+    j->map_size = j->size;
     j->hdr = m;
     return true;
 }
@@ -262,6 +307,9 @@ struct jr_journal *jr_open(const char *path, const char **why)
         return NULL;
     }
     tbl_init(&j->threads, sizeof(struct thread_entry));
+    tbl_init(&j->latest, sizeof(struct thread_entry));
+    j->fd = -1;
+    j->sealed = true;
     if (!map_file(j, path, why)) {
         free(j);
         return NULL;
@@ -288,7 +336,12 @@ void jr_close(struct jr_journal *j)
         return;
     wait_index(j);
     if (j->map)
-        munmap((void *)j->map, j->size);
+        munmap((void *)j->map, j->map_size);
+    if (j->fd >= 0)
+        close(j->fd);
+    free(j->heap.v);
+    free(j->stalled);
+    tbl_destroy(&j->latest);
     free(j->stacks.v);
     free(j->codes.v);
     free(j->types.v);
@@ -425,15 +478,8 @@ void jr_each_note(const struct jr_journal *j, void (*fn)(void *, const struct jn
 
 /* ---- merged replay ---- */
 
-struct cursor {
-    const struct jn_block_header *block;
-    const uint8_t *p, *end;
-    struct jn_delta d;
-    struct jn_record r; /* the next event */
-    uint32_t tid;
-};
-
-/* Advances to the block's next event; false when the block has none left. */
+/* Advances to the block's next event; false when the block has none left
+ * (for now, in a block that may still grow). */
 static bool cursor_next(struct cursor *c)
 {
     for (;;) {
@@ -445,22 +491,18 @@ static bool cursor_next(struct cursor *c)
     }
 }
 
-static bool cursor_open(const struct jr_journal *j, uint64_t off, struct cursor *c)
+static bool cursor_open(const struct jr_journal *j, size_t ref, struct cursor *c)
 {
-    const struct jn_block_header *b = block_at(j, off);
+    const struct jn_block_header *b = block_at(j, j->blocks[ref].off);
     c->block = b;
     c->p = (const uint8_t *)(b + 1);
     c->end = block_end(j, b);
     c->tid = b->tid;
+    c->ref = ref;
+    c->bound = b->first_seq;
     jn_delta_reset(&c->d, b);
     return cursor_next(c);
 }
-
-/* A binary min-heap of cursors ordered by their next event's seq. */
-struct heap {
-    struct cursor *v;
-    size_t n, cap;
-};
 
 static bool before(const struct cursor *a, const struct cursor *b)
 {
@@ -508,34 +550,267 @@ static bool heap_push(struct heap *h, const struct cursor *c)
     return true;
 }
 
-uint64_t jr_replay(struct jr_journal *j, bool (*fn)(void *, const struct jn_record *, uint32_t), void *arg)
+/* Takes a cursor that found no event up to the end its block had when it
+ * last looked. The block may have committed more since: then the cursor
+ * goes back into the heap. Otherwise a final block is done with, and one
+ * that may still grow waits among the stalled cursors. Returns the
+ * smallest seq a stalled block may still deliver (UINT64_MAX otherwise:
+ * a cursor in the heap bounds the replay by its next event). */
+static uint64_t park(struct jr_journal *j, struct cursor *c)
 {
-    struct heap h = {NULL, 0, 0};
-    size_t next_block = 0;
+    /* Final is read before `used`: a block seen final has its last record
+     * committed already. */
+    bool final = j->sealed || j->blocks[c->ref].finished;
+    c->end = block_end(j, c->block);
+    if (cursor_next(c)) {
+        if (!heap_push(&j->heap, c))
+            j->replay_damaged = true;
+        return UINT64_MAX;
+    }
+    if (final) {
+        done_with(j, c->block);
+        return UINT64_MAX;
+    }
+    if (j->nstalled == j->stalled_cap) {
+        size_t ncap = j->stalled_cap ? j->stalled_cap * 2 : 16;
+        struct cursor *nv = realloc(j->stalled, ncap * sizeof *nv);
+        if (!nv) {
+            j->replay_damaged = true;
+            return UINT64_MAX;
+        }
+        j->stalled = nv;
+        j->stalled_cap = ncap;
+    }
+    j->stalled[j->nstalled++] = *c;
+    return c->bound;
+}
+
+/* Parks the stalled cursors again: those whose blocks committed events
+ * since go back into the heap. Returns the smallest seq the ones still
+ * stalled may yet deliver. */
+static uint64_t wake_stalled(struct jr_journal *j)
+{
+    size_t n = j->nstalled;
+    struct cursor *v = j->stalled;
+    j->stalled = NULL;
+    j->nstalled = j->stalled_cap = 0;
+    uint64_t bound = UINT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = park(j, &v[i]);
+        bound = b < bound ? b : bound;
+    }
+    free(v);
+    return bound;
+}
+
+/* Delivers events in seq order while they are below horizon. A followed
+ * journal's replay pauses before a MARK: what `lifeline leaks` does there
+ * looks definitions up, which may not all be indexed before the seal. */
+static uint64_t merge(struct jr_journal *j, bool (*fn)(void *, const struct jn_record *, uint32_t), void *arg,
+                      uint64_t horizon)
+{
+    struct heap *h = &j->heap;
     uint64_t delivered = 0;
-    for (;;) {
+    while (!j->stopped) {
         /* Open every block that may hold an event before the heap's minimum:
          * blocks are sorted by their first seq, and seqs ascend inside a block. */
-        while (next_block < j->nblocks &&
-               (h.n == 0 || j->blocks[next_block].first_seq <= h.v[0].r.seq)) {
+        while (j->next_block < j->nblocks && (h->n == 0 || j->blocks[j->next_block].first_seq <= h->v[0].r.seq)) {
             struct cursor c;
-            if (cursor_open(j, j->blocks[next_block++].off, &c) && !heap_push(&h, &c))
+            if (!cursor_open(j, j->next_block++, &c)) {
+                uint64_t b = park(j, &c);
+                horizon = b < horizon ? b : horizon;
+            } else if (!heap_push(h, &c)) {
                 j->replay_damaged = true;
+            }
         }
-        if (h.n == 0)
+        if (h->n == 0)
             break;
-        struct cursor *top = &h.v[0];
+        struct cursor *top = &h->v[0];
+        if (top->r.seq >= horizon)
+            break;
+        if (!j->sealed && top->r.kind == JN_K_MARK) {
+            j->paused = true;
+            break;
+        }
         delivered++;
-        if (!fn(arg, &top->r, top->tid))
+        if (!fn(arg, &top->r, top->tid)) {
+            j->stopped = true;
             break;
-        if (!cursor_next(top)) {
-            done_with(j, top->block);
-            h.v[0] = h.v[--h.n];
         }
-        sift_down(&h, 0);
+        top->bound = top->r.seq + 1;
+        if (!cursor_next(top)) {
+            struct cursor done = *top;
+            h->v[0] = h->v[--h->n];
+            sift_down(h, 0);
+            uint64_t b = park(j, &done);
+            horizon = b < horizon ? b : horizon;
+        } else {
+            sift_down(h, 0);
+        }
     }
-    free(h.v);
     return delivered;
+}
+
+uint64_t jr_replay(struct jr_journal *j, bool (*fn)(void *, const struct jn_record *, uint32_t), void *arg)
+{
+    if (!j->sealed)
+        return 0;
+    wake_stalled(j);
+    return merge(j, fn, arg, UINT64_MAX);
+}
+
+/* ---- following a journal while its writer runs ---- */
+
+/* A followed journal maps this much ahead of the file's end (address space
+ * only: pages past the end are never touched). A longer journal is read
+ * after the target ends as a cut-short one would be. */
+#define FOLLOW_MAP_SIZE (1ull << 40)
+
+struct jr_journal *jr_open_followed(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    void *m = mmap(NULL, FOLLOW_MAP_SIZE, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    struct jr_journal *j = m == MAP_FAILED ? NULL : calloc(1, sizeof *j);
+    if (!j) {
+        if (m != MAP_FAILED)
+            munmap(m, FOLLOW_MAP_SIZE);
+        close(fd);
+        return NULL;
+    }
+    tbl_init(&j->threads, sizeof(struct thread_entry));
+    tbl_init(&j->latest, sizeof(struct thread_entry));
+    j->map = m;
+    j->map_size = FOLLOW_MAP_SIZE;
+    j->hdr = m;
+    j->fd = fd;
+    j->followed = true;
+    j->listed_to = JN_FILE_HEADER_SIZE;
+    return j;
+}
+
+/* Refreshes the file's size; false until the agent has written a valid
+ * header (it does when a Python process claims the journal). */
+static bool follow_ready(struct jr_journal *j)
+{
+    struct stat st;
+    if (fstat(j->fd, &st) < 0)
+        return false;
+    size_t size = (size_t)st.st_size;
+    if (size > j->map_size) {
+        j->truncated = true;
+        size = j->map_size;
+    }
+    if (size < JN_FILE_HEADER_SIZE || memcmp(j->hdr->magic, JN_MAGIC, JN_MAGIC_LEN) != 0)
+        return false;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the magic is written last */
+    const char *why;
+    if (!jn_header_valid(j->hdr, size, &why))
+        return false;
+    j->size = size;
+    return true;
+}
+
+/* Lists the blocks begun since the last call, in file order. Until the
+ * seal it stops at the first block whose header is not written yet (its
+ * thread is between taking it and filling it in); sealed, it skips
+ * unused blocks as jr_open does. The block a thread begins makes its
+ * previous one final. */
+static void list_new_blocks(struct jr_journal *j)
+{
+    uint64_t bs = j->hdr->block_size;
+    for (; j->listed_to + bs <= j->size; j->listed_to += bs) {
+        const struct jn_block_header *b = block_at(j, j->listed_to);
+        uint32_t magic = __atomic_load_n(&b->magic, __ATOMIC_ACQUIRE);
+        if (magic == 0 && !j->sealed)
+            return;
+        if (magic != JN_BLOCK_MAGIC) {
+            j->damaged |= magic != 0;
+            continue;
+        }
+        /* The agent takes blocks' first seqs in file order; a journal
+         * that breaks this is replayed after the seal, sorted. */
+        if (j->nblocks && b->first_seq < j->blocks[j->nblocks - 1].first_seq && !j->sealed)
+            j->paused = true;
+        note_clock(j, b);
+        if (!add_block(j, j->listed_to, b)) {
+            j->damaged = true;
+            continue;
+        }
+        bool inserted;
+        struct thread_entry *t = tbl_insert(&j->latest, (uint64_t)b->tid + 1, &inserted);
+        if (t && !inserted)
+            j->blocks[t->off].finished = true;
+        if (t)
+            t->off = j->nblocks - 1;
+    }
+}
+
+/* Indexes the definitions committed since the last call, in every block not
+ * yet final and indexed to its end. */
+static void index_new_records(struct jr_journal *j)
+{
+    for (size_t i = j->ix_next; i < j->nblocks; i++) {
+        struct block_ref *br = &j->blocks[i];
+        if (br->ix_done)
+            continue;
+        bool final = j->sealed || br->finished; /* before `used`, as in wake_stalled */
+        const struct jn_block_header *b = block_at(j, br->off);
+        const uint8_t *start = (const uint8_t *)(b + 1), *p = start + br->ix_pos, *end = block_end(j, b);
+        struct jn_record r;
+        for (;;) {
+            const uint8_t *at = p;
+            int rc = jn_decode(&p, end, &br->ix_delta, &r);
+            if (rc < 0 && final)
+                j->damaged = true;
+            if (rc <= 0)
+                break;
+            if (!jn_is_sequenced(r.kind))
+                index_record(j, &r, (uint64_t)(at - j->map));
+        }
+        br->ix_pos = (uint32_t)(p - start);
+        br->ix_done = final;
+        if (final && i == j->ix_next)
+            j->ix_next++;
+    }
+}
+
+uint64_t jr_follow(struct jr_journal *j, bool (*fn)(void *, const struct jn_record *, uint32_t), void *arg)
+{
+    if (!j->followed || j->sealed || !follow_ready(j))
+        return 0;
+    list_new_blocks(j);
+    index_new_records(j);
+    if (j->paused || j->stopped || !j->nblocks)
+        return 0;
+    /* A block not listed yet starts at or after the newest listed one's
+     * first seq, and so does every event in it. */
+    uint64_t horizon = j->blocks[j->nblocks - 1].first_seq;
+    uint64_t stalled = wake_stalled(j);
+    return merge(j, fn, arg, stalled < horizon ? stalled : horizon);
+}
+
+bool jr_seal(struct jr_journal *j)
+{
+    if (!j->followed || j->sealed || !follow_ready(j))
+        return false;
+    j->sealed = true;
+    list_new_blocks(j);
+    uint64_t bs = j->hdr->block_size;
+    if ((j->size - JN_FILE_HEADER_SIZE) % bs)
+        j->truncated = true;
+    index_new_records(j);
+    /* Blocks listed at the seal (lifeline's own EXIT block among them, whose
+     * first seq is 0) have no cursor yet: sort them as jr_open sorts all. */
+    qsort(j->blocks + j->next_block, j->nblocks - j->next_block, sizeof *j->blocks, cmp_block);
+    j->paused = false;
+    return true;
+}
+
+bool jr_follow_paused(const struct jr_journal *j)
+{
+    return j->paused;
 }
 
 uint64_t jr_time_ns(const struct jr_journal *j, uint64_t tsc)

@@ -58,9 +58,40 @@ void jr_each_note(const struct jr_journal *j, void (*fn)(void *arg, const struct
 
 /* Delivers every event (ALLOC, FREE, FREE_TYPED, REALLOC, and the agent's
  * ERROR records) in seq order, with the thread that made it. Returns the number delivered; stops early
- * if fn returns false. */
+ * if fn returns false. On a followed journal: the events after those
+ * jr_follow delivered, once sealed (0 before). */
 uint64_t jr_replay(struct jr_journal *j, bool (*fn)(void *arg, const struct jn_record *r, uint32_t tid),
                    void *arg);
+
+/* Following a journal while the target writes it, so that the replay runs
+ * beside the target instead of after it: jr_open_followed, then jr_follow
+ * as often as wanted while the target runs, then jr_seal once it has
+ * ended, then jr_replay for the rest. jr_replay delivers exactly what it
+ * would have delivered alone, in the same order: a followed replay only
+ * delivers an event once no block can still hold an earlier one (the
+ * agent takes blocks' first seqs in file order; a thread's unfinished
+ * block may still get events after its last committed one). A thread that
+ * stays idle, or ended, holds the followed replay back until the seal. */
+
+/* Opens the journal at path for following; its header may not be written
+ * yet. NULL when it cannot be opened or mapped: then read it with jr_open
+ * after the target ends. */
+struct jr_journal *jr_open_followed(const char *path);
+/* Indexes what the writer committed since the last call and delivers the
+ * events that can no longer be preceded by another. Returns the number
+ * delivered; 0 as long as no Python process has claimed the journal, and
+ * after the replay paused (a MARK record, whose handling looks definitions
+ * up: the rest waits for the seal). */
+uint64_t jr_follow(struct jr_journal *j, bool (*fn)(void *arg, const struct jn_record *r, uint32_t tid),
+                   void *arg);
+/* True once the followed replay paused until the seal. */
+bool jr_follow_paused(const struct jr_journal *j);
+/* Takes the rest of the file once its writer has ended: afterwards the
+ * journal reads as one opened with jr_open, with the events jr_follow
+ * delivered already behind the replay. False when the journal never got
+ * a valid header (nothing was delivered then: close it and jr_open the
+ * file for the reason). */
+bool jr_seal(struct jr_journal *j);
 
 /* Converts a time stamp of an event into nanoseconds since the target began. */
 uint64_t jr_time_ns(const struct jr_journal *j, uint64_t tsc);

@@ -460,32 +460,83 @@ static void describe_target(struct fd_report *rep, struct jr_journal *j, bool ta
         rep->target.argv[rep->target.argc++] = arena_strndup(a, s.ptr, s.len);
 }
 
+/* The replay of a journal followed while its target runs (run_target's
+ * tick), handed over to analyze at the end. */
+struct follow {
+    const char *path;
+    struct jr_journal *j; /* NULL until the first tick opens it */
+    struct rp_state st;   /* begun with j */
+    bool failed;          /* cannot follow: analyze reads the journal afterwards */
+};
+
+/* run_target's tick: replays what the target has journaled so far. */
+static bool follow_tick(void *arg)
+{
+    struct follow *f = arg;
+    if (f->failed)
+        return false;
+    if (!f->j) {
+        f->j = jr_open_followed(f->path);
+        if (!f->j || !rp_begin(f->j, &f->st)) {
+            f->failed = true;
+            return false;
+        }
+    }
+    return rp_follow(f->j, &f->st) > 0;
+}
+
+/* Gives a followed journal up: analyze then reads the file from the start. */
+static void follow_drop(struct follow *f)
+{
+    if (f->j) {
+        rp_free(&f->st);
+        jr_close(f->j);
+    }
+    f->j = NULL;
+    f->failed = true;
+}
+
 /* Reads the journal and runs every detector. o: the options of the run
- * that made the journal, NULL when unknown (`lifeline report`). Returns
- * false (with a message printed) if the journal cannot be read. */
-static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, const struct options *o)
+ * that made the journal, NULL when unknown (`lifeline report`). f: the
+ * replay of the journal followed while the target ran, or NULL; analyze
+ * takes it over. Returns false (with a message printed) if the journal
+ * cannot be read. */
+static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, const struct options *o,
+                    struct follow *f)
 {
     const char *why = NULL;
-    struct jr_journal *j = jr_open(journal, &why);
-    if (!j) {
-        fail("cannot read the journal '%s': %s", journal, why);
-        return false;
-    }
+    struct rp_state local, *st = &local;
+    struct jr_journal *j = NULL;
+    bool replayed;
     /* The replay first: the journal's definitions are indexed beside it,
      * and the target's description is one of them. */
-    struct rp_state st;
+    if (f && f->j && !f->failed && jr_seal(f->j)) {
+        j = f->j;
+        st = &f->st;
+        f->j = NULL;
+        rp_end(j, st);
+        replayed = true;
+    } else {
+        if (f)
+            follow_drop(f);
+        j = jr_open(journal, &why);
+        if (!j) {
+            fail("cannot read the journal '%s': %s", journal, why);
+            return false;
+        }
+        replayed = rp_run(j, st);
+    }
     struct rs_ctx rs = {0};
-    bool replayed = rp_run(j, &st);
     describe_target(rep, j, take_argv);
     if (!replayed || !rs_init(&rs, j, &rep->arena)) {
         jr_close(j);
         fail("%s%s", "out of memory while reading the journal", "");
         return false;
     }
-    rep->stats.allocations = st.allocations;
-    rep->stats.frees = st.frees;
-    rep->stats.peak_live_bytes = st.peak_live_bytes;
-    rep->stats.events = st.events;
+    rep->stats.allocations = st->allocations;
+    rep->stats.frees = st->frees;
+    rep->stats.peak_live_bytes = st->peak_live_bytes;
+    rep->stats.events = st->events;
     struct jn_record ex;
     if (jr_exit(j, &ex)) {
         if (ex.u.exit.status < 0)
@@ -501,13 +552,13 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, 
         fd_note(rep, "the journal holds damaged records; they were skipped");
     if (jr_truncated(j))
         fd_note(rep, "the journal file is cut short; its last block was skipped");
-    if (st.hist_refused)
+    if (st->hist_refused)
         fd_note(rep, arena_printf(&rep->arena, "%llu blocks got no ownership history: %d live blocks had one "
-                                                "already", (unsigned long long)st.hist_refused, RP_HIST_LIVE_MAX));
-    dt_heap(rep, j, &st, &rs);
-    dt_repeat(rep, j, &st, &rs);
-    dt_crash(rep, j, &st, &rs);
-    dt_leaks(rep, &st, &rs);
+                                                "already", (unsigned long long)st->hist_refused, RP_HIST_LIVE_MAX));
+    dt_heap(rep, j, st, &rs);
+    dt_repeat(rep, j, st, &rs);
+    dt_crash(rep, j, st, &rs);
+    dt_leaks(rep, st, &rs);
     const char *specs[WS_MAX_SPECS];
     int nspecs = 0;
     for (; o && nspecs < o->nwatch; nspecs++) {
@@ -515,9 +566,9 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, 
         ws_format(&o->watch[nspecs], text, sizeof text);
         specs[nspecs] = arena_strndup(&rep->arena, text, strlen(text));
     }
-    dt_watched(rep, &st, &rs, specs, nspecs);
+    dt_watched(rep, st, &rs, specs, nspecs);
     rs_close(&rs);
-    rp_free(&st);
+    rp_free(st);
     jr_close(j);
     return true;
 }
@@ -603,16 +654,23 @@ static int run_and_report(const struct options *o, char **command, char **shown,
         return fail("%s%s", !journal ? "cannot create a temporary journal file" : "cannot find liblifeline-agent.so beside the lifeline program", "");
     }
     struct run_result res;
-    if (!run_target(command, journal, agent, &res)) {
+    /* The replay follows the journal while the target runs, on the core
+     * the target leaves free: what is left at its end is the tail. */
+    static struct follow follow; /* one run per process */
+    follow = (struct follow){.path = journal};
+    if (!run_target(command, journal, agent, follow_tick, &follow, &res)) {
+        follow_drop(&follow);
         drop_report(json, o->report_path);
         return fail("cannot create the journal '%s': %s", journal, strerror(errno));
     }
     if (res.exec_errno) {
+        follow_drop(&follow);
         drop_report(json, o->report_path);
         unlink(journal);
         return fail("cannot run '%s': %s", command[0], strerror(res.exec_errno));
     }
     if (!jr_claimed(journal)) {
+        follow_drop(&follow);
         drop_report(json, o->report_path);
         if (!o->keep_journal)
             unlink(journal);
@@ -624,7 +682,7 @@ static int run_and_report(const struct options *o, char **command, char **shown,
     rep.target.argv = shown;
     rep.target.argc = shown_argc;
     rep.target.pid = (uint32_t)res.pid;
-    bool ok = analyze(journal, &rep, false, o);
+    bool ok = analyze(journal, &rep, false, o, &follow);
     if (!o->keep_journal)
         unlink(journal);
     if (!ok) {
@@ -746,7 +804,7 @@ static int cmd_report(int argc, char **argv)
     if (rc)
         return rc;
     struct fd_report rep = {0};
-    if (!analyze(journal, &rep, true, NULL)) {
+    if (!analyze(journal, &rep, true, NULL, NULL)) {
         drop_report(json, o.report_path);
         fd_report_free(&rep);
         return EXIT_USAGE;

@@ -314,7 +314,7 @@ static bool on_event(void *arg, const struct jn_record *r, uint32_t tid)
     }
 }
 
-bool rp_run(struct jr_journal *j, struct rp_state *s)
+bool rp_begin(struct jr_journal *j, struct rp_state *s)
 {
     memset(s, 0, sizeof *s);
     tbl_init(&s->live, sizeof(struct rp_live));
@@ -324,10 +324,25 @@ bool rp_run(struct jr_journal *j, struct rp_state *s)
     s->freed = calloc(RP_FREED_WINDOW, sizeof *s->freed);
     s->hist_freed = calloc(RP_HIST_FREED, sizeof *s->hist_freed);
     s->watches = calloc(RP_MAX_WATCHES, sizeof *s->watches);
-    if (!s->freed || !s->hist_freed || !s->watches)
-        return false;
+    return s->freed && s->hist_freed && s->watches;
+}
+
+uint64_t rp_follow(struct jr_journal *j, struct rp_state *s)
+{
+    return jr_follow(j, on_event, s);
+}
+
+void rp_end(struct jr_journal *j, struct rp_state *s)
+{
     jr_replay(j, on_event, s);
     sr_finish(&s->series);
+}
+
+bool rp_run(struct jr_journal *j, struct rp_state *s)
+{
+    if (!rp_begin(j, s))
+        return false;
+    rp_end(j, s);
     return true;
 }
 

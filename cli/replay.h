@@ -140,6 +140,13 @@ struct rp_state {
 /* Replays the whole journal. Live blocks take their type from BLOCK_TYPE records; at each MARK
  * record the live blocks are counted into s->series. Returns false if memory ran out. */
 bool rp_run(struct jr_journal *j, struct rp_state *s);
+/* rp_run in steps, for a followed journal: rp_begin (false if memory ran
+ * out; rp_free it all the same), rp_follow while the target runs (the
+ * number of events it delivered), then, once the journal is sealed,
+ * rp_end. */
+bool rp_begin(struct jr_journal *j, struct rp_state *s);
+uint64_t rp_follow(struct jr_journal *j, struct rp_state *s);
+void rp_end(struct jr_journal *j, struct rp_state *s);
 void rp_free(struct rp_state *s);
 
 /* Finds the block that holds addr: a live one, else the most recently

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../core/journal.h"
@@ -52,7 +53,27 @@ static void exec_child(char **argv, int report_fd)
     _exit(127);
 }
 
-static void wait_for(pid_t pid, struct run_result *out)
+/* How long the wait sleeps when the tick had nothing to do: short enough
+ * that the report follows the target's end at once, long enough that an
+ * idle target costs lifeline nothing measurable. */
+#define IDLE_POLL_NS (5 * 1000 * 1000)
+
+/* Waits for pid, calling tick whenever the last call did some work and
+ * every IDLE_POLL_NS otherwise. */
+static int wait_ticking(pid_t pid, int *st, struct rusage *ru, bool (*tick)(void *), void *arg)
+{
+    for (;;) {
+        pid_t r = wait4(pid, st, WNOHANG, ru);
+        if (r != 0)
+            return r;
+        if (!tick(arg)) {
+            struct timespec ts = {0, IDLE_POLL_NS};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static void wait_for(pid_t pid, struct run_result *out, bool (*tick)(void *), void *arg)
 {
     struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
     sigemptyset(&ign.sa_mask);
@@ -61,7 +82,7 @@ static void wait_for(pid_t pid, struct run_result *out)
     int st = 0;
     struct rusage ru;
     memset(&ru, 0, sizeof ru);
-    while (wait4(pid, &st, 0, &ru) < 0 && errno == EINTR)
+    while ((tick ? wait_ticking(pid, &st, &ru, tick, arg) : wait4(pid, &st, 0, &ru)) < 0 && errno == EINTR)
         ;
     out->max_rss_kb = ru.ru_maxrss;
     out->user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
@@ -74,7 +95,8 @@ static void wait_for(pid_t pid, struct run_result *out)
         out->status = WEXITSTATUS(st);
 }
 
-bool run_target(char **argv, const char *journal_path, const char *agent_path, struct run_result *out)
+bool run_target(char **argv, const char *journal_path, const char *agent_path, bool (*tick)(void *), void *arg,
+                struct run_result *out)
 {
     int pipefd[2];
     memset(out, 0, sizeof *out);
@@ -104,6 +126,6 @@ bool run_target(char **argv, const char *journal_path, const char *agent_path, s
     close(pipefd[0]);
     if (n == (ssize_t)sizeof e)
         out->exec_errno = e;
-    wait_for(pid, out);
+    wait_for(pid, out, tick, arg);
     return true;
 }

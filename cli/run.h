@@ -18,9 +18,12 @@ struct run_result {
  * (looked up in PATH) with LD_PRELOAD naming agent_path in front of any
  * preload the user already has, and LIFELINE_JOURNAL naming the journal.
  * While the target runs, SIGINT and SIGQUIT are left to it, as system()
- * does. Returns false (with errno) only if the journal or the child could
- * not be created; a command that cannot be executed is reported through
- * exec_errno. */
-bool run_target(char **argv, const char *journal_path, const char *agent_path, struct run_result *out);
+ * does. While it waits, tick (unless NULL) is called with arg, at once
+ * again when it returns true (it did some work), after a few milliseconds
+ * when it returns false. Returns false (with errno) only if the journal or
+ * the child could not be created; a command that cannot be executed is
+ * reported through exec_errno. */
+bool run_target(char **argv, const char *journal_path, const char *agent_path, bool (*tick)(void *), void *arg,
+                struct run_result *out);
 
 #endif

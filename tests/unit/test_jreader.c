@@ -1,0 +1,264 @@
+/* Unit tests of the journal reader's followed replay (jr_follow): a writer
+ * here plays the agent's protocol on a real file (blocks taken in file
+ * order with their first seq read at that moment, a seq taken before its
+ * record is committed, `used` stored after the record), several threads
+ * interleaved at random, and the reader follows between any two steps.
+ * Whatever the interleaving, the followed replay and the replay after the
+ * seal together deliver every event exactly once, in seq order, and never
+ * one while an earlier seq may still be committed. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../../cli/jreader.h"
+#include "check.h"
+
+#define BLOCK 1024u
+#define FILE_MAX (4u << 20)
+#define THREADS 3
+#define MAX_EVENTS 20000
+
+/* The writer: protected by being single-threaded, like the whole test. */
+static uint8_t *wmap;        /* a shared, writable mapping of the journal */
+static int wfd;
+static uint64_t carved_to;   /* the file offset of the next block */
+static uint64_t next_seq;
+struct wthread {
+    struct jn_block_header *b;
+    uint8_t *pos;
+    struct jn_delta d;
+    uint64_t inflight;       /* a seq taken but not committed yet, or 0 */
+    bool mark;               /* the in-flight record is a MARK */
+};
+static struct wthread wt[THREADS];
+
+/* The reader's view. */
+static uint64_t delivered[MAX_EVENTS + 16];
+static size_t ndelivered;
+
+static bool collect(void *arg, const struct jn_record *r, uint32_t tid)
+{
+    delivered[ndelivered++] = r->seq;
+    return true;
+}
+
+static void write_file_header(void)
+{
+    struct jn_file_header *h = (struct jn_file_header *)wmap;
+    h->version = JN_VERSION;
+    h->header_size = JN_FILE_HEADER_SIZE;
+    h->block_size = BLOCK;
+    h->pid = 1;
+    h->claimed_pid = 1;
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    memcpy(h->magic, JN_MAGIC, JN_MAGIC_LEN);
+}
+
+/* Starts a new block for thread i, as the agent's reserve() does; the
+ * header's magic goes last. */
+static void begin_block(int i, bool header_now)
+{
+    if (carved_to + BLOCK > FILE_MAX)
+        abort();
+    if (carved_to + BLOCK > (uint64_t)lseek(wfd, 0, SEEK_END) && ftruncate(wfd, (off_t)(carved_to + 64 * BLOCK)))
+        abort();
+    struct jn_block_header *b = (struct jn_block_header *)(wmap + carved_to);
+    carved_to += BLOCK;
+    b->tid = 100 + (uint32_t)i;
+    b->first_seq = next_seq;
+    b->tsc_base = 1 << 20;
+    b->mono_ns = 1;
+    if (header_now)
+        __atomic_store_n(&b->magic, JN_BLOCK_MAGIC, __ATOMIC_RELEASE);
+    wt[i].b = b;
+    wt[i].pos = (uint8_t *)(b + 1);
+    jn_delta_reset(&wt[i].d, b);
+}
+
+/* Commits thread i's in-flight record, starting a block first when it
+ * does not fit (the agent reserves before it takes the seq; the order of
+ * those two does not change what a reader may see). */
+static void commit(int i)
+{
+    struct wthread *t = &wt[i];
+    if (!t->b->magic)
+        __atomic_store_n(&t->b->magic, JN_BLOCK_MAGIC, __ATOMIC_RELEASE);
+    uint8_t *end = t->mark ? jn_put_mark(t->pos, t->inflight, 0, 0, 0)
+                           : jn_put_alloc(t->pos, &t->d, JN_API_MALLOC, t->inflight, 1 << 20, 0x1000 * t->inflight, 8, 0);
+    t->pos = end;
+    __atomic_store_n(&t->b->used, (uint32_t)(end - (uint8_t *)(t->b + 1)), __ATOMIC_RELEASE);
+    t->inflight = 0;
+}
+
+/* Takes a seq for thread i's next record; a full block is replaced first. */
+static void take_seq(int i, bool mark)
+{
+    struct wthread *t = &wt[i];
+    if (!t->b || t->pos + 64 > (uint8_t *)t->b + BLOCK)
+        begin_block(i, rand() % 4 != 0); /* sometimes its header is written only at the commit */
+    t->inflight = next_seq++;
+    t->mark = mark;
+}
+
+/* The smallest seq taken but not committed, or UINT64_MAX. */
+static uint64_t smallest_inflight(void)
+{
+    uint64_t m = UINT64_MAX;
+    for (int i = 0; i < THREADS; i++)
+        if (wt[i].inflight && wt[i].inflight < m)
+            m = wt[i].inflight;
+    return m;
+}
+
+static char *new_journal(void)
+{
+    static char path[] = "/tmp/lifeline-test-jreader-XXXXXX";
+    strcpy(path, "/tmp/lifeline-test-jreader-XXXXXX");
+    wfd = mkstemp(path);
+    if (wfd < 0 || ftruncate(wfd, JN_FILE_HEADER_SIZE))
+        abort();
+    wmap = mmap(NULL, FILE_MAX, PROT_READ | PROT_WRITE, MAP_SHARED, wfd, 0);
+    if (wmap == MAP_FAILED)
+        abort();
+    carved_to = JN_FILE_HEADER_SIZE;
+    next_seq = 1;
+    memset(wt, 0, sizeof wt);
+    ndelivered = 0;
+    return path;
+}
+
+static void drop_journal(char *path)
+{
+    munmap(wmap, FILE_MAX);
+    close(wfd);
+    unlink(path);
+}
+
+static bool ascending_once(const uint64_t *v, size_t n, uint64_t first)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] != first + i)
+            return false;
+    return true;
+}
+
+/* One random run: the writer's steps, with a follow after each. */
+static void run_interleaving(unsigned seed, int events, bool with_mark)
+{
+    srand(seed);
+    char *path = new_journal();
+    struct jr_journal *j = jr_open_followed(path);
+    CHECK(j != NULL);
+    if (!j)
+        return;
+    /* Before the agent claims it, the journal is a zeroed header page. */
+    CHECK(jr_follow(j, collect, NULL) == 0);
+    write_file_header();
+    int made = 0;
+    bool order_ok = true, safe = true, mark_made = false;
+    uint64_t last = 0;
+    while (made < events || smallest_inflight() != UINT64_MAX) {
+        int i = rand() % THREADS;
+        if (wt[i].inflight)
+            commit(i);
+        else if (made < events) {
+            bool mark = with_mark && !mark_made && made > events / 2;
+            mark_made |= mark;
+            take_seq(i, mark);
+            made++;
+        }
+        if (rand() % 3 == 0) {
+            size_t before = ndelivered;
+            jr_follow(j, collect, NULL);
+            uint64_t pending = smallest_inflight();
+            for (size_t k = before; k < ndelivered; k++) {
+                order_ok &= delivered[k] > last;
+                last = delivered[k];
+                /* Delivered while an earlier seq was not committed yet:
+                 * the earlier one would come out of order. */
+                safe &= delivered[k] < pending;
+            }
+        }
+    }
+    CHECK(order_ok);
+    CHECK(safe);
+    size_t followed = ndelivered;
+    if (with_mark) /* the followed replay pauses before the MARK */
+        CHECK(jr_follow_paused(j) && followed < (size_t)events);
+    CHECK(jr_seal(j));
+    jr_replay(j, collect, NULL);
+    CHECK(ndelivered == (size_t)events);
+    CHECK(ascending_once(delivered, ndelivered, 1));
+    CHECK(!jr_damaged(j) && !jr_truncated(j));
+    jr_close(j);
+    /* Most of it was delivered while the writer ran (not all: the newest
+     * block of each thread waits). */
+    if (!with_mark && events >= 5000)
+        CHECK(followed > (size_t)events / 2);
+
+    /* The same file read afterwards gives the same events. */
+    const char *why = NULL;
+    j = jr_open(path, &why);
+    CHECK(j != NULL);
+    if (j) {
+        ndelivered = 0;
+        jr_replay(j, collect, NULL);
+        CHECK(ndelivered == (size_t)events && ascending_once(delivered, ndelivered, 1));
+        jr_close(j);
+    }
+    drop_journal(path);
+}
+
+/* A thread that stops writing holds the followed replay back at its last
+ * event (it may yet write one before the others'); the seal lets it go. */
+static void test_idle_thread_holds_back(void)
+{
+    char *path = new_journal();
+    write_file_header();
+    struct jr_journal *j = jr_open_followed(path);
+    CHECK(j != NULL);
+    if (!j)
+        return;
+    take_seq(0, false);
+    commit(0); /* seq 1, thread 0, which then stays idle */
+    for (int n = 0; n < 500; n++) {
+        take_seq(1, false);
+        commit(1);
+    }
+    jr_follow(j, collect, NULL);
+    /* Thread 0's block is unfinished: nothing after seq 1 may go out. */
+    CHECK(ndelivered <= 1);
+    CHECK(jr_seal(j));
+    jr_replay(j, collect, NULL);
+    CHECK(ndelivered == 501 && ascending_once(delivered, ndelivered, 1));
+    jr_close(j);
+    drop_journal(path);
+}
+
+/* A journal no agent ever claimed cannot be sealed: the caller reads the
+ * file afterwards for the reason. */
+static void test_unclaimed_journal_is_not_sealed(void)
+{
+    char *path = new_journal();
+    struct jr_journal *j = jr_open_followed(path);
+    CHECK(j != NULL);
+    if (j) {
+        CHECK(jr_follow(j, collect, NULL) == 0);
+        CHECK(!jr_seal(j));
+        jr_close(j);
+    }
+    drop_journal(path);
+}
+
+int main(void)
+{
+    for (unsigned seed = 1; seed <= 40; seed++)
+        run_interleaving(seed, seed % 4 ? 3000 : 9000, false);
+    for (unsigned seed = 100; seed < 110; seed++)
+        run_interleaving(seed, 4000, true);
+    test_idle_thread_holds_back();
+    test_unclaimed_journal_is_not_sealed();
+    return check_summary("jreader (followed replay)");
+}

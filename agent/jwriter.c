@@ -28,8 +28,11 @@ static uint8_t *seg_base;
 static uint64_t seg_file_off; /* file offset of seg_base */
 static uint32_t seg_used, seg_size;
 
-/* protected by: atomic increments */
-static uint64_t jw_seq = 1;
+/* protected by: atomic increments. The seq counter lives in the journal's
+ * header page (next_seq), where a reader following the journal sees it;
+ * here until the journal is open, and again in a disowned child. */
+static uint64_t jw_seq_local = 1;
+static uint64_t *jw_seq = &jw_seq_local;
 
 struct jw_thread {
     struct jn_block_header *block;
@@ -46,7 +49,10 @@ bool jw_active(void)
 
 uint64_t jw_next_seq(void)
 {
-    return __atomic_fetch_add(&jw_seq, 1, __ATOMIC_RELAXED);
+    /* Release: the busy mark of the caller's block (jw_reserve) is stored
+     * before, so a reader that sees the counter past this seq sees the mark
+     * too, or the commit that cleared it. */
+    return __atomic_fetch_add(jw_seq, 1, __ATOMIC_RELEASE);
 }
 
 static void fail_unlocked(const char *why)
@@ -91,7 +97,10 @@ static struct jn_block_header *carve_block_unlocked(uint64_t *first_seq)
         return NULL;
     struct jn_block_header *b = (struct jn_block_header *)(seg_base + seg_used);
     seg_used += BLOCK_SIZE;
-    *first_seq = __atomic_load_n(&jw_seq, __ATOMIC_RELAXED);
+    *first_seq = __atomic_load_n(jw_seq, __ATOMIC_RELAXED);
+    /* Release: a reader that sees the counter past a seq taken in this
+     * block sees the block's place too (docs/journal.md). */
+    __atomic_store_n(&jw_header->blocks_end, seg_file_off + seg_used, __ATOMIC_RELEASE);
     return b;
 }
 
@@ -102,6 +111,7 @@ static void start_block(struct jw_thread *t, struct jn_block_header *b, uint64_t
     b->tsc_base = os_tsc();
     b->mono_ns = os_mono_ns();
     b->used = 0;
+    b->busy = 0;
     /* The magic goes last: a reader never sees a half-made header. */
     __atomic_store_n(&b->magic, JN_BLOCK_MAGIC, __ATOMIC_RELEASE);
     t->block = b;
@@ -151,6 +161,8 @@ static uint8_t *reserve(size_t need, struct jn_delta **delta, bool may_block)
             write_thread_record(t);
     }
     *delta = &t->delta;
+    /* The caller may take a seq now: until its commit the block is busy. */
+    __atomic_store_n(&t->block->busy, 1, __ATOMIC_RELAXED);
     return t->pos;
 }
 
@@ -177,6 +189,7 @@ void jw_commit(uint8_t *end)
     t->pos = end;
     __atomic_store_n(&t->block->used, (uint32_t)(end - (uint8_t *)t->block - BLOCK_HDR),
                      __ATOMIC_RELEASE);
+    __atomic_store_n(&t->block->busy, 0, __ATOMIC_RELEASE);
 }
 
 bool jw_write_record(const uint8_t *rec, size_t len)
@@ -199,6 +212,7 @@ static void write_header(struct jn_file_header *h)
     h->realtime_ns = os_realtime_ns();
     h->tsc_start = os_tsc();
     h->mono_start_ns = os_mono_ns();
+    h->next_seq = __atomic_load_n(jw_seq, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     memcpy(h->magic, JN_MAGIC, JN_MAGIC_LEN);
 }
@@ -227,6 +241,7 @@ enum jw_claim jw_open(const char *path)
     jw_fd = fd;
     jw_header = hdr;
     write_header(hdr);
+    jw_seq = &hdr->next_seq;
     jw_on = true;
     return JW_CLAIMED;
 }
@@ -234,4 +249,7 @@ enum jw_claim jw_open(const char *path)
 void jw_disown(void)
 {
     jw_on = false;
+    /* A forked child must not move its parent's counter. */
+    __atomic_store_n(&jw_seq_local, __atomic_load_n(jw_seq, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+    jw_seq = &jw_seq_local;
 }

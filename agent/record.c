@@ -10,6 +10,9 @@
 
 bool rec_name_types; /* set once at start */
 
+/* Room for the longest ERROR record jn_put_error writes. */
+#define ERROR_RECORD_MAX 192
+
 /* protected by: thread-local. The calling thread's id, read once: OWNER
  * records carry it, and a system call per record would cost more than the
  * record. */
@@ -75,12 +78,17 @@ uint64_t rec_error_seq(enum jn_error error, const struct jn_error_info *info)
 {
     if (!jw_active())
         return 0;
-    uint8_t rec[192];
     jw_name_thread(true);
     uint32_t stack = cap_stack();
+    /* The seq is taken after the reserve, as for every sequenced record:
+     * the reserve marks the block busy for readers following the journal. */
+    struct jn_delta *d;
+    uint8_t *w = jw_reserve(ERROR_RECORD_MAX, &d);
+    if (!w)
+        return 0;
     uint64_t seq = jw_next_seq();
-    uint8_t *p = jn_put_error(rec, seq, (uint32_t)os_gettid(), error, info, stack);
-    return jw_write_record(rec, (size_t)(p - rec)) ? seq : 0;
+    jw_commit(jn_put_error(w, seq, (uint32_t)os_gettid(), error, info, stack));
+    return seq;
 }
 
 void rec_error(enum jn_error error, const struct jn_error_info *info)

@@ -81,6 +81,10 @@ struct jr_journal {
     int fd;             /* followed: the file, to see it grow; else -1 */
     uint64_t listed_to; /* followed: the file offset of the first block not listed yet */
     size_t ix_next;     /* followed: blocks before this index are final and indexed */
+    /* followed: the writer's seq counter as this call of jr_follow read it
+     * first (0: unknown, an older agent). No event still to come is below
+     * it, except one in a busy block. */
+    uint64_t counter;
     struct tbl latest;  /* followed: tid + 1 -> index of the thread's newest block */
     /* The merge, kept between calls. */
     struct heap heap;
@@ -558,9 +562,10 @@ static bool heap_push(struct heap *h, const struct cursor *c)
  * a cursor in the heap bounds the replay by its next event). */
 static uint64_t park(struct jr_journal *j, struct cursor *c)
 {
-    /* Final is read before `used`: a block seen final has its last record
-     * committed already. */
+    /* Final and busy are read before `used`: a block seen final has its
+     * last record committed already, and one seen idle its last taken seq. */
     bool final = j->sealed || j->blocks[c->ref].finished;
+    bool busy = !final && __atomic_load_n(&c->block->busy, __ATOMIC_ACQUIRE);
     c->end = block_end(j, c->block);
     if (cursor_next(c)) {
         if (!heap_push(&j->heap, c))
@@ -571,6 +576,10 @@ static uint64_t park(struct jr_journal *j, struct cursor *c)
         done_with(j, c->block);
         return UINT64_MAX;
     }
+    /* Idle after the counter was read: its thread's next seq is taken
+     * later, so it is at least the counter. */
+    if (!busy && j->counter > c->bound)
+        c->bound = j->counter;
     if (j->nstalled == j->stalled_cap) {
         size_t ncap = j->stalled_cap ? j->stalled_cap * 2 : 16;
         struct cursor *nv = realloc(j->stalled, ncap * sizeof *nv);
@@ -780,13 +789,23 @@ uint64_t jr_follow(struct jr_journal *j, bool (*fn)(void *, const struct jn_reco
 {
     if (!j->followed || j->sealed || !follow_ready(j))
         return 0;
+    /* The counter first, then where blocks end, then the blocks' headers
+     * and `used`: every seq below the counter was taken before these
+     * reads, so its record is committed (and seen) unless its block is
+     * busy, and its block was handed out before blocks_end was read. */
+    j->counter = __atomic_load_n(&j->hdr->next_seq, __ATOMIC_ACQUIRE);
+    uint64_t blocks_end = __atomic_load_n(&j->hdr->blocks_end, __ATOMIC_ACQUIRE);
     list_new_blocks(j);
     index_new_records(j);
     if (j->paused || j->stopped || !j->nblocks)
         return 0;
-    /* A block not listed yet starts at or after the newest listed one's
-     * first seq, and so does every event in it. */
-    uint64_t horizon = j->blocks[j->nblocks - 1].first_seq;
+    /* Below blocks_end, a block whose header is not written yet (the
+     * listing stopped there) may be followed by written ones, not listed
+     * either, with events below the counter: then, as for an agent that
+     * does not show its counter, only the newest listed block's first seq
+     * bounds the blocks not listed (first seqs ascend in file order). */
+    bool gap = j->listed_to < blocks_end;
+    uint64_t horizon = j->counter && !gap ? j->counter : j->blocks[j->nblocks - 1].first_seq;
     uint64_t stalled = wake_stalled(j);
     return merge(j, fn, arg, stalled < horizon ? stalled : horizon);
 }

@@ -42,13 +42,24 @@ struct jn_file_header {
      * sharing the environment (children, wrappers) stay passive. */
     uint32_t claimed_pid;
     uint32_t reserved;
+    /* The process-wide seq counter itself: the next seq an event will take.
+     * A reader following the journal knows from it that no event still to
+     * come has a smaller seq, except those of blocks marked busy. 0 in
+     * journals of agents before it (then readers wait for later blocks). */
+    uint64_t next_seq;
+    /* The file offset after the last block handed out, stored when it is
+     * handed out (before its header is written). A block below it whose
+     * magic is still 0 is being filled in. */
+    uint64_t blocks_end;
 };
 
 struct jn_block_header {
     uint32_t magic;
     uint32_t used;       /* committed record bytes after this header; release-stored */
     uint32_t tid;
-    uint32_t reserved;
+    /* 1 from before its thread takes a seq until the record holding it is
+     * committed; stored after `used` at the commit (release). */
+    uint32_t busy;
     uint64_t first_seq;  /* seq deltas in the block start from here */
     uint64_t tsc_base;   /* tsc deltas (shifted) start from tsc_base >> JN_TSC_SHIFT */
     uint64_t mono_ns;    /* CLOCK_MONOTONIC when the block was opened */

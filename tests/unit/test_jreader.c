@@ -5,7 +5,10 @@
  * interleaved at random, and the reader follows between any two steps.
  * Whatever the interleaving, the followed replay and the replay after the
  * seal together deliver every event exactly once, in seq order, and never
- * one while an earlier seq may still be committed. */
+ * one while an earlier seq may still be committed. Both protocols are
+ * played: the agent's (the seq counter in the header page, blocks marked
+ * busy from their reserve to their commit) and an older one without them,
+ * where the reader waits for later blocks. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,7 @@ static uint8_t *wmap;        /* a shared, writable mapping of the journal */
 static int wfd;
 static uint64_t carved_to;   /* the file offset of the next block */
 static uint64_t next_seq;
+static bool show_counter;    /* play the agent's protocol: counter and busy marks */
 struct wthread {
     struct jn_block_header *b;
     uint8_t *pos;
@@ -56,8 +60,10 @@ static void write_file_header(void)
     memcpy(h->magic, JN_MAGIC, JN_MAGIC_LEN);
 }
 
-/* Starts a new block for thread i, as the agent's reserve() does; the
- * header's magic goes last. */
+/* Starts a new block for thread i, as the agent's reserve() does: the
+ * block's place and first seq under the lock, its header after, magic last.
+ * With header_now false the header waits for the thread's next take_seq
+ * (the thread was preempted between the two: readers see a zeroed block). */
 static void begin_block(int i, bool header_now)
 {
     if (carved_to + BLOCK > FILE_MAX)
@@ -66,40 +72,65 @@ static void begin_block(int i, bool header_now)
         abort();
     struct jn_block_header *b = (struct jn_block_header *)(wmap + carved_to);
     carved_to += BLOCK;
+    if (show_counter)
+        __atomic_store_n(&((struct jn_file_header *)wmap)->blocks_end, carved_to, __ATOMIC_RELEASE);
     b->tid = 100 + (uint32_t)i;
     b->first_seq = next_seq;
     b->tsc_base = 1 << 20;
     b->mono_ns = 1;
-    if (header_now)
-        __atomic_store_n(&b->magic, JN_BLOCK_MAGIC, __ATOMIC_RELEASE);
     wt[i].b = b;
     wt[i].pos = (uint8_t *)(b + 1);
     jn_delta_reset(&wt[i].d, b);
+    if (header_now)
+        __atomic_store_n(&b->magic, JN_BLOCK_MAGIC, __ATOMIC_RELEASE);
 }
 
-/* Commits thread i's in-flight record, starting a block first when it
- * does not fit (the agent reserves before it takes the seq; the order of
- * those two does not change what a reader may see). */
+static bool header_pending(int i)
+{
+    return wt[i].b && !wt[i].b->magic;
+}
+
+/* Commits thread i's in-flight record. */
 static void commit(int i)
 {
     struct wthread *t = &wt[i];
-    if (!t->b->magic)
-        __atomic_store_n(&t->b->magic, JN_BLOCK_MAGIC, __ATOMIC_RELEASE);
     uint8_t *end = t->mark ? jn_put_mark(t->pos, t->inflight, 0, 0, 0)
                            : jn_put_alloc(t->pos, &t->d, JN_API_MALLOC, t->inflight, 1 << 20, 0x1000 * t->inflight, 8, 0);
     t->pos = end;
     __atomic_store_n(&t->b->used, (uint32_t)(end - (uint8_t *)(t->b + 1)), __ATOMIC_RELEASE);
+    __atomic_store_n(&t->b->busy, 0, __ATOMIC_RELEASE);
     t->inflight = 0;
 }
 
-/* Takes a seq for thread i's next record; a full block is replaced first. */
+/* Takes a seq for thread i's next record, in its current block (whose
+ * header is written first if it waited). With the counter shown, the block
+ * is marked busy before and the counter in the header page moves. */
 static void take_seq(int i, bool mark)
 {
     struct wthread *t = &wt[i];
-    if (!t->b || t->pos + 64 > (uint8_t *)t->b + BLOCK)
-        begin_block(i, rand() % 4 != 0); /* sometimes its header is written only at the commit */
+    if (header_pending(i))
+        __atomic_store_n(&t->b->magic, JN_BLOCK_MAGIC, __ATOMIC_RELEASE);
+    if (show_counter)
+        __atomic_store_n(&t->b->busy, 1, __ATOMIC_RELAXED);
     t->inflight = next_seq++;
+    if (show_counter)
+        __atomic_store_n(&((struct jn_file_header *)wmap)->next_seq, next_seq, __ATOMIC_RELEASE);
     t->mark = mark;
+}
+
+/* True when thread i must begin a block before its next record. */
+static bool needs_block(int i)
+{
+    return !wt[i].b || wt[i].pos + 64 > (uint8_t *)wt[i].b + BLOCK;
+}
+
+/* One whole record of thread i. */
+static void step(int i)
+{
+    if (needs_block(i))
+        begin_block(i, true);
+    take_seq(i, false);
+    commit(i);
 }
 
 /* The smallest seq taken but not committed, or UINT64_MAX. */
@@ -145,9 +176,10 @@ static bool ascending_once(const uint64_t *v, size_t n, uint64_t first)
 }
 
 /* One random run: the writer's steps, with a follow after each. */
-static void run_interleaving(unsigned seed, int events, bool with_mark)
+static void run_interleaving(unsigned seed, int events, bool with_mark, bool counter)
 {
     srand(seed);
+    show_counter = counter;
     char *path = new_journal();
     struct jr_journal *j = jr_open_followed(path);
     CHECK(j != NULL);
@@ -160,10 +192,15 @@ static void run_interleaving(unsigned seed, int events, bool with_mark)
     bool order_ok = true, safe = true, mark_made = false;
     uint64_t last = 0;
     while (made < events || smallest_inflight() != UINT64_MAX) {
+        /* (A thread left with a waiting header begins no record: fine.) */
         int i = rand() % THREADS;
-        if (wt[i].inflight)
+        if (wt[i].inflight) {
             commit(i);
-        else if (made < events) {
+        } else if (made < events && needs_block(i) && rand() % 4 == 0) {
+            begin_block(i, false); /* its header comes with the next seq */
+        } else if (made < events) {
+            if (needs_block(i))
+                begin_block(i, true);
             bool mark = with_mark && !mark_made && made > events / 2;
             mark_made |= mark;
             take_seq(i, mark);
@@ -184,7 +221,13 @@ static void run_interleaving(unsigned seed, int events, bool with_mark)
     }
     CHECK(order_ok);
     CHECK(safe);
+    /* Everything is committed now: with the counter shown, the followed
+     * replay takes it all (up to a MARK); without, each thread's newest
+     * block waits for the seal. */
+    jr_follow(j, collect, NULL);
     size_t followed = ndelivered;
+    if (counter && !with_mark)
+        CHECK(followed == (size_t)events);
     if (with_mark) /* the followed replay pauses before the MARK */
         CHECK(jr_follow_paused(j) && followed < (size_t)events);
     CHECK(jr_seal(j));
@@ -216,23 +259,52 @@ static void run_interleaving(unsigned seed, int events, bool with_mark)
 static void test_idle_thread_holds_back(void)
 {
     char *path = new_journal();
+    show_counter = false;
     write_file_header();
     struct jr_journal *j = jr_open_followed(path);
     CHECK(j != NULL);
     if (!j)
         return;
-    take_seq(0, false);
-    commit(0); /* seq 1, thread 0, which then stays idle */
-    for (int n = 0; n < 500; n++) {
-        take_seq(1, false);
-        commit(1);
-    }
+    step(0); /* seq 1, thread 0, which then stays idle */
+    for (int n = 0; n < 500; n++)
+        step(1);
     jr_follow(j, collect, NULL);
     /* Thread 0's block is unfinished: nothing after seq 1 may go out. */
     CHECK(ndelivered <= 1);
     CHECK(jr_seal(j));
     jr_replay(j, collect, NULL);
     CHECK(ndelivered == 501 && ascending_once(delivered, ndelivered, 1));
+    jr_close(j);
+    drop_journal(path);
+}
+
+/* With the counter shown, an idle thread holds nothing back: its next seq
+ * will be at least the counter. A busy one does, at its last event. */
+static void test_idle_thread_with_counter(void)
+{
+    char *path = new_journal();
+    show_counter = true;
+    write_file_header();
+    struct jr_journal *j = jr_open_followed(path);
+    CHECK(j != NULL);
+    if (!j)
+        return;
+    step(0); /* seq 1, thread 0, which then stays idle */
+    for (int n = 0; n < 500; n++)
+        step(1);
+    jr_follow(j, collect, NULL);
+    CHECK(ndelivered == 501 && ascending_once(delivered, ndelivered, 1));
+    take_seq(0, false); /* seq 502, taken, not committed: thread 0 is busy */
+    for (int n = 0; n < 10; n++)
+        step(1);
+    jr_follow(j, collect, NULL);
+    CHECK(ndelivered == 501);
+    commit(0);
+    jr_follow(j, collect, NULL);
+    CHECK(ndelivered == 512 && ascending_once(delivered, ndelivered, 1));
+    CHECK(jr_seal(j));
+    jr_replay(j, collect, NULL);
+    CHECK(ndelivered == 512);
     jr_close(j);
     drop_journal(path);
 }
@@ -254,11 +326,14 @@ static void test_unclaimed_journal_is_not_sealed(void)
 
 int main(void)
 {
-    for (unsigned seed = 1; seed <= 40; seed++)
-        run_interleaving(seed, seed % 4 ? 3000 : 9000, false);
-    for (unsigned seed = 100; seed < 110; seed++)
-        run_interleaving(seed, 4000, true);
+    for (int counter = 0; counter < 2; counter++) {
+        for (unsigned seed = 1; seed <= 40; seed++)
+            run_interleaving(seed, seed % 4 ? 3000 : 9000, false, counter);
+        for (unsigned seed = 100; seed < 110; seed++)
+            run_interleaving(seed, 4000, true, counter);
+    }
     test_idle_thread_holds_back();
+    test_idle_thread_with_counter();
     test_unclaimed_journal_is_not_sealed();
     return check_summary("jreader (followed replay)");
 }

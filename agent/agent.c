@@ -12,6 +12,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "../core/defaults.h"
 #include "../core/journal.h"
 #include "../core/os.h"
 #include "../pyver/pyver.h"
@@ -156,10 +157,11 @@ static void read_options(struct heap_options *h, bool *boundary)
     *boundary = true;
     h->check = true;
     h->keep_going = false;
-    h->quarantine_bytes = 4u << 20;
-    h->pool_rate = 256;
-    h->pool_slots = HEAP_POOL_SLOTS;
+    h->quarantine_bytes = (size_t)LL_DEFAULT_QUARANTINE_MB << 20;
+    h->pool_rate = LL_DEFAULT_POOL_RATE;
+    h->pool_slots = LL_DEFAULT_POOL_SLOTS;
     h->sample_only = false;
+    bool rate_given = false;
     while (o && *o) {
         size_t len = strcspn(o, " ,:");
         cap_exact_stacks = option_number(o, len, "exact_stacks", cap_exact_stacks) != 0;
@@ -168,7 +170,11 @@ static void read_options(struct heap_options *h, bool *boundary)
         leak_scan = option_number(o, len, "leaks", leak_scan) != 0;
         h->keep_going = option_number(o, len, "keep_going", h->keep_going) != 0;
         h->quarantine_bytes = option_number(o, len, "quarantine_mb", h->quarantine_bytes >> 20) << 20;
-        h->pool_rate = (unsigned)option_number(o, len, "pool_rate", h->pool_rate);
+        size_t rate = option_number(o, len, "pool_rate", SIZE_MAX);
+        if (rate != SIZE_MAX) {
+            h->pool_rate = (unsigned)rate;
+            rate_given = true;
+        }
         h->pool_slots = option_number(o, len, "pool_slots", h->pool_slots);
         *boundary = option_number(o, len, "boundary", *boundary) != 0;
         size_t sample = option_number(o, len, "sample", 0);
@@ -179,6 +185,9 @@ static void read_options(struct heap_options *h, bool *boundary)
         o += len;
         o += strspn(o, " ,:");
     }
+    /* As the cli's --no-check: recording alone guards nothing. */
+    if (!h->check && !rate_given && !h->sample_only)
+        h->pool_rate = 0;
 }
 
 /* What a free-threaded interpreter keeps from lifeline, said once in the

@@ -86,10 +86,6 @@ unsigned heap_sample_rate(void);
  * program's long-lived blocks fill them, up to pool_slots. */
 #define HEAP_POOL_START 4096
 #define HEAP_POOL_START_SAMPLING 512
-/* The default of pool_slots: 64 MiB of pages if every slot is live, and
- * two mappings per live slot: half of vm.max_map_count's default (the pool
- * is held within what the limit leaves at start, less a margin). */
-#define HEAP_POOL_SLOTS 16384
 
 static inline bool heap_sample_skip(void)
 {

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "../core/defaults.h"
 #include "../core/journal.h"
 #include "../core/watchspec.h"
 #include "../pyver/pyver.h"
@@ -24,7 +25,6 @@
 
 #define EXIT_USAGE 2
 #define DEFAULT_ERROR_EXITCODE 23
-#define DEFAULT_POOL_RATE 256 /* the agent has the same default (agent.c) for a bare LIFELINE_OPTIONS */
 
 struct options {
     bool exact_stacks;
@@ -75,12 +75,15 @@ static const char usage_text[] =
     "  --no-gc-checks        no GC or reference-count checks at collections\n"
     "  --no-boundary         leave extension modules' C-API calls alone: no borrow,\n"
     "                        steal or GC-tracking events, no gc-* findings from them\n"
-    "  --quarantine-mb N     freed memory held back from reuse, per family (default 4)\n"
+    "  --quarantine-mb N     freed memory held back from reuse, per family (default "
+    LL_DEFAULT_TEXT(LL_DEFAULT_QUARANTINE_MB) ")\n"
     "  --pool-rate N         put about 1 in N small blocks on a guarded page of their\n"
     "                        own, so that touching them past their end or after their\n"
-    "                        free is caught at the access (default 256, 0 with\n"
+    "                        free is caught at the access (default "
+    LL_DEFAULT_TEXT(LL_DEFAULT_POOL_RATE) ", 0 with\n"
     "                        --no-check; 0 = off)\n"
-    "  --pool-slots N        the most guarded pages at once (default 16384, bounded by\n"
+    "  --pool-slots N        the most guarded pages at once (default "
+    LL_DEFAULT_TEXT(LL_DEFAULT_POOL_SLOTS) ", bounded by\n"
     "                        vm.max_map_count): the pool starts with 4096 (512 with\n"
     "                        --sample) and doubles as long-lived blocks fill it\n"
     "  --sample N            sampling mode for big programs: guard and record only\n"
@@ -709,8 +712,8 @@ static int run_and_report(const struct options *o, char **command, char **shown,
 static struct options default_options(void)
 {
     return (struct options){.error_exitcode = DEFAULT_ERROR_EXITCODE, .check = true, .leak_scan = true,
-                            .gc_checks = true, .boundary = true, .quarantine_mb = 4, .pool_rate = -1,
-                            .pool_slots = 16384};
+                            .gc_checks = true, .boundary = true, .quarantine_mb = LL_DEFAULT_QUARANTINE_MB,
+                            .pool_rate = -1 /* settle_options */, .pool_slots = LL_DEFAULT_POOL_SLOTS};
 }
 
 /* What --sample changes besides the rate. The GC checks need a record of
@@ -724,7 +727,7 @@ static void settle_options(struct options *o)
     if (o->sample)
         o->gc_checks = false;
     if (o->pool_rate < 0)
-        o->pool_rate = o->check ? DEFAULT_POOL_RATE : 0;
+        o->pool_rate = o->check ? LL_DEFAULT_POOL_RATE : 0;
 }
 
 /* Reads LIFELINE_OPTIONS and the flags of a command that starts a target

@@ -688,6 +688,11 @@ struct jr_journal *jr_open_followed(const char *path)
         close(fd);
         return NULL;
     }
+    /* No readahead: a read of the file past what the agent has written
+     * would fill the page cache with large folios of zeros, and the
+     * agent's first write into one maps all of it, megabytes of the
+     * target's resident memory until it has written them all. */
+    madvise(m, FOLLOW_MAP_SIZE, MADV_RANDOM);
     tbl_init(&j->threads, sizeof(struct thread_entry));
     tbl_init(&j->latest, sizeof(struct thread_entry));
     j->map = m;
@@ -726,10 +731,12 @@ static bool follow_ready(struct jr_journal *j)
  * thread is between taking it and filling it in); sealed, it skips
  * unused blocks as jr_open does. The block a thread begins makes its
  * previous one final. */
-static void list_new_blocks(struct jr_journal *j)
+static void list_new_blocks(struct jr_journal *j, uint64_t blocks_end)
 {
     uint64_t bs = j->hdr->block_size;
-    for (; j->listed_to + bs <= j->size; j->listed_to += bs) {
+    /* Blocks not handed out yet are not even read (see MADV_RANDOM). */
+    uint64_t end = blocks_end && !j->sealed && blocks_end < j->size ? blocks_end : j->size;
+    for (; j->listed_to + bs <= end; j->listed_to += bs) {
         const struct jn_block_header *b = block_at(j, j->listed_to);
         uint32_t magic = __atomic_load_n(&b->magic, __ATOMIC_ACQUIRE);
         if (magic == 0 && !j->sealed)
@@ -795,7 +802,7 @@ uint64_t jr_follow(struct jr_journal *j, bool (*fn)(void *, const struct jn_reco
      * busy, and its block was handed out before blocks_end was read. */
     j->counter = __atomic_load_n(&j->hdr->next_seq, __ATOMIC_ACQUIRE);
     uint64_t blocks_end = __atomic_load_n(&j->hdr->blocks_end, __ATOMIC_ACQUIRE);
-    list_new_blocks(j);
+    list_new_blocks(j, blocks_end);
     index_new_records(j);
     if (j->paused || j->stopped || !j->nblocks)
         return 0;
@@ -815,7 +822,7 @@ bool jr_seal(struct jr_journal *j)
     if (!j->followed || j->sealed || !follow_ready(j))
         return false;
     j->sealed = true;
-    list_new_blocks(j);
+    list_new_blocks(j, 0);
     uint64_t bs = j->hdr->block_size;
     if ((j->size - JN_FILE_HEADER_SIZE) % bs)
         j->truncated = true;

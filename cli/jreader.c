@@ -23,13 +23,16 @@ struct vec64 {
 struct block_ref {
     uint64_t off;
     uint64_t first_seq;
-    uint32_t tid;
     /* Its thread has started a later block, or the journal is sealed: its
      * `used` will not grow again. */
     bool finished;
-    bool ix_done;         /* final and indexed to its end (followed journals) */
-    uint32_t ix_pos;      /* bytes of records indexed so far (followed journals) */
-    struct jn_delta ix_delta;
+};
+
+/* A followed block whose definitions are not all indexed yet. */
+struct ix_cursor {
+    size_t ref;          /* its index in jr_journal.blocks */
+    uint32_t pos;        /* bytes of records indexed so far */
+    struct jn_delta d;
 };
 
 /* One block's place in the merged replay. */
@@ -80,7 +83,10 @@ struct jr_journal {
     bool paused;        /* the followed replay stopped until jr_seal (a MARK, or disorder) */
     int fd;             /* followed: the file, to see it grow; else -1 */
     uint64_t listed_to; /* followed: the file offset of the first block not listed yet */
-    size_t ix_next;     /* followed: blocks before this index are final and indexed */
+    /* followed: the blocks still to index to their end, in file order: as
+     * many as there are threads writing, not as the journal is long. */
+    struct ix_cursor *ix;
+    size_t nix, ix_cap;
     /* followed: the writer's seq counter as this call of jr_follow read it
      * first (0: unknown, an older agent). No event still to come is below
      * it, except one in a busy block. */
@@ -166,9 +172,7 @@ static bool add_block(struct jr_journal *j, uint64_t off, const struct jn_block_
         j->blocks = nb;
         j->blocks_cap = ncap;
     }
-    j->blocks[j->nblocks++] = (struct block_ref){.off = off, .first_seq = b->first_seq, .tid = b->tid,
-                                                 .finished = j->sealed};
-    jn_delta_reset(&j->blocks[j->nblocks - 1].ix_delta, b);
+    j->blocks[j->nblocks++] = (struct block_ref){.off = off, .first_seq = b->first_seq, .finished = j->sealed};
     return true;
 }
 
@@ -345,6 +349,7 @@ void jr_close(struct jr_journal *j)
         close(j->fd);
     free(j->heap.v);
     free(j->stalled);
+    free(j->ix);
     tbl_destroy(&j->latest);
     free(j->stacks.v);
     free(j->codes.v);
@@ -726,6 +731,25 @@ static bool follow_ready(struct jr_journal *j)
     return true;
 }
 
+/* Adds a listed block to those the followed index reads; false when memory
+ * ran out. */
+static bool ix_add(struct jr_journal *j, size_t ref, const struct jn_block_header *b)
+{
+    if (j->nix == j->ix_cap) {
+        size_t ncap = j->ix_cap ? j->ix_cap * 2 : 16;
+        struct ix_cursor *nv = realloc(j->ix, ncap * sizeof *nv);
+        if (!nv)
+            return false;
+        j->ix = nv;
+        j->ix_cap = ncap;
+    }
+    struct ix_cursor *c = &j->ix[j->nix++];
+    c->ref = ref;
+    c->pos = 0;
+    jn_delta_reset(&c->d, b);
+    return true;
+}
+
 /* Lists the blocks begun since the last call, in file order. Until the
  * seal it stops at the first block whose header is not written yet (its
  * thread is between taking it and filling it in); sealed, it skips
@@ -750,7 +774,7 @@ static void list_new_blocks(struct jr_journal *j, uint64_t blocks_end)
         if (j->nblocks && b->first_seq < j->blocks[j->nblocks - 1].first_seq && !j->sealed)
             j->paused = true;
         note_clock(j, b);
-        if (!add_block(j, j->listed_to, b)) {
+        if (!add_block(j, j->listed_to, b) || !ix_add(j, j->nblocks - 1, b)) {
             j->damaged = true;
             continue;
         }
@@ -763,21 +787,20 @@ static void list_new_blocks(struct jr_journal *j, uint64_t blocks_end)
     }
 }
 
-/* Indexes the definitions committed since the last call, in every block not
- * yet final and indexed to its end. */
+/* Indexes the definitions committed since the last call in every block not
+ * yet final and indexed to its end; those that are leave the list. */
 static void index_new_records(struct jr_journal *j)
 {
-    for (size_t i = j->ix_next; i < j->nblocks; i++) {
-        struct block_ref *br = &j->blocks[i];
-        if (br->ix_done)
-            continue;
-        bool final = j->sealed || br->finished; /* before `used`, as in wake_stalled */
-        const struct jn_block_header *b = block_at(j, br->off);
-        const uint8_t *start = (const uint8_t *)(b + 1), *p = start + br->ix_pos, *end = block_end(j, b);
+    size_t kept = 0;
+    for (size_t i = 0; i < j->nix; i++) {
+        struct ix_cursor *c = &j->ix[i];
+        bool final = j->sealed || j->blocks[c->ref].finished; /* before `used`, as in park */
+        const struct jn_block_header *b = block_at(j, j->blocks[c->ref].off);
+        const uint8_t *start = (const uint8_t *)(b + 1), *p = start + c->pos, *end = block_end(j, b);
         struct jn_record r;
         for (;;) {
             const uint8_t *at = p;
-            int rc = jn_decode(&p, end, &br->ix_delta, &r);
+            int rc = jn_decode(&p, end, &c->d, &r);
             if (rc < 0 && final)
                 j->damaged = true;
             if (rc <= 0)
@@ -785,11 +808,11 @@ static void index_new_records(struct jr_journal *j)
             if (!jn_is_sequenced(r.kind))
                 index_record(j, &r, (uint64_t)(at - j->map));
         }
-        br->ix_pos = (uint32_t)(p - start);
-        br->ix_done = final;
-        if (final && i == j->ix_next)
-            j->ix_next++;
+        c->pos = (uint32_t)(p - start);
+        if (!final)
+            j->ix[kept++] = *c; /* kept in file order: notes are indexed in the order they read */
     }
+    j->nix = kept;
 }
 
 uint64_t jr_follow(struct jr_journal *j, bool (*fn)(void *, const struct jn_record *, uint32_t), void *arg)

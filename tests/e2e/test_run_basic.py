@@ -97,6 +97,51 @@ def test_keep_journal_then_report(interp, tmp_path):
     assert any(l.startswith("lifeline: crash") for l in err.splitlines()), err
 
 
+THREADED = textwrap.dedent("""
+    import ctypes, threading
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+
+    def work(n):
+        keep = []
+        for i in range(20000):
+            keep.append({"i": i, "s": str(i) * (i % 7)})
+            if len(keep) > 500:
+                keep = keep[250:]
+        libc.malloc(1000 + n)  # lost at once: a leak per thread
+
+    early = threading.Thread(target=work, args=(0,))
+    early.start()
+    early.join()  # a thread that ends long before the others
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(1, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()  # the main thread idle meanwhile
+""")
+
+
+def test_followed_replay_matches_the_journal_read_afterwards(release_interp, tmp_path):
+    """`lifeline run` replays the journal while the target writes it; reading the kept journal
+    afterwards (`lifeline report`) gives the same findings and counts, with threads that write
+    side by side, one that ended early and a main thread idle in join()."""
+    script = tmp_path / "threaded.py"
+    script.write_text(THREADED)
+    journal = tmp_path / "threaded.journal"
+    res = H.run_lifeline(release_interp, [str(script)], keep_journal=journal)
+    assert res.returncode == H.ERROR_EXIT, res.describe()  # the leak is an error
+    leaks = [f for f in res.report["findings"] if f["kind"] == "leak"]
+    assert leaks, res.describe()
+    out_json = tmp_path / "again.json"
+    rc, out, err = H.run_lifeline_cmd(["report", journal, "--report", out_json])
+    assert rc == H.ERROR_EXIT, err
+    again = json.loads(out_json.read_text())
+    assert [comparable(f) for f in again["findings"]] == [comparable(f) for f in res.report["findings"]]
+    assert again["stats"] == res.report["stats"]
+    assert res.report["stats"]["allocations"] > 80000
+
+
 def test_keep_journal_clean_run(release_interp, tmp_path):
     journal = tmp_path / "clean.journal"
     res = H.run_lifeline(release_interp, ["-c", "pass"], keep_journal=journal)

@@ -101,11 +101,10 @@ static size_t mappings_left(void)
  * kernel from merging them. Opening or closing a slot is then a change of
  * protection alone, without splitting the pool's mapping and merging it
  * back (maple-tree allocations and updates): 2.4 times cheaper per alloc
- * and free on this project's VM (bench/pool_mprotect.c). It uses the two mappings per slot
- * the budget allows for live slots, for every slot at once, so only the
- * small pools that keep their pages do it (sampling mode's 512 slots). A
- * kernel without transparent huge pages refuses the flag: then slots split
- * and merge as before. */
+ * and free on this project's VM (bench/pool_mprotect.c). It takes the two
+ * mappings per slot that the budget (gp_init) counts for live slots, for
+ * every slot of the pool at once. A kernel without transparent huge pages
+ * refuses the flag: then slots split and merge as before. */
 static void separate_data_pages(size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++)
@@ -140,8 +139,7 @@ bool gp_init(size_t start, size_t max)
     gp_lo = (uintptr_t)p;
     gp_hi = (uintptr_t)p + bytes;
     __atomic_store_n(&gp_base, (uint8_t *)p, __ATOMIC_RELEASE);
-    if (gp_keep_pages)
-        separate_data_pages(0, start);
+    separate_data_pages(0, start);
     return true;
 }
 
@@ -206,8 +204,8 @@ static void add_slots_unlocked(size_t from, size_t to)
  * hold three quarters of it. The samples of a program's long-lived objects
  * (its start-up, its imports) would otherwise hold the pool for good, and
  * every later sample would be refused. The new pages get their own
- * mappings first when the pool still keeps its pages, outside gp_lock (a
- * system call per page). True if a slot is free now. */
+ * mappings first, outside gp_lock (a system call per page). True if a slot
+ * is free now. */
 static bool grow(void)
 {
     if (__atomic_load_n(&gp_slots, __ATOMIC_RELAXED) >= gp_max || !spin_trylock(&grow_lock))
@@ -219,8 +217,7 @@ static bool grow(void)
     size_t to = from * 2 < gp_max ? from * 2 : gp_max;
     if (!free_now && to > from) {
         bool keep = gp_keep_pages && to * PAGE <= KEEP_PAGES_MAX;
-        if (keep)
-            separate_data_pages(from, to);
+        separate_data_pages(from, to);
         spin_lock(&gp_lock);
         gp_keep_pages = keep;
         add_slots_unlocked(from, to);

@@ -12,6 +12,10 @@
 
 #include "../core/table.h"
 
+/* jr_open gives back what its listing of the blocks mapped every this
+ * many bytes (a multiple of every large folio's size). */
+#define LIST_DROP_EVERY (4u << 20)
+
 /* Ids above this are taken as corruption rather than indexed. */
 #define MAX_ID (1u << 26)
 
@@ -326,9 +330,19 @@ struct jr_journal *jr_open(const char *path, const char **why)
         jr_close(j);
         return NULL;
     }
-    uint64_t bs = j->hdr->block_size;
-    for (uint64_t off = JN_FILE_HEADER_SIZE; off + bs <= j->size; off += bs)
+    uint64_t bs = j->hdr->block_size, dropped = JN_FILE_HEADER_SIZE;
+    for (uint64_t off = JN_FILE_HEADER_SIZE; off + bs <= j->size; off += bs) {
         list_block(j, off);
+        /* Reading a block's header maps the pages around it too (the
+         * kernel maps up to 64 KiB around a read fault, a large folio
+         * whole): given back as the listing goes, or the whole file would
+         * be resident before the passes below begin. */
+        if (off - dropped >= LIST_DROP_EVERY) {
+            madvise((void *)(j->map + dropped), off - dropped, MADV_DONTNEED);
+            dropped = off;
+        }
+    }
+    madvise((void *)(j->map + dropped), j->size - dropped, MADV_DONTNEED);
     if ((j->size - JN_FILE_HEADER_SIZE) % bs)
         j->truncated = true;
     qsort(j->blocks, j->nblocks, sizeof *j->blocks, cmp_block);

@@ -9,6 +9,7 @@ import os
 import random
 import re
 import shutil
+import subprocess
 import textwrap
 
 import pytest
@@ -140,6 +141,29 @@ def test_followed_replay_matches_the_journal_read_afterwards(release_interp, tmp
     assert [comparable(f) for f in again["findings"]] == [comparable(f) for f in res.report["findings"]]
     assert again["stats"] == res.report["stats"]
     assert res.report["stats"]["allocations"] > 80000
+
+
+def test_reading_a_journal_does_not_hold_it_in_memory(release_interp, tmp_path):
+    """The journal is read block by block and given back: neither `lifeline run` (which follows
+    it while the target writes) nor `lifeline report` holds a journal of about 130 MiB in
+    memory. (Before, listing the blocks' headers mapped most of the file: the kernel maps up to
+    64 KiB, a large folio whole, around each read fault.)"""
+    journal = tmp_path / "churn.journal"
+    churn = os.path.join(H.REPO, "bench", "churn.py")
+    exe = H.lifeline_path()
+    argv = [exe, "run", "--no-check", "--keep-journal", str(journal), "--", release_interp.path, churn, "2000000"]
+    proc = subprocess.Popen(argv, env=H.clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, run_usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    size_kib = journal.stat().st_size // 1024
+    assert size_kib > 100 * 1024, size_kib
+    proc = subprocess.Popen([exe, "report", str(journal)], env=H.clean_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, report_usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # ru_maxrss of `lifeline run` is the larger of lifeline's and the target's.
+    assert run_usage.ru_maxrss < size_kib // 2, (run_usage.ru_maxrss, size_kib)
+    assert report_usage.ru_maxrss < size_kib // 2, (report_usage.ru_maxrss, size_kib)
 
 
 def test_keep_journal_clean_run(release_interp, tmp_path):

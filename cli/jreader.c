@@ -109,16 +109,27 @@ struct thread_entry {
     uint64_t off;
 };
 
+/* Makes room for one more element in the array *v of n elements (of
+ * elem bytes) and capacity *cap, doubling it (first: the first capacity).
+ * False when memory ran out; the array is then unchanged. */
+static bool room_for_one(void **v, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : first;
+    void *nv = realloc(*v, ncap * elem);
+    if (!nv)
+        return false;
+    *v = nv;
+    *cap = ncap;
+    return true;
+}
+#define ROOM_FOR_ONE(arr, n, cap, first) room_for_one((void **)&(arr), (n), &(cap), sizeof *(arr), (first))
+
 static bool vec_push(struct vec64 *v, uint64_t x)
 {
-    if (v->n == v->cap) {
-        size_t ncap = v->cap ? v->cap * 2 : 256;
-        uint64_t *nv = realloc(v->v, ncap * sizeof *nv);
-        if (!nv)
-            return false;
-        v->v = nv;
-        v->cap = ncap;
-    }
+    if (!ROOM_FOR_ONE(v->v, v->n, v->cap, 256))
+        return false;
     v->v[v->n++] = x;
     return true;
 }
@@ -168,14 +179,8 @@ static void index_record(struct jr_journal *j, const struct jn_record *r, uint64
 
 static bool add_block(struct jr_journal *j, uint64_t off, const struct jn_block_header *b)
 {
-    if (j->nblocks == j->blocks_cap) {
-        size_t ncap = j->blocks_cap ? j->blocks_cap * 2 : 64;
-        struct block_ref *nb = realloc(j->blocks, ncap * sizeof *nb);
-        if (!nb)
-            return false;
-        j->blocks = nb;
-        j->blocks_cap = ncap;
-    }
+    if (!ROOM_FOR_ONE(j->blocks, j->nblocks, j->blocks_cap, 64))
+        return false;
     j->blocks[j->nblocks++] = (struct block_ref){.off = off, .first_seq = b->first_seq, .finished = j->sealed};
     return true;
 }
@@ -556,14 +561,8 @@ static void sift_down(struct heap *h, size_t i)
 
 static bool heap_push(struct heap *h, const struct cursor *c)
 {
-    if (h->n == h->cap) {
-        size_t ncap = h->cap ? h->cap * 2 : 16;
-        struct cursor *nv = realloc(h->v, ncap * sizeof *nv);
-        if (!nv)
-            return false;
-        h->v = nv;
-        h->cap = ncap;
-    }
+    if (!ROOM_FOR_ONE(h->v, h->n, h->cap, 16))
+        return false;
     size_t i = h->n++;
     h->v[i] = *c;
     while (i && before(&h->v[i], &h->v[(i - 1) / 2])) {
@@ -599,15 +598,9 @@ static uint64_t park(struct jr_journal *j, struct cursor *c)
      * later, so it is at least the counter. */
     if (!busy && j->counter > c->bound)
         c->bound = j->counter;
-    if (j->nstalled == j->stalled_cap) {
-        size_t ncap = j->stalled_cap ? j->stalled_cap * 2 : 16;
-        struct cursor *nv = realloc(j->stalled, ncap * sizeof *nv);
-        if (!nv) {
-            j->replay_damaged = true;
-            return UINT64_MAX;
-        }
-        j->stalled = nv;
-        j->stalled_cap = ncap;
+    if (!ROOM_FOR_ONE(j->stalled, j->nstalled, j->stalled_cap, 16)) {
+        j->replay_damaged = true;
+        return UINT64_MAX;
     }
     j->stalled[j->nstalled++] = *c;
     return c->bound;
@@ -749,14 +742,8 @@ static bool follow_ready(struct jr_journal *j)
  * ran out. */
 static bool ix_add(struct jr_journal *j, size_t ref, const struct jn_block_header *b)
 {
-    if (j->nix == j->ix_cap) {
-        size_t ncap = j->ix_cap ? j->ix_cap * 2 : 16;
-        struct ix_cursor *nv = realloc(j->ix, ncap * sizeof *nv);
-        if (!nv)
-            return false;
-        j->ix = nv;
-        j->ix_cap = ncap;
-    }
+    if (!ROOM_FOR_ONE(j->ix, j->nix, j->ix_cap, 16))
+        return false;
     struct ix_cursor *c = &j->ix[j->nix++];
     c->ref = ref;
     c->pos = 0;

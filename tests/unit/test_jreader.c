@@ -256,19 +256,30 @@ static void run_interleaving(unsigned seed, int events, bool with_mark, bool cou
 
 /* A thread that stops writing holds the followed replay back at its last
  * event (it may yet write one before the others'); the seal lets it go. */
-static void test_idle_thread_holds_back(void)
+/* A followed journal where thread 0 wrote seq 1 and then stayed idle while
+ * thread 1 wrote 500 more, followed once; NULL if it cannot be opened. */
+static struct jr_journal *follow_with_idle_thread(char **path, bool counter)
 {
-    char *path = new_journal();
-    show_counter = false;
+    *path = new_journal();
+    show_counter = counter;
     write_file_header();
-    struct jr_journal *j = jr_open_followed(path);
+    struct jr_journal *j = jr_open_followed(*path);
     CHECK(j != NULL);
     if (!j)
-        return;
-    step(0); /* seq 1, thread 0, which then stays idle */
+        return NULL;
+    step(0);
     for (int n = 0; n < 500; n++)
         step(1);
     jr_follow(j, collect, NULL);
+    return j;
+}
+
+static void test_idle_thread_holds_back(void)
+{
+    char *path;
+    struct jr_journal *j = follow_with_idle_thread(&path, false);
+    if (!j)
+        return;
     /* Thread 0's block is unfinished: nothing after seq 1 may go out. */
     CHECK(ndelivered <= 1);
     CHECK(jr_seal(j));
@@ -282,17 +293,10 @@ static void test_idle_thread_holds_back(void)
  * will be at least the counter. A busy one does, at its last event. */
 static void test_idle_thread_with_counter(void)
 {
-    char *path = new_journal();
-    show_counter = true;
-    write_file_header();
-    struct jr_journal *j = jr_open_followed(path);
-    CHECK(j != NULL);
+    char *path;
+    struct jr_journal *j = follow_with_idle_thread(&path, true);
     if (!j)
         return;
-    step(0); /* seq 1, thread 0, which then stays idle */
-    for (int n = 0; n < 500; n++)
-        step(1);
-    jr_follow(j, collect, NULL);
     CHECK(ndelivered == 501 && ascending_once(delivered, ndelivered, 1));
     take_seq(0, false); /* seq 502, taken, not committed: thread 0 is busy */
     for (int n = 0; n < 10; n++)

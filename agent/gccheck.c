@@ -611,11 +611,16 @@ static size_t check_reference_counts(void)
     }
     if (prepare_counts(&p)) {
         reference_pass(&p);
+        /* The REFERRER records of the second pass carry their ERROR's seq:
+         * the block stays busy from before the first ERROR to the last of
+         * them, so a reader following the journal keeps them together. */
+        jw_hold();
         found = flag_low_counts(&p);
         if (found) {
             p.collecting = true;
             reference_pass(&p);
         }
+        jw_release();
     }
     finish_counts(&p);
     return found;

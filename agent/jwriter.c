@@ -39,6 +39,7 @@ struct jw_thread {
     uint8_t *pos, *limit;
     struct jn_delta delta;
     bool named;
+    unsigned hold; /* jw_hold depth: commits leave the block busy */
 };
 static AGENT_TLS struct jw_thread jw_self;
 
@@ -111,7 +112,7 @@ static void start_block(struct jw_thread *t, struct jn_block_header *b, uint64_t
     b->tsc_base = os_tsc();
     b->mono_ns = os_mono_ns();
     b->used = 0;
-    b->busy = 0;
+    b->busy = t->hold ? 1 : 0;
     /* The magic goes last: a reader never sees a half-made header. */
     __atomic_store_n(&b->magic, JN_BLOCK_MAGIC, __ATOMIC_RELEASE);
     t->block = b;
@@ -151,12 +152,14 @@ static uint8_t *reserve(size_t need, struct jn_delta **delta, bool may_block)
         spin_unlock(&jw_lock);
         if (!b)
             return NULL;
+        struct jn_block_header *done = t->block;
+        start_block(t, b, first_seq);
         /* The finished block is in the page cache for the reader; dropping
          * it from this process keeps the journal out of the target's
-         * resident memory. */
-        if (t->block && may_block)
-            madvise(t->block, BLOCK_SIZE, MADV_DONTNEED);
-        start_block(t, b, first_seq);
+         * resident memory. After start_block: a reader waits on a block
+         * handed out whose header is not written yet. */
+        if (done && may_block)
+            madvise(done, BLOCK_SIZE, MADV_DONTNEED);
         if (!t->named)
             write_thread_record(t);
     }
@@ -189,7 +192,35 @@ void jw_commit(uint8_t *end)
     t->pos = end;
     __atomic_store_n(&t->block->used, (uint32_t)(end - (uint8_t *)t->block - BLOCK_HDR),
                      __ATOMIC_RELEASE);
-    __atomic_store_n(&t->block->busy, 0, __ATOMIC_RELEASE);
+    if (!t->hold)
+        __atomic_store_n(&t->block->busy, 0, __ATOMIC_RELEASE);
+}
+
+void jw_hold(void)
+{
+    struct jw_thread *t = &jw_self;
+    if (t->hold++ == 0 && t->block)
+        __atomic_store_n(&t->block->busy, 1, __ATOMIC_RELAXED);
+    /* Stored before any seq the caller takes next: that fetch_add is a release. */
+}
+
+void jw_release(void)
+{
+    struct jw_thread *t = &jw_self;
+    if (t->hold && --t->hold == 0 && t->block)
+        __atomic_store_n(&t->block->busy, 0, __ATOMIC_RELEASE);
+}
+
+void jw_thread_end(void)
+{
+    struct jw_thread *t = &jw_self;
+    if (!t->block)
+        return;
+    /* After its last commit: a reader seeing the mark sees the last `used`.
+     * A record after this (a later destructor allocating) begins a new
+     * block. */
+    __atomic_store_n(&t->block->busy, JN_BLOCK_CLOSED, __ATOMIC_RELEASE);
+    t->block = NULL;
 }
 
 bool jw_write_record(const uint8_t *rec, size_t len)
@@ -242,6 +273,8 @@ enum jw_claim jw_open(const char *path)
     jw_header = hdr;
     write_header(hdr);
     jw_seq = &hdr->next_seq;
+    /* Another thread that sees jw_on sees the counter's new place. */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
     jw_on = true;
     return JW_CLAIMED;
 }

@@ -38,6 +38,18 @@ void jw_name_thread(bool may_block);
 /* The next position in the global order of events. */
 uint64_t jw_next_seq(void);
 
+/* Keeps the calling thread's block busy from now until the matching
+ * jw_release, across commits (nested calls count): for records that carry
+ * the seq of an earlier one (a REFERRER carries its ERROR's), so that a
+ * reader following the journal delivers nothing after that seq before
+ * them (docs/journal.md). */
+void jw_hold(void);
+void jw_release(void);
+
+/* Marks the calling thread's block closed, at its end: a reader following
+ * the journal then knows that no record will come in it. */
+void jw_thread_end(void);
+
 /* Writes a variable-length record in one piece: a caller-built buffer. */
 bool jw_write_record(const uint8_t *rec, size_t len);
 

@@ -5,6 +5,7 @@
 #include "../core/os.h"
 #include "capture.h"
 #include "guard.h"
+#include "jwriter.h"
 #include "types.h"
 
 /* protected by: set once by thr_init, before any hook, read-only after */
@@ -24,6 +25,7 @@ static void on_thread_end(void *unused)
     guard_depth++;
     cap_thread_end();
     ty_thread_end();
+    jw_thread_end();
     guard_depth--;
 }
 

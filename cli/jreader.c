@@ -85,6 +85,7 @@ struct jr_journal {
     bool followed;      /* opened by jr_open_followed */
     bool sealed;        /* the writer is gone: every block is final */
     bool paused;        /* the followed replay stopped until jr_seal (a MARK, or disorder) */
+    bool outgrown;      /* followed: the file grew past the mapping; read it with jr_open */
     int fd;             /* followed: the file, to see it grow; else -1 */
     uint64_t listed_to; /* followed: the file offset of the first block not listed yet */
     /* followed: the blocks still to index to their end, in file order: as
@@ -572,6 +573,18 @@ static bool heap_push(struct heap *h, const struct cursor *c)
     return true;
 }
 
+/* True when the block's `used` will not grow again: the journal is sealed,
+ * its thread began a later block, or its thread ended (the agent closed
+ * it). *busy gets the block's busy mark otherwise (0 when unknown). */
+static bool block_final(const struct jr_journal *j, size_t ref, const struct jn_block_header *b, uint32_t *busy)
+{
+    *busy = 0;
+    if (j->sealed || j->blocks[ref].finished)
+        return true;
+    *busy = __atomic_load_n(&b->busy, __ATOMIC_ACQUIRE);
+    return *busy == JN_BLOCK_CLOSED;
+}
+
 /* Takes a cursor that found no event up to the end its block had when it
  * last looked. The block may have committed more since: then the cursor
  * goes back into the heap. Otherwise a final block is done with, and one
@@ -582,8 +595,8 @@ static uint64_t park(struct jr_journal *j, struct cursor *c)
 {
     /* Final and busy are read before `used`: a block seen final has its
      * last record committed already, and one seen idle its last taken seq. */
-    bool final = j->sealed || j->blocks[c->ref].finished;
-    bool busy = !final && __atomic_load_n(&c->block->busy, __ATOMIC_ACQUIRE);
+    uint32_t busy;
+    bool final = block_final(j, c->ref, c->block, &busy);
     c->end = block_end(j, c->block);
     if (cursor_next(c)) {
         if (!heap_push(&j->heap, c))
@@ -596,7 +609,7 @@ static uint64_t park(struct jr_journal *j, struct cursor *c)
     }
     /* Idle after the counter was read: its thread's next seq is taken
      * later, so it is at least the counter. */
-    if (!busy && j->counter > c->bound)
+    if (busy == 0 && j->counter > c->bound)
         c->bound = j->counter;
     if (!ROOM_FOR_ONE(j->stalled, j->nstalled, j->stalled_cap, 16)) {
         j->replay_damaged = true;
@@ -724,10 +737,10 @@ static bool follow_ready(struct jr_journal *j)
     if (fstat(j->fd, &st) < 0)
         return false;
     size_t size = (size_t)st.st_size;
-    if (size > j->map_size) {
-        j->truncated = true;
-        size = j->map_size;
-    }
+    if (size > j->map_size)
+        j->outgrown = true;
+    if (j->outgrown)
+        return false;
     if (size < JN_FILE_HEADER_SIZE || memcmp(j->hdr->magic, JN_MAGIC, JN_MAGIC_LEN) != 0)
         return false;
     __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the magic is written last */
@@ -795,8 +808,9 @@ static void index_new_records(struct jr_journal *j)
     size_t kept = 0;
     for (size_t i = 0; i < j->nix; i++) {
         struct ix_cursor *c = &j->ix[i];
-        bool final = j->sealed || j->blocks[c->ref].finished; /* before `used`, as in park */
         const struct jn_block_header *b = block_at(j, j->blocks[c->ref].off);
+        uint32_t busy;
+        bool final = block_final(j, c->ref, b, &busy); /* before `used`, as in park */
         const uint8_t *start = (const uint8_t *)(b + 1), *p = start + c->pos, *end = block_end(j, b);
         struct jn_record r;
         for (;;) {

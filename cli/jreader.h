@@ -69,9 +69,9 @@ uint64_t jr_replay(struct jr_journal *j, bool (*fn)(void *arg, const struct jn_r
  * ended, then jr_replay for the rest. jr_replay delivers exactly what it
  * would have delivered alone, in the same order: a followed replay only
  * delivers an event once no block can still hold an earlier one (the
- * agent takes blocks' first seqs in file order; a thread's unfinished
- * block may still get events after its last committed one). A thread that
- * stays idle, or ended, holds the followed replay back until the seal. */
+ * agent shows its seq counter and marks a block busy while a seq taken
+ * for it is not committed: docs/journal.md). A thread that dies in the
+ * middle of a record holds the followed replay back until the seal. */
 
 /* Opens the journal at path for following; its header may not be written
  * yet. NULL when it cannot be opened or mapped: then read it with jr_open
@@ -89,8 +89,8 @@ bool jr_follow_paused(const struct jr_journal *j);
 /* Takes the rest of the file once its writer has ended: afterwards the
  * journal reads as one opened with jr_open, with the events jr_follow
  * delivered already behind the replay. False when the journal never got
- * a valid header (nothing was delivered then: close it and jr_open the
- * file for the reason). */
+ * a valid header, or grew past what could be mapped ahead (a terabyte):
+ * then close it, drop what it delivered, and jr_open the file. */
 bool jr_seal(struct jr_journal *j);
 
 /* Converts a time stamp of an event into nanoseconds since the target began. */

@@ -472,6 +472,9 @@ struct follow {
     bool failed;          /* cannot follow: analyze reads the journal afterwards */
 };
 
+/* Events in one call of the tick that mean more are waiting. */
+#define FOLLOW_BACKLOG 16384
+
 /* run_target's tick: replays what the target has journaled so far. */
 static bool follow_tick(void *arg)
 {
@@ -485,7 +488,10 @@ static bool follow_tick(void *arg)
             return false;
         }
     }
-    return rp_follow(f->j, &f->st) > 0;
+    /* Called again at once only while there is a backlog: a target writing
+     * steadily is then followed in batches every few milliseconds, not in
+     * a loop of a few events each. */
+    return rp_follow(f->j, &f->st) >= FOLLOW_BACKLOG;
 }
 
 /* Gives a followed journal up: analyze then reads the file from the start. */
@@ -532,6 +538,7 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, 
     struct rs_ctx rs = {0};
     describe_target(rep, j, take_argv);
     if (!replayed || !rs_init(&rs, j, &rep->arena)) {
+        rp_free(st);
         jr_close(j);
         fail("%s%s", "out of memory while reading the journal", "");
         return false;

@@ -58,12 +58,17 @@ struct jn_block_header {
     uint32_t used;       /* committed record bytes after this header; release-stored */
     uint32_t tid;
     /* 1 from before its thread takes a seq until the record holding it is
-     * committed; stored after `used` at the commit (release). */
+     * committed (or, for records that carry an earlier seq, until the
+     * last of them is); 0 after the commit, stored after `used` (release);
+     * JN_BLOCK_CLOSED once its thread has ended. */
     uint32_t busy;
     uint64_t first_seq;  /* seq deltas in the block start from here */
     uint64_t tsc_base;   /* tsc deltas (shifted) start from tsc_base >> JN_TSC_SHIFT */
     uint64_t mono_ns;    /* CLOCK_MONOTONIC when the block was opened */
 };
+
+/* jn_block_header.busy of a block whose thread has ended: it gets no more records. */
+#define JN_BLOCK_CLOSED 2u
 
 /* Allocation interfaces. The domain of a block is a function of its api. */
 enum jn_api {

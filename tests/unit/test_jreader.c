@@ -40,10 +40,12 @@ static struct wthread wt[THREADS];
 
 /* The reader's view. */
 static uint64_t delivered[MAX_EVENTS + 16];
+static uint8_t delivered_kind[MAX_EVENTS + 16];
 static size_t ndelivered;
 
 static bool collect(void *arg, const struct jn_record *r, uint32_t tid)
 {
+    delivered_kind[ndelivered] = (uint8_t)r->kind;
     delivered[ndelivered++] = r->seq;
     return true;
 }
@@ -313,6 +315,71 @@ static void test_idle_thread_with_counter(void)
     drop_journal(path);
 }
 
+/* A thread that ended (its block closed, jw_thread_end) holds nothing back,
+ * even without the counter. */
+static void test_ended_thread_does_not_hold_back(void)
+{
+    char *path = new_journal();
+    show_counter = false;
+    write_file_header();
+    struct jr_journal *j = jr_open_followed(path);
+    CHECK(j != NULL);
+    if (!j)
+        return;
+    step(0); /* seq 1 */
+    __atomic_store_n(&wt[0].b->busy, JN_BLOCK_CLOSED, __ATOMIC_RELEASE);
+    for (int n = 0; n < 500; n++)
+        step(1);
+    jr_follow(j, collect, NULL);
+    /* All but thread 1's newest block (the bound without the counter). */
+    CHECK(ndelivered > 300 && ascending_once(delivered, ndelivered, 1));
+    CHECK(jr_seal(j));
+    jr_replay(j, collect, NULL);
+    CHECK(ndelivered == 501 && ascending_once(delivered, ndelivered, 1));
+    jr_close(j);
+    drop_journal(path);
+}
+
+/* A record carrying an earlier record's seq (a REFERRER after its ERROR)
+ * is written while its block is held busy (jw_hold): the followed replay
+ * delivers it before any later event of another thread, as a replay of the
+ * finished file does. */
+static void test_held_block_keeps_a_late_seq_in_place(void)
+{
+    char *path = new_journal();
+    show_counter = true;
+    write_file_header();
+    struct jr_journal *j = jr_open_followed(path);
+    CHECK(j != NULL);
+    if (!j)
+        return;
+    step(1); /* seq 1 */
+    begin_block(0, true);
+    __atomic_store_n(&wt[0].b->busy, 1, __ATOMIC_RELAXED); /* jw_hold */
+    take_seq(0, false);
+    commit(0); /* seq 2, the "ERROR"; the block stays busy (commit clears it: set again) */
+    __atomic_store_n(&wt[0].b->busy, 1, __ATOMIC_RELAXED);
+    for (int n = 0; n < 20; n++)
+        step(1); /* seqs 3..22 */
+    jr_follow(j, collect, NULL);
+    CHECK(ndelivered == 2); /* 1 and 2: thread 0 is held at 2 */
+    /* The late record, with seq 2, then the release. */
+    struct wthread *t = &wt[0];
+    uint8_t *end = jn_put_referrer(t->pos, 2, 0x5000, 0, 8);
+    t->pos = end;
+    __atomic_store_n(&t->b->used, (uint32_t)(end - (uint8_t *)(t->b + 1)), __ATOMIC_RELEASE);
+    __atomic_store_n(&t->b->busy, 0, __ATOMIC_RELEASE); /* jw_release */
+    jr_follow(j, collect, NULL);
+    CHECK(ndelivered == 23);
+    CHECK(delivered[2] == 2 && delivered_kind[2] == JN_K_REFERRER);
+    CHECK(delivered[3] == 3 && delivered[22] == 22);
+    CHECK(jr_seal(j));
+    jr_replay(j, collect, NULL);
+    CHECK(ndelivered == 23);
+    jr_close(j);
+    drop_journal(path);
+}
+
 /* A journal no agent ever claimed cannot be sealed: the caller reads the
  * file afterwards for the reason. */
 static void test_unclaimed_journal_is_not_sealed(void)
@@ -338,6 +405,8 @@ int main(void)
     }
     test_idle_thread_holds_back();
     test_idle_thread_with_counter();
+    test_ended_thread_does_not_hold_back();
+    test_held_block_keeps_a_late_seq_in_place();
     test_unclaimed_journal_is_not_sealed();
     return check_summary("jreader (followed replay)");
 }

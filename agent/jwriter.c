@@ -220,6 +220,9 @@ void jw_thread_end(void)
      * A record after this (a later destructor allocating) begins a new
      * block. */
     __atomic_store_n(&t->block->busy, JN_BLOCK_CLOSED, __ATOMIC_RELEASE);
+    /* As reserve drops a finished block: an ended thread's last block would
+     * otherwise stay resident in the target for good. */
+    madvise(t->block, BLOCK_SIZE, MADV_DONTNEED);
     t->block = NULL;
 }
 

@@ -166,6 +166,19 @@ def test_reading_a_journal_does_not_hold_it_in_memory(release_interp, tmp_path):
     assert report_usage.ru_maxrss < size_kib // 2, (report_usage.ru_maxrss, size_kib)
 
 
+def test_ended_threads_leave_no_journal_pages_behind(release_interp, tmp_path):
+    """A thread's last journal block is given back when the thread ends (and closed, so that the
+    followed replay stops waiting for it): 3000 short threads used to leave 16 KiB each resident
+    in the target (58 MiB peak, against 17 MiB now)."""
+    script = tmp_path / "threads.py"
+    script.write_text("import threading\n"
+                      "def work():\n    x = [str(i) for i in range(200)]\n"
+                      "for _ in range(3000):\n    t = threading.Thread(target=work); t.start(); t.join()\n")
+    res = H.run_lifeline(release_interp, [str(script)], lifeline_args=["--no-check"])
+    assert res.returncode == 0, res.describe()
+    assert res.report["stats"]["target_max_rss_kb"] < 35 * 1024, res.report["stats"]
+
+
 def test_keep_journal_clean_run(release_interp, tmp_path):
     journal = tmp_path / "clean.journal"
     res = H.run_lifeline(release_interp, ["-c", "pass"], keep_journal=journal)

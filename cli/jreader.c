@@ -696,8 +696,8 @@ uint64_t jr_replay(struct jr_journal *j, bool (*fn)(void *, const struct jn_reco
 /* ---- following a journal while its writer runs ---- */
 
 /* A followed journal maps this much ahead of the file's end (address space
- * only: pages past the end are never touched). A longer journal is read
- * after the target ends as a cut-short one would be. */
+ * only: pages past the end are never touched). A longer journal stops
+ * being followed; jr_seal refuses it, and it is read afresh at the end. */
 #define FOLLOW_MAP_SIZE (1ull << 40)
 
 struct jr_journal *jr_open_followed(const char *path)

@@ -9,7 +9,7 @@ import os
 import random
 import re
 import shutil
-import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -143,6 +143,23 @@ def test_followed_replay_matches_the_journal_read_afterwards(release_interp, tmp
     assert res.report["stats"]["allocations"] > 80000
 
 
+# Runs argv from a fresh small process and prints its peak RSS (KiB). A child's ru_maxrss counts
+# the image it was forked from until its exec: measured straight from pytest, whose own memory
+# grows over the suite, it is pytest's size.
+PEAK_RSS = ("import os, subprocess, sys\n"
+            "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+            "_, st, ru = os.wait4(p.pid, 0)\n"
+            "print(os.waitstatus_to_exitcode(st), ru.ru_maxrss)\n")
+
+
+def peak_rss_kib(argv):
+    rc, out, err = H.run_command([sys.executable, "-c", PEAK_RSS] + [str(a) for a in argv], env=H.clean_env())
+    assert rc == 0, err
+    status, kib = out.split()
+    assert status == "0", (argv, status)
+    return int(kib)
+
+
 def test_reading_a_journal_does_not_hold_it_in_memory(release_interp, tmp_path):
     """The journal is read block by block and given back: neither `lifeline run` (which follows
     it while the target writes) nor `lifeline report` holds a journal of about 130 MiB in
@@ -151,19 +168,14 @@ def test_reading_a_journal_does_not_hold_it_in_memory(release_interp, tmp_path):
     journal = tmp_path / "churn.journal"
     churn = os.path.join(H.REPO, "bench", "churn.py")
     exe = H.lifeline_path()
-    argv = [exe, "run", "--no-check", "--keep-journal", str(journal), "--", release_interp.path, churn, "2000000"]
-    proc = subprocess.Popen(argv, env=H.clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, run_usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    run_kib = peak_rss_kib([exe, "run", "--no-check", "--keep-journal", journal, "--", release_interp.path,
+                            churn, "2000000"])
     size_kib = journal.stat().st_size // 1024
     assert size_kib > 100 * 1024, size_kib
-    proc = subprocess.Popen([exe, "report", str(journal)], env=H.clean_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    _, status, report_usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    # ru_maxrss of `lifeline run` is the larger of lifeline's and the target's.
-    assert run_usage.ru_maxrss < size_kib // 2, (run_usage.ru_maxrss, size_kib)
-    assert report_usage.ru_maxrss < size_kib // 2, (report_usage.ru_maxrss, size_kib)
+    report_kib = peak_rss_kib([exe, "report", journal])
+    # The peak of `lifeline run` is the larger of lifeline's and the target's.
+    assert run_kib < size_kib // 2, (run_kib, size_kib)
+    assert report_kib < size_kib // 2, (report_kib, size_kib)
 
 
 def test_ended_threads_leave_no_journal_pages_behind(release_interp, tmp_path):

@@ -265,19 +265,24 @@ static void wait_index(const struct jr_journal *cj)
     }
 }
 
-/* Lists a block for the replay from its header alone. A block of
+/* Lists a block for the replay from its header alone; false when it is
+ * unused or damaged (said in `damaged`), or memory ran out. A block of
  * definitions only is listed too: its cursor finds no event. */
-static void list_block(struct jr_journal *j, uint64_t off)
+static bool list_block(struct jr_journal *j, uint64_t off)
 {
     const struct jn_block_header *b = block_at(j, off);
-    if (b->magic != JN_BLOCK_MAGIC) {
-        if (b->magic != 0)
+    uint32_t magic = __atomic_load_n(&b->magic, __ATOMIC_ACQUIRE); /* a followed block's header comes first */
+    if (magic != JN_BLOCK_MAGIC) {
+        if (magic != 0)
             j->damaged = true;
-        return;
+        return false;
     }
     note_clock(j, b);
-    if (!add_block(j, off, b))
+    if (!add_block(j, off, b)) {
         j->damaged = true;
+        return false;
+    }
+    return true;
 }
 
 static int cmp_block(const void *a, const void *b)
@@ -317,16 +322,25 @@ static bool map_file(struct jr_journal *j, const char *path, const char **why)
     return true;
 }
 
-struct jr_journal *jr_open(const char *path, const char **why)
+/* A reader's state with nothing mapped yet, or NULL when memory ran out. */
+static struct jr_journal *new_reader(void)
 {
     struct jr_journal *j = calloc(1, sizeof *j);
+    if (j) {
+        tbl_init(&j->threads, sizeof(struct thread_entry));
+        tbl_init(&j->latest, sizeof(struct thread_entry));
+        j->fd = -1;
+    }
+    return j;
+}
+
+struct jr_journal *jr_open(const char *path, const char **why)
+{
+    struct jr_journal *j = new_reader();
     if (!j) {
         *why = "out of memory";
         return NULL;
     }
-    tbl_init(&j->threads, sizeof(struct thread_entry));
-    tbl_init(&j->latest, sizeof(struct thread_entry));
-    j->fd = -1;
     j->sealed = true;
     if (!map_file(j, path, why)) {
         free(j);
@@ -706,7 +720,7 @@ struct jr_journal *jr_open_followed(const char *path)
     if (fd < 0)
         return NULL;
     void *m = mmap(NULL, FOLLOW_MAP_SIZE, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
-    struct jr_journal *j = m == MAP_FAILED ? NULL : calloc(1, sizeof *j);
+    struct jr_journal *j = m == MAP_FAILED ? NULL : new_reader();
     if (!j) {
         if (m != MAP_FAILED)
             munmap(m, FOLLOW_MAP_SIZE);
@@ -718,8 +732,6 @@ struct jr_journal *jr_open_followed(const char *path)
      * agent's first write into one maps all of it, megabytes of the
      * target's resident memory until it has written them all. */
     madvise(m, FOLLOW_MAP_SIZE, MADV_RANDOM);
-    tbl_init(&j->threads, sizeof(struct thread_entry));
-    tbl_init(&j->latest, sizeof(struct thread_entry));
     j->map = m;
     j->map_size = FOLLOW_MAP_SIZE;
     j->hdr = m;
@@ -776,19 +788,16 @@ static void list_new_blocks(struct jr_journal *j, uint64_t blocks_end)
     uint64_t end = blocks_end && !j->sealed && blocks_end < j->size ? blocks_end : j->size;
     for (; j->listed_to + bs <= end; j->listed_to += bs) {
         const struct jn_block_header *b = block_at(j, j->listed_to);
-        uint32_t magic = __atomic_load_n(&b->magic, __ATOMIC_ACQUIRE);
-        if (magic == 0 && !j->sealed)
+        if (!j->sealed && __atomic_load_n(&b->magic, __ATOMIC_ACQUIRE) == 0)
             return;
-        if (magic != JN_BLOCK_MAGIC) {
-            j->damaged |= magic != 0;
+        if (!list_block(j, j->listed_to))
             continue;
-        }
         /* The agent takes blocks' first seqs in file order; a journal
          * that breaks this is replayed after the seal, sorted. */
-        if (j->nblocks && b->first_seq < j->blocks[j->nblocks - 1].first_seq && !j->sealed)
+        size_t n = j->nblocks;
+        if (n > 1 && j->blocks[n - 1].first_seq < j->blocks[n - 2].first_seq && !j->sealed)
             j->paused = true;
-        note_clock(j, b);
-        if (!add_block(j, j->listed_to, b) || !ix_add(j, j->nblocks - 1, b)) {
+        if (!ix_add(j, n - 1, b)) {
             j->damaged = true;
             continue;
         }

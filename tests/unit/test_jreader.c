@@ -258,15 +258,22 @@ static void run_interleaving(unsigned seed, int events, bool with_mark, bool cou
 
 /* A thread that stops writing holds the followed replay back at its last
  * event (it may yet write one before the others'); the seal lets it go. */
-/* A followed journal where thread 0 wrote seq 1 and then stayed idle while
- * thread 1 wrote 500 more, followed once; NULL if it cannot be opened. */
-static struct jr_journal *follow_with_idle_thread(char **path, bool counter)
+/* A new journal, claimed, opened for following; NULL if it cannot be. */
+static struct jr_journal *open_claimed(char **path, bool counter)
 {
     *path = new_journal();
     show_counter = counter;
     write_file_header();
     struct jr_journal *j = jr_open_followed(*path);
     CHECK(j != NULL);
+    return j;
+}
+
+/* A followed journal where thread 0 wrote seq 1 and then stayed idle while
+ * thread 1 wrote 500 more, followed once; NULL if it cannot be opened. */
+static struct jr_journal *follow_with_idle_thread(char **path, bool counter)
+{
+    struct jr_journal *j = open_claimed(path, counter);
     if (!j)
         return NULL;
     step(0);
@@ -319,11 +326,8 @@ static void test_idle_thread_with_counter(void)
  * even without the counter. */
 static void test_ended_thread_does_not_hold_back(void)
 {
-    char *path = new_journal();
-    show_counter = false;
-    write_file_header();
-    struct jr_journal *j = jr_open_followed(path);
-    CHECK(j != NULL);
+    char *path;
+    struct jr_journal *j = open_claimed(&path, false);
     if (!j)
         return;
     step(0); /* seq 1 */
@@ -346,11 +350,8 @@ static void test_ended_thread_does_not_hold_back(void)
  * finished file does. */
 static void test_held_block_keeps_a_late_seq_in_place(void)
 {
-    char *path = new_journal();
-    show_counter = true;
-    write_file_header();
-    struct jr_journal *j = jr_open_followed(path);
-    CHECK(j != NULL);
+    char *path;
+    struct jr_journal *j = open_claimed(&path, true);
     if (!j)
         return;
     step(1); /* seq 1 */

@@ -164,6 +164,7 @@ static void journal_stack(uint32_t id, const struct raw_stack *rs, uint32_t nfra
 }
 
 AGENT_TLS bool cap_in_signal;
+AGENT_TLS uintptr_t cap_hook_slot;
 
 bool cap_is_sigreturn(const void *pc)
 {
@@ -413,17 +414,21 @@ static struct thread_walk *thread_walk(void)
     return w && w->stack_top ? w : NULL;
 }
 
-/* Walks from the caller of cap_stack (whose stack pointer is sp) to the
+/* Walks from the hook's return slot (cap_hook_slot), or else from the
+ * caller of cap_stack (whose stack pointer is sp), to the
  * innermost evaluation loop with the learned distances, hashing the return
  * addresses outside the agent as hash_short_key does. False when a
  * distance is unknown or variable, or no loop is reached. */
 static bool fast_walk(struct thread_walk *w, uintptr_t sp, uint64_t *hash)
 {
-    if (!w->first_off)
-        return false;
+    uintptr_t slot = cap_hook_slot;
+    if (slot <= sp || slot >= w->stack_top) {
+        if (!w->first_off)
+            return false;
+        slot = sp + (uintptr_t)w->first_off;
+    }
     uint64_t h = KEY_SEED;
     unsigned pos = 0;
-    uintptr_t slot = sp + (uintptr_t)w->first_off;
     for (int n = 0; n < WALK_MAX; n++) {
         if (slot + 8 > w->stack_top)
             return false;

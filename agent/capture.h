@@ -31,6 +31,29 @@ extern __thread __attribute__((tls_model("initial-exec"))) bool cap_in_signal;
  * unwinder found, so that it is mapped. */
 bool cap_is_sigreturn(const void *pc);
 
+/* protected by: thread-local. The slot holding the return address of the
+ * allocator hook this thread is in, or 0: cap_stack's walk to the
+ * interpreter starts there rather than at its own frame, so that it never
+ * walks the agent's frames in between (about half of all it walked). A hook
+ * sets it right after guard_enter, with CAP_HOOK_BEGIN in the hook's own
+ * body, and clears it with cap_hook_end before guard_leave; a slot left set
+ * after its hook returned would start a walk in a dead frame. */
+extern __thread __attribute__((tls_model("initial-exec"))) uintptr_t cap_hook_slot;
+
+/* On x86-64 a function's return address is the word just below its
+ * canonical frame address, which gcc and clang know even without a frame
+ * pointer. Elsewhere the walk starts at cap_stack's own frame. */
+#if defined(__x86_64__)
+#define CAP_HOOK_BEGIN() (cap_hook_slot = (uintptr_t)__builtin_dwarf_cfa() - sizeof(void *))
+#else
+#define CAP_HOOK_BEGIN() ((void)0)
+#endif
+
+static inline void cap_hook_end(void)
+{
+    cap_hook_slot = 0;
+}
+
 /* Returns the id of the calling thread's current stack, without the agent's
  * own frames; 0 if no stack could be taken. Call inside guard_enter. */
 uint32_t cap_stack(void);

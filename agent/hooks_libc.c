@@ -9,6 +9,7 @@
 #include "../core/journal.h"
 #include "agent.h"
 #include "boundary.h"
+#include "capture.h"
 #include "guard.h"
 #include "jwriter.h"
 #include "modules.h"
@@ -42,7 +43,9 @@ EXPORT void *malloc(size_t size)
 {
     if (!enter())
         return __libc_malloc(size);
+    CAP_HOOK_BEGIN();
     void *p = heap_sample_skip() ? __libc_malloc(size) : heap_malloc(JN_API_MALLOC, size);
+    cap_hook_end();
     guard_leave();
     return p;
 }
@@ -51,7 +54,9 @@ EXPORT void *calloc(size_t n, size_t size)
 {
     if (!enter())
         return __libc_calloc(n, size);
+    CAP_HOOK_BEGIN();
     void *p = heap_sample_skip() ? __libc_calloc(n, size) : heap_calloc(JN_API_CALLOC, n, size);
+    cap_hook_end();
     guard_leave();
     return p;
 }
@@ -64,10 +69,12 @@ EXPORT void free(void *p)
         __libc_free(p);
         return;
     }
+    CAP_HOOK_BEGIN();
     if (heap_sampling_only && !gp_contains(p))
         __libc_free(p);
     else
         heap_free(JN_API_FREE, p);
+    cap_hook_end();
     guard_leave();
 }
 
@@ -75,8 +82,10 @@ static void *realloc_as(uint8_t api, void *old, size_t size)
 {
     if (!enter())
         return __libc_realloc(old, size);
+    CAP_HOOK_BEGIN();
     void *p = heap_sampling_only && !gp_contains(old) && heap_sample_skip() ? __libc_realloc(old, size)
                                                                             : heap_realloc(api, old, size);
+    cap_hook_end();
     guard_leave();
     return p;
 }
@@ -103,7 +112,9 @@ static void *aligned_as(uint8_t api, size_t align, size_t size, void *(*get)(siz
     void *p = get(align, size);
     if (!p || !enter())
         return p;
+    CAP_HOOK_BEGIN();
     heap_adopt(api, p, size);
+    cap_hook_end();
     guard_leave();
     return p;
 }

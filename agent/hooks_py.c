@@ -7,6 +7,7 @@
 
 #include "../core/journal.h"
 #include "boot.h"
+#include "capture.h"
 #include "guard.h"
 #include "guardpool.h"
 #include "heap.h"
@@ -69,9 +70,11 @@ static void *hp_malloc(void *ctx, size_t size)
     boot_poll();
     if (!guard_enter())
         return d->orig.malloc(d->orig.ctx, size);
+    CAP_HOOK_BEGIN();
     /* Not sampled: straight to the allocator, still inside the guard, so
      * that what it allocates underneath is not sampled either. */
     void *p = heap_sample_skip() ? d->orig.malloc(d->orig.ctx, size) : heap_malloc(d->api_malloc, size);
+    cap_hook_end();
     guard_leave();
     return note_object_block(d, p);
 }
@@ -81,8 +84,10 @@ static void *hp_calloc(void *ctx, size_t nelem, size_t elsize)
     struct domain *d = ctx;
     if (!guard_enter())
         return d->orig.calloc(d->orig.ctx, nelem, elsize);
+    CAP_HOOK_BEGIN();
     void *p = heap_sample_skip() ? d->orig.calloc(d->orig.ctx, nelem, elsize)
                                  : heap_calloc(d->api_calloc, nelem, elsize);
+    cap_hook_end();
     guard_leave();
     return note_object_block(d, p);
 }
@@ -92,9 +97,11 @@ static void *hp_realloc(void *ctx, void *old, size_t size)
     struct domain *d = ctx;
     if (!guard_enter())
         return d->orig.realloc(d->orig.ctx, old, size);
+    CAP_HOOK_BEGIN();
     void *p = heap_sampling_only && !gp_contains(old) && heap_sample_skip()
                   ? d->orig.realloc(d->orig.ctx, old, size)
                   : heap_realloc(d->api_realloc, old, size);
+    cap_hook_end();
     guard_leave();
     return note_object_block(d, p);
 }
@@ -108,10 +115,12 @@ static void hp_free(void *ctx, void *p)
         d->orig.free(d->orig.ctx, p);
         return;
     }
+    CAP_HOOK_BEGIN();
     if (heap_sampling_only && !gp_contains(p))
         d->orig.free(d->orig.ctx, p);
     else
         heap_free(d->api_free, p);
+    cap_hook_end();
     guard_leave();
 }
 

@@ -39,13 +39,31 @@ struct jw_thread {
     uint8_t *pos, *limit;
     struct jn_delta delta;
     bool named;
-    unsigned hold; /* jw_hold depth: commits leave the block busy */
+    unsigned hold;      /* jw_hold depth: commits leave the block busy */
+    uint64_t clock;     /* the last reading of the cycle counter (jw_clock) */
+    unsigned clock_age; /* events left before the next reading */
 };
 static AGENT_TLS struct jw_thread jw_self;
 
 bool jw_active(void)
 {
     return jw_on;
+}
+
+/* Reading the cycle counter costs about 10 ns on this project's machines,
+ * a tenth of what an event cost in all: a thread reads it every
+ * JW_CLOCK_EVERY events, and on opening a block. */
+#define JW_CLOCK_EVERY 8
+
+uint64_t jw_clock(void)
+{
+    struct jw_thread *t = &jw_self;
+    if (t->clock_age == 0) {
+        t->clock = os_tsc();
+        t->clock_age = JW_CLOCK_EVERY;
+    }
+    t->clock_age--;
+    return t->clock;
 }
 
 uint64_t jw_next_seq(void)
@@ -111,6 +129,8 @@ static void start_block(struct jw_thread *t, struct jn_block_header *b, uint64_t
     b->first_seq = first_seq;
     b->tsc_base = os_tsc();
     b->mono_ns = os_mono_ns();
+    t->clock = b->tsc_base;
+    t->clock_age = JW_CLOCK_EVERY;
     b->used = 0;
     b->busy = t->hold ? 1 : 0;
     /* The magic goes last: a reader never sees a half-made header. */

@@ -38,6 +38,13 @@ void jw_name_thread(bool may_block);
 /* The next position in the global order of events. */
 uint64_t jw_next_seq(void);
 
+/* The time stamp (cycle counter) of the calling thread's next event: read
+ * afresh on every 8th event and when the thread opens a block, the
+ * reading before otherwise. So an event's time is never after the event,
+ * and at most 7 of its thread's events before it: across a thread's idle
+ * spell, up to that long before. The order of events is their seq. */
+uint64_t jw_clock(void);
+
 /* Keeps the calling thread's block busy from now until the matching
  * jw_release, across commits (nested calls count): for records that carry
  * the seq of an earlier one (a REFERRER carries its ERROR's), so that a

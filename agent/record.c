@@ -45,7 +45,7 @@ void rec_alloc(uint8_t api, void *p, uint64_t size)
     struct jn_delta *d;
     uint8_t *w = jw_reserve(JN_EVENT_MAX, &d);
     if (w)
-        jw_commit(jn_put_alloc(w, d, api, jw_next_seq(), os_tsc(), (uintptr_t)p, size, stack));
+        jw_commit(jn_put_alloc(w, d, api, jw_next_seq(), jw_clock(), (uintptr_t)p, size, stack));
     wt_after_alloc(api, (uintptr_t)p, size, stack);
 }
 
@@ -58,7 +58,7 @@ void rec_free(uint8_t api, void *p, uint32_t type)
     struct jn_delta *d;
     uint8_t *w = jw_reserve(JN_EVENT_MAX, &d);
     if (w)
-        jw_commit(jn_put_free(w, d, api, jw_next_seq(), os_tsc(), (uintptr_t)p, stack, type));
+        jw_commit(jn_put_free(w, d, api, jw_next_seq(), jw_clock(), (uintptr_t)p, stack, type));
 }
 
 void rec_realloc(uint8_t api, void *old, void *p, uint64_t size)
@@ -71,7 +71,7 @@ void rec_realloc(uint8_t api, void *old, void *p, uint64_t size)
     struct jn_delta *d;
     uint8_t *w = jw_reserve(JN_EVENT_MAX, &d);
     if (w)
-        jw_commit(jn_put_realloc(w, d, api, jw_next_seq(), os_tsc(), (uintptr_t)old, (uintptr_t)p, size, stack));
+        jw_commit(jn_put_realloc(w, d, api, jw_next_seq(), jw_clock(), (uintptr_t)old, (uintptr_t)p, size, stack));
 }
 
 uint64_t rec_error_seq(enum jn_error error, const struct jn_error_info *info)

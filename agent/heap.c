@@ -288,17 +288,6 @@ static struct qent pop_oldest_unlocked(struct quarantine *q)
  * cache, and its verification and release would each wait for memory. */
 #define PREFETCH_AHEAD 16
 
-/* gcc 12 deletes __builtin_prefetch of an address loaded from memory as
- * dead code; the asm stays. */
-static inline void prefetch(const void *p)
-{
-#if defined(__x86_64__)
-    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
-#else
-    __builtin_prefetch(p);
-#endif
-}
-
 /* Starts loading the lines verify_freed and the release will touch of the
  * entry PREFETCH_AHEAD places behind the oldest. Called with q->lock held. */
 static void prefetch_ahead_unlocked(const struct quarantine *q)
@@ -307,10 +296,10 @@ static void prefetch_ahead_unlocked(const struct quarantine *q)
         return;
     const struct qent *e = &q->ring[(q->head + QUARANTINE_ENTRIES - q->count + PREFETCH_AHEAD) % QUARANTINE_ENTRIES];
     const char *p = (const char *)e->p;
-    prefetch(p - RZ_LEFT);
-    prefetch(p + VERIFY_BYTES - 1);
+    os_prefetch(p - RZ_LEFT);
+    os_prefetch(p + VERIFY_BYTES - 1);
     if (e->guarded)
-        prefetch(p + e->size);
+        os_prefetch(p + e->size);
 }
 
 static void evict(struct quarantine *q, struct qent *out, int *n)
@@ -389,9 +378,11 @@ bool heap_recently_freed(uintptr_t block, uint8_t *free_api)
 /* Records a new block; false if it could not be tracked. */
 static bool track(uint8_t api, void *p, size_t size, bool guarded)
 {
+    live_prefetch((uintptr_t)p);
+    uint32_t stack = rec_stack();
     if (!live_add((uintptr_t)p, size, api, guarded))
         return false;
-    rec_alloc(api, p, size);
+    rec_alloc(api, p, size, stack);
     return true;
 }
 
@@ -567,10 +558,12 @@ static uint32_t type_of(uint8_t api, void *p, const struct live_info *li)
     struct ty_object obj = {0};
     if (!rec_name_types || jn_api_domain(li->api) != JN_DOMAIN_OBJ)
         return 0;
-    uint32_t type = ty_of_freed_block((uintptr_t)p, li->size, &obj);
     /* Blocks that got the new-memory pattern: guarded, pooled, or plain
-     * objects under checking (heap_malloc). */
-    if (opt.check && (li->guarded || gp_contains(p) || plain(li->api)))
+     * objects under checking (heap_malloc). Only their check needs the
+     * object described (its type's size, flags and module). */
+    bool check = opt.check && (li->guarded || gp_contains(p) || plain(li->api));
+    uint32_t type = ty_of_freed_block((uintptr_t)p, li->size, check ? &obj : NULL);
+    if (check)
         check_uninitialized(api, p, li, type, &obj);
     return type;
 }
@@ -589,7 +582,7 @@ static void pool_free(uint8_t api, void *p)
     int64_t bad = gp_free(p, li.size);
     if (bad != INT64_MIN)
         report(bad < 0 ? JN_ERR_UNDERFLOW : JN_ERR_OVERFLOW, api, p, bad, JN_ACCESS_WRITE, JN_CAUGHT_LATER, li.api);
-    rec_free(api, p, type);
+    rec_free(api, p, type, rec_stack());
 }
 
 void heap_free(uint8_t api, void *p)
@@ -604,6 +597,10 @@ void heap_free(uint8_t api, void *p)
         f->free(f->ctx, p);
         return;
     }
+    /* The stack first, while the block's entry loads: a free of a block
+     * the agent never saw (from before the hooks) takes one for nothing. */
+    live_prefetch((uintptr_t)p);
+    uint32_t stack = rec_stack();
     if (!live_remove((uintptr_t)p, &li)) {
         free_unknown(api, p);
         return;
@@ -612,7 +609,7 @@ void heap_free(uint8_t api, void *p)
     if (li.guarded)
         redzones_intact(api, p, &li, JN_CAUGHT_LATER);
     uint32_t type = type_of(api, p, &li);
-    rec_free(api, p, type);
+    rec_free(api, p, type, stack);
     if (!opt.check || plain(li.api)) {
         release((uintptr_t)p, li.api, false);
         return;

@@ -73,6 +73,12 @@ bool live_remove(uintptr_t addr, struct live_info *out)
     return found;
 }
 
+void live_prefetch(uintptr_t addr)
+{
+    if (__atomic_load_n(&live_ready, __ATOMIC_ACQUIRE))
+        tbl_prefetch(&stripe_of(addr)->table, addr);
+}
+
 bool live_find(uintptr_t addr, struct live_info *out)
 {
     ensure_ready();

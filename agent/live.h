@@ -22,6 +22,10 @@ struct live_info {
 bool live_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded);
 /* Forgets a block, returning what was known; false if it was not known. */
 bool live_remove(uintptr_t addr, struct live_info *out);
+/* Starts loading the table's entry for addr, so that a live_add or
+ * live_remove of it a little later does not wait for memory: the entry is
+ * a cache miss of its own, in a table of every live block. No lock. */
+void live_prefetch(uintptr_t addr);
 /* Looks a block up without changing the table. */
 bool live_find(uintptr_t addr, struct live_info *out);
 /* Calls fn for each live block, stripe by stripe, with that stripe locked:

@@ -37,11 +37,15 @@ void rec_owner(enum jn_owner_event ev, uint32_t func, uintptr_t block, int64_t r
         jw_commit(jn_put_owner(w, jw_next_seq(), thread_id(), ev, func, block, refcnt, stack));
 }
 
-void rec_alloc(uint8_t api, void *p, uint64_t size)
+uint32_t rec_stack(void)
+{
+    return jw_active() ? cap_stack() : 0;
+}
+
+void rec_alloc(uint8_t api, void *p, uint64_t size, uint32_t stack)
 {
     if (!jw_active())
         return;
-    uint32_t stack = cap_stack();
     struct jn_delta *d;
     uint8_t *w = jw_reserve(JN_EVENT_MAX, &d);
     if (w)
@@ -49,12 +53,11 @@ void rec_alloc(uint8_t api, void *p, uint64_t size)
     wt_after_alloc(api, (uintptr_t)p, size, stack);
 }
 
-void rec_free(uint8_t api, void *p, uint32_t type)
+void rec_free(uint8_t api, void *p, uint32_t type, uint32_t stack)
 {
     if (!jw_active())
         return;
     wt_before_free((uintptr_t)p);
-    uint32_t stack = cap_stack();
     struct jn_delta *d;
     uint8_t *w = jw_reserve(JN_EVENT_MAX, &d);
     if (w)

@@ -9,10 +9,16 @@
 
 #include "../core/journal.h"
 
-void rec_alloc(uint8_t api, void *p, uint64_t size);
-/* Records a free before it happens; type is the freed object's type id (0
- * for none). */
-void rec_free(uint8_t api, void *p, uint32_t type);
+/* The id of the current stack for an allocation or free about to be
+ * recorded (cap_stack), or 0 when nothing is journaled. Taken by the caller
+ * apart from the record, so that the stack's walk can run while the live
+ * table's entry for the block loads (live_prefetch). */
+uint32_t rec_stack(void);
+/* Records an allocation made with the stack from rec_stack. */
+void rec_alloc(uint8_t api, void *p, uint64_t size, uint32_t stack);
+/* Records a free before it happens, with the stack from rec_stack; type is
+ * the freed object's type id (0 for none). */
+void rec_free(uint8_t api, void *p, uint32_t type, uint32_t stack);
 void rec_realloc(uint8_t api, void *old, void *p, uint64_t size);
 /* Records a heap error found at this point, with the current stack. */
 void rec_error(enum jn_error error, const struct jn_error_info *info);

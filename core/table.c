@@ -37,6 +37,14 @@ void *tbl_find(const struct tbl *t, uint64_t key)
     }
 }
 
+void tbl_prefetch(const struct tbl *t, uint64_t key)
+{
+    size_t cap = __atomic_load_n(&t->cap, __ATOMIC_RELAXED);
+    const uint8_t *slots = __atomic_load_n(&t->slots, __ATOMIC_RELAXED);
+    if (cap)
+        os_prefetch(slots + ((size_t)tbl_mix(key) & (cap - 1)) * t->entry_size);
+}
+
 /* Places an entry known to be absent into a table with room for it. */
 static void place(struct tbl *t, const uint64_t *entry)
 {

@@ -31,6 +31,11 @@ void *tbl_insert(struct tbl *t, uint64_t key, bool *inserted);
 /* Removes the entry with this key, copying it to *out first when out is not
  * NULL. Returns false if the key was not there. */
 bool tbl_remove(struct tbl *t, uint64_t key, void *out);
+/* Starts loading the cache line where key's probe begins, so that a later
+ * find, insert or remove of key waits less for memory. Safe without the
+ * table's lock: a table growing meanwhile only makes it load a useless line
+ * (a prefetch never faults). */
+void tbl_prefetch(const struct tbl *t, uint64_t key);
 /* Iterates: start with *pos = 0; returns each entry once, then NULL. The
  * table must not change during the walk. */
 void *tbl_next(const struct tbl *t, size_t *pos);

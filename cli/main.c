@@ -22,6 +22,7 @@
 #include "report.h"
 #include "resolve.h"
 #include "run.h"
+#include "shrunk.h"
 
 #define EXIT_USAGE 2
 #define DEFAULT_ERROR_EXITCODE 23
@@ -470,17 +471,15 @@ struct follow {
     struct jr_journal *j; /* NULL until the first tick opens it */
     struct rp_state st;   /* begun with j */
     bool failed;          /* cannot follow: analyze reads the journal afterwards */
+    bool shrank;          /* the file was cut short under the replay */
 };
 
 /* Events in one call of the tick that mean more are waiting. */
 #define FOLLOW_BACKLOG 16384
 
-/* run_target's tick: replays what the target has journaled so far. */
-static bool follow_tick(void *arg)
+/* Replays what the target has journaled so far; true when more is waiting. */
+static bool follow_step(struct follow *f)
 {
-    struct follow *f = arg;
-    if (f->failed)
-        return false;
     if (!f->j) {
         f->j = jr_open_followed(f->path);
         if (!f->j || !rp_begin(f->j, &f->st)) {
@@ -494,6 +493,29 @@ static bool follow_tick(void *arg)
     return rp_follow(f->j, &f->st) >= FOLLOW_BACKLOG;
 }
 
+/* run_target's tick: follow_step, guarded against a journal cut short. */
+static bool follow_tick(void *arg)
+{
+    struct follow *f = arg;
+    sigjmp_buf cut;
+    if (f->failed)
+        return false;
+    if (sigsetjmp(cut, 1)) {
+        /* The replay's state is given up unfreed: the fault may have come
+         * in the middle of changing it. */
+        shrunk_jump = NULL;
+        f->j = NULL;
+        f->failed = f->shrank = true;
+        fprintf(stderr, "lifeline: the journal '%s' was cut short while the target ran; what is left is read at "
+                        "its end\n", f->path);
+        return false;
+    }
+    shrunk_jump = &cut;
+    bool backlog = follow_step(f);
+    shrunk_jump = NULL;
+    return backlog;
+}
+
 /* Gives a followed journal up: analyze then reads the file from the start. */
 static void follow_drop(struct follow *f)
 {
@@ -505,13 +527,9 @@ static void follow_drop(struct follow *f)
     f->failed = true;
 }
 
-/* Reads the journal and runs every detector. o: the options of the run
- * that made the journal, NULL when unknown (`lifeline report`). f: the
- * replay of the journal followed while the target ran, or NULL; analyze
- * takes it over. Returns false (with a message printed) if the journal
- * cannot be read. */
-static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, const struct options *o,
-                    struct follow *f)
+/* analyze without the guard against a journal that shrinks meanwhile. */
+static bool analyze_unguarded(const char *journal, struct fd_report *rep, bool take_argv, const struct options *o,
+                              struct follow *f)
 {
     const char *why = NULL;
     struct rp_state local, *st = &local;
@@ -557,7 +575,10 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, 
         rep->stats.target_cpu_ms = ex.u.exit.cpu_ms;
     }
     jr_each_note(j, note_from_agent, rep);
-    rep->journal_damaged = jr_damaged(j) || jr_truncated(j);
+    rep->journal_damaged = jr_damaged(j) || jr_truncated(j) || (f && f->shrank);
+    if (f && f->shrank)
+        fd_note(rep, "the journal file was cut short while the target ran (something truncated it): this "
+                     "report holds only what was left of it");
     if (jr_damaged(j))
         fd_note(rep, "the journal holds damaged records; they were skipped");
     if (jr_truncated(j))
@@ -581,6 +602,27 @@ static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, 
     rp_free(st);
     jr_close(j);
     return true;
+}
+
+/* Reads the journal and runs every detector. o: the options of the run
+ * that made the journal, NULL when unknown (`lifeline report`). f: the
+ * replay of the journal followed while the target ran, or NULL; analyze
+ * takes it over. Returns false (with a message printed) if the journal
+ * cannot be read, or was cut short while it was read (what was read is
+ * then given up, unfreed). */
+static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, const struct options *o,
+                    struct follow *f)
+{
+    sigjmp_buf cut;
+    if (sigsetjmp(cut, 1)) {
+        shrunk_jump = NULL;
+        fail("the journal '%s' (or a file it names) was cut short while it was read%s", journal, "");
+        return false;
+    }
+    shrunk_jump = &cut;
+    bool ok = analyze_unguarded(journal, rep, take_argv, o, f);
+    shrunk_jump = NULL;
+    return ok;
 }
 
 /* Closes and removes a report file that will not be written: an empty
@@ -701,6 +743,12 @@ static int run_and_report(const struct options *o, char **command, char **shown,
         return EXIT_USAGE;
     }
     say_fate(&rep, &res);
+    if (!rep.target.python_seen && follow.shrank) {
+        drop_report(json, o->report_path);
+        fd_report_free(&rep);
+        return fail("the journal '%s' was cut short while the target ran, too short to say anything%s", journal,
+                    "");
+    }
     if (!rep.target.python_seen) {
         drop_report(json, o->report_path);
         rc = fail("Python %s is not supported by this lifeline (it supports %s)", rep.target.py_version,
@@ -874,6 +922,7 @@ int main(int argc, char **argv)
 {
     /* Symbolization is offline: never let libdw ask debuginfod servers. */
     unsetenv("DEBUGINFOD_URLS");
+    shrunk_init(EXIT_USAGE);
     raise_fd_limit();
     if (argc < 2)
         return usage_error("%s", "missing command (run, leaks, report, check, dump, history, cflags)");

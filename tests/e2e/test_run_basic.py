@@ -255,6 +255,22 @@ def test_report_missing_journal(lifeline, tmp_path):
     expect_usage_error(rc, err, "missing journal")
 
 
+@pytest.mark.parametrize("size", ["page", "half"])
+def test_journal_cut_short_while_the_target_runs(release_interp, tmp_path, size):
+    """The target truncates its own journal: reading a mapped page past a file's end raises SIGBUS,
+    which must become lifeline's error or a report that says so, never lifeline's death."""
+    journal = tmp_path / "cut.journal"
+    rc, out, err = H.run_lifeline_cmd(
+        ["run", "--keep-journal", journal, "--", release_interp.path, H.script("truncate_journal.py"),
+         journal, size], timeout=300)
+    assert rc >= 0, f"lifeline was killed by {-rc}\n{err[-3000:]}"
+    assert "Bus error" not in err and "core dumped" not in err, err[-3000:]
+    assert "cut short" in err, err[-3000:]
+    if rc == H.USAGE_EXIT:
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("lifeline: error:") and "cut short" in last, err[-3000:]
+
+
 @pytest.fixture(scope="module")
 def good_journal(tmp_path_factory):
     """A real journal of a short clean run, kept once for all the damaged-journal tests."""

@@ -42,9 +42,16 @@ extern __thread __attribute__((tls_model("initial-exec"))) uintptr_t cap_hook_sl
 
 /* On x86-64 a function's return address is the word just below its
  * canonical frame address, which gcc and clang know even without a frame
- * pointer. Elsewhere the walk starts at cap_stack's own frame. */
+ * pointer. Elsewhere the walk starts at cap_stack's own frame. The signal
+ * fences keep the compiler from moving the slot's stores across the
+ * guard's: a signal handler that records (through a C-API wrapper) while
+ * the guard is open must not find the interrupted hook's slot set. */
 #if defined(__x86_64__)
-#define CAP_HOOK_BEGIN() (cap_hook_slot = (uintptr_t)__builtin_dwarf_cfa() - sizeof(void *))
+#define CAP_HOOK_BEGIN()                                                         \
+    do {                                                                         \
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);                                 \
+        cap_hook_slot = (uintptr_t)__builtin_dwarf_cfa() - sizeof(void *);       \
+    } while (0)
 #else
 #define CAP_HOOK_BEGIN() ((void)0)
 #endif
@@ -52,6 +59,7 @@ extern __thread __attribute__((tls_model("initial-exec"))) uintptr_t cap_hook_sl
 static inline void cap_hook_end(void)
 {
     cap_hook_slot = 0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 /* Returns the id of the calling thread's current stack, without the agent's

@@ -86,6 +86,7 @@ struct jr_journal {
     bool sealed;        /* the writer is gone: every block is final */
     bool paused;        /* the followed replay stopped until jr_seal (a MARK, or disorder) */
     bool outgrown;      /* followed: the file grew past the mapping; read it with jr_open */
+    bool shrank;        /* followed: the file got shorter than it was (something truncated it) */
     int fd;             /* followed: the file, to see it grow; else -1 */
     uint64_t listed_to; /* followed: the file offset of the first block not listed yet */
     /* followed: the blocks still to index to their end, in file order: as
@@ -751,7 +752,11 @@ static bool follow_ready(struct jr_journal *j)
     size_t size = (size_t)st.st_size;
     if (size > j->map_size)
         j->outgrown = true;
-    if (j->outgrown)
+    /* Pages past the new end of a shrunk file fault (SIGBUS) when read:
+     * listed blocks may lie there. */
+    if (size < j->size)
+        j->shrank = true;
+    if (j->outgrown || j->shrank)
         return false;
     if (size < JN_FILE_HEADER_SIZE || memcmp(j->hdr->magic, JN_MAGIC, JN_MAGIC_LEN) != 0)
         return false;
@@ -879,6 +884,11 @@ bool jr_seal(struct jr_journal *j)
     qsort(j->blocks + j->next_block, j->nblocks - j->next_block, sizeof *j->blocks, cmp_block);
     j->paused = false;
     return true;
+}
+
+bool jr_shrank(const struct jr_journal *j)
+{
+    return j->shrank;
 }
 
 bool jr_follow_paused(const struct jr_journal *j)

@@ -89,9 +89,13 @@ bool jr_follow_paused(const struct jr_journal *j);
 /* Takes the rest of the file once its writer has ended: afterwards the
  * journal reads as one opened with jr_open, with the events jr_follow
  * delivered already behind the replay. False when the journal never got
- * a valid header, or grew past what could be mapped ahead (a terabyte):
- * then close it, drop what it delivered, and jr_open the file. */
+ * a valid header, grew past what could be mapped ahead (a terabyte), or
+ * shrank (jr_shrank): then close it, drop what it delivered, and jr_open
+ * the file. */
 bool jr_seal(struct jr_journal *j);
+/* True once a followed journal's file was seen shorter than before: a
+ * reader that read on would fault (SIGBUS) on pages past its new end. */
+bool jr_shrank(const struct jr_journal *j);
 
 /* Converts a time stamp of an event into nanoseconds since the target began. */
 uint64_t jr_time_ns(const struct jr_journal *j, uint64_t tsc);

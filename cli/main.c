@@ -544,6 +544,8 @@ static bool analyze_unguarded(const char *journal, struct fd_report *rep, bool t
         rp_end(j, st);
         replayed = true;
     } else {
+        if (f && f->j && jr_shrank(f->j))
+            f->shrank = true;
         if (f)
             follow_drop(f);
         j = jr_open(journal, &why);

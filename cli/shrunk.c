@@ -5,18 +5,22 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-sigjmp_buf *shrunk_jump;
+sigjmp_buf *volatile shrunk_jump;
 
 /* protected by: set once by shrunk_init, before the handler is installed. */
 static int shrunk_status;
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
-    (void)sig;
-    (void)si;
     (void)uc;
-    if (shrunk_jump && syscall(SYS_gettid) == getpid())
-        siglongjmp(*shrunk_jump, 1);
+    if (si->si_code != BUS_ADRERR) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    sigjmp_buf *jump = shrunk_jump;
+    if (jump && syscall(SYS_gettid) == getpid())
+        siglongjmp(*jump, 1);
     static const char line[] = "lifeline: error: a file being read (the journal?) was cut short meanwhile\n";
     ssize_t unused = write(STDERR_FILENO, line, sizeof line - 1);
     (void)unused;

@@ -14,11 +14,12 @@
  * back to NULL when the reads are done and on the way out of the jump. What
  * the interrupted reads held is left as it was: the caller gives it up
  * without freeing it. */
-extern sigjmp_buf *shrunk_jump;
+extern sigjmp_buf *volatile shrunk_jump;
 
-/* Installs the SIGBUS handler. A SIGBUS without a jump set, or in another
- * thread (the journal's indexing thread), writes one line to stderr and ends
- * the program with exit status `status`. Returns false if it could not be
+/* Installs the SIGBUS handler. A SIGBUS of a mapped page past its file's
+ * end (BUS_ADRERR) without a jump set, or in another thread (the journal's
+ * indexing thread), writes one line to stderr and ends the program with exit
+ * status `status`; any other SIGBUS kills the program as before. Returns false if it could not be
  * installed (SIGBUS then kills the program as before). */
 bool shrunk_init(int status);
 

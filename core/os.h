@@ -43,18 +43,6 @@ static inline uint64_t os_tsc(void)
     return v;
 #else
     return os_mono_ns();
-/* Starts loading the cache line at p into the cache; never faults. In asm:
- * gcc 12 deletes a __builtin_prefetch of an address loaded from memory as
- * dead code. */
-static inline void os_prefetch(const void *p)
-{
-#if defined(__x86_64__)
-    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
-#else
-    __builtin_prefetch(p);
-#endif
-}
-
 #endif
 }
 

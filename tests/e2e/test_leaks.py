@@ -94,6 +94,27 @@ def test_lost_buffer(interp, tmp_path, func, domain, size):
     H.assert_stack_order(f["stacks"]["alloc"], [f"native:{func}", "python:<module>"])
 
 
+def test_callers_of_one_helper_keep_their_own_stacks(interp, tmp_path):
+    """Blocks from one allocating helper, called by two C functions from the same Python line: the
+    stack key (the native frames from the allocator to the interpreter loop, walked with learned
+    frame sizes from the hook's own return slot) must tell the callers apart, so the leak scan
+    groups them apart, each named by its own caller."""
+    body = "for _ in range(3):\n    for f in (zoo_leak.lost_via_first, zoo_leak.lost_via_second):\n        f()"
+    res = run(interp, tmp_path, body)
+    found = [f for f in leaks(res.report) if f["block"]["domain"] == "libc" and f["block"]["size"] == 120]
+    assert len(found) == 2, res.describe()
+    callers = set()
+    for f in found:
+        assert f["details"]["count"] == 3, f
+        stack = f["stacks"]["alloc"]
+        H.assert_stack_order(stack, ["native:helper_buffer", "native:lost_via_first|lost_via_second",
+                                     "python:<module>"])
+        names = [fr.get("function") for fr in stack]
+        callers.update(n for n in names if n in ("lost_via_first", "lost_via_second"))
+        assert not {"lost_via_first", "lost_via_second"} <= set(names), stack
+    assert callers == {"lost_via_first", "lost_via_second"}, res.describe()
+
+
 def test_cycle_without_owner_has_one_root(interp, tmp_path):
     res = run(interp, tmp_path, "zoo_leak.lost_cycle()")
     found = [f for f in leaks(res.report) if f["block"]["domain"] == "libc"]

@@ -74,6 +74,31 @@ static PyObject *lost_pymem(PyObject *m, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* One allocating helper, two callers: their blocks have the same innermost
+ * frames and Python stack, and differ only in the frame between. The calls
+ * after the helper's keep it from being a tail call, which would take the
+ * caller's frame off the stack. */
+static __attribute__((noinline)) char *helper_buffer(size_t n, int fill)
+{
+    char *p = malloc(n);
+    memset(p, fill, n);
+    return p;
+}
+
+static __attribute__((noinline)) PyObject *lost_via_first(PyObject *m, PyObject *arg)
+{
+    sink = helper_buffer(120, 3);
+    sink = NULL;
+    Py_RETURN_NONE;
+}
+
+static __attribute__((noinline)) PyObject *lost_via_second(PyObject *m, PyObject *arg)
+{
+    sink = helper_buffer(120, 4);
+    sink = NULL;
+    Py_RETURN_NONE;
+}
+
 /* Two C structs pointing at each other and nothing else pointing at them. */
 struct node { struct node *other; char payload[40]; };
 static PyObject *lost_cycle(PyObject *m, PyObject *arg)
@@ -129,6 +154,8 @@ static PyMethodDef methods[] = {
     {"lost_set", lost_set, METH_NOARGS, ""},
     {"lost_malloc", lost_malloc, METH_NOARGS, ""},
     {"lost_pymem", lost_pymem, METH_NOARGS, ""},
+    {"lost_via_first", lost_via_first, METH_NOARGS, ""},
+    {"lost_via_second", lost_via_second, METH_NOARGS, ""},
     {"lost_cycle", lost_cycle, METH_NOARGS, ""},
     {"lost_in_thread", lost_in_thread, METH_NOARGS, ""},
     {"kept", kept, METH_NOARGS, ""},

@@ -129,8 +129,10 @@ static void start_block(struct jw_thread *t, struct jn_block_header *b, uint64_t
     b->first_seq = first_seq;
     b->tsc_base = os_tsc();
     b->mono_ns = os_mono_ns();
+    /* The reading just taken counts as an event's: the 8th event from
+     * here reads again, as it does after every reading. */
     t->clock = b->tsc_base;
-    t->clock_age = JW_CLOCK_EVERY;
+    t->clock_age = JW_CLOCK_EVERY - 1;
     b->used = 0;
     b->busy = t->hold ? 1 : 0;
     /* The magic goes last: a reader never sees a half-made header. */

@@ -177,6 +177,18 @@ static bool ascending_once(const uint64_t *v, size_t n, uint64_t first)
     return true;
 }
 
+/* The end of a followed case: the writer is gone; the seal takes the rest,
+ * and every event the case wrote has come out, from an undamaged file. */
+static void seal_and_drop(struct jr_journal *j, char *path, size_t events)
+{
+    CHECK(jr_seal(j));
+    jr_replay(j, collect, NULL);
+    CHECK(ndelivered == events);
+    CHECK(!jr_damaged(j) && !jr_truncated(j));
+    jr_close(j);
+    drop_journal(path);
+}
+
 /* One random run: the writer's steps, with a follow after each. */
 static void run_interleaving(unsigned seed, int events, bool with_mark, bool counter)
 {
@@ -291,11 +303,8 @@ static void test_idle_thread_holds_back(void)
         return;
     /* Thread 0's block is unfinished: nothing after seq 1 may go out. */
     CHECK(ndelivered <= 1);
-    CHECK(jr_seal(j));
-    jr_replay(j, collect, NULL);
-    CHECK(ndelivered == 501 && ascending_once(delivered, ndelivered, 1));
-    jr_close(j);
-    drop_journal(path);
+    seal_and_drop(j, path, 501);
+    CHECK(ascending_once(delivered, ndelivered, 1));
 }
 
 /* With the counter shown, an idle thread holds nothing back: its next seq
@@ -315,11 +324,7 @@ static void test_idle_thread_with_counter(void)
     commit(0);
     jr_follow(j, collect, NULL);
     CHECK(ndelivered == 512 && ascending_once(delivered, ndelivered, 1));
-    CHECK(jr_seal(j));
-    jr_replay(j, collect, NULL);
-    CHECK(ndelivered == 512);
-    jr_close(j);
-    drop_journal(path);
+    seal_and_drop(j, path, 512);
 }
 
 /* A thread that ended (its block closed, jw_thread_end) holds nothing back,
@@ -337,11 +342,8 @@ static void test_ended_thread_does_not_hold_back(void)
     jr_follow(j, collect, NULL);
     /* All but thread 1's newest block (the bound without the counter). */
     CHECK(ndelivered > 300 && ascending_once(delivered, ndelivered, 1));
-    CHECK(jr_seal(j));
-    jr_replay(j, collect, NULL);
-    CHECK(ndelivered == 501 && ascending_once(delivered, ndelivered, 1));
-    jr_close(j);
-    drop_journal(path);
+    seal_and_drop(j, path, 501);
+    CHECK(ascending_once(delivered, ndelivered, 1));
 }
 
 /* A record carrying an earlier record's seq (a REFERRER after its ERROR)
@@ -374,11 +376,7 @@ static void test_held_block_keeps_a_late_seq_in_place(void)
     CHECK(ndelivered == 23);
     CHECK(delivered[2] == 2 && delivered_kind[2] == JN_K_REFERRER);
     CHECK(delivered[3] == 3 && delivered[22] == 22);
-    CHECK(jr_seal(j));
-    jr_replay(j, collect, NULL);
-    CHECK(ndelivered == 23);
-    jr_close(j);
-    drop_journal(path);
+    seal_and_drop(j, path, 23);
 }
 
 /* A journal no agent ever claimed cannot be sealed: the caller reads the

@@ -745,16 +745,16 @@ static int run_and_report(const struct options *o, char **command, char **shown,
         return EXIT_USAGE;
     }
     say_fate(&rep, &res);
-    if (!rep.target.python_seen && follow.shrank) {
-        drop_report(json, o->report_path);
-        fd_report_free(&rep);
-        return fail("the journal '%s' was cut short while the target ran, too short to say anything%s", journal,
-                    "");
-    }
     if (!rep.target.python_seen) {
+        /* No description of a Python target: an unsupported version, or a
+         * journal cut short before it. */
         drop_report(json, o->report_path);
-        rc = fail("Python %s is not supported by this lifeline (it supports %s)", rep.target.py_version,
-                  pyver_supported_list());
+        if (follow.shrank)
+            rc = fail("the journal '%s' was cut short while the target ran, too short to say anything%s", journal,
+                      "");
+        else
+            rc = fail("Python %s is not supported by this lifeline (it supports %s)", rep.target.py_version,
+                      pyver_supported_list());
         fd_report_free(&rep);
         return rc;
     }

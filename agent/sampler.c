@@ -17,10 +17,19 @@
 #include "guard.h"
 #include "log.h"
 
-/* Calls an armed window counts before the last of them is sampled: enough
- * to measure the allocation rate between two samples, few enough that the
- * hook's cost on them is nothing next to the sample's (about 9 us). */
+/* The fewest calls an armed window counts before the last of them is
+ * sampled, within a batch (below). */
 #define SMP_WINDOW 16
+/* The first window of an arming measures the allocation rate: from the
+ * arming to the SMP_RATE_CALLS-th call, where the sample is taken. From
+ * the arming, not from the first call: the thread arms at times the
+ * program does not choose, and a pause of the program it falls in (a
+ * collection, a system call) is part of the program's time per call. Long
+ * enough that the first calls after a hookless stretch, which find the
+ * hook's code and data out of the cache (a 16-call window made the program
+ * look 15-20% slower to allocate than it is), weigh little; the hook's
+ * cost on these calls is still small next to the sample's (about 9 us). */
+#define SMP_RATE_CALLS 256
 /* Samples per arming, each after a gap of 16 to 79 more calls: a wake-up of
  * the thread costs about as much as a sample on a VM (timer programming,
  * the switch, the other core's TLB in the sample's mprotect), so it is
@@ -78,9 +87,8 @@ static unsigned window_calls;
  * (acquire). The calls the current window waits for, and the samples this
  * arming still takes. */
 static unsigned window_target, batch_left, batch_size;
-/* protected by: written by the hook that counts a window's first call,
- * read by the one that counts its last (the GIL orders them on 3.11 and
- * 3.13; without it a torn window only skews one rate estimate). */
+/* protected by: written by the thread while IDLE (arm), read by the hook
+ * that holds CLAIMED, as window_target is. */
 static uint64_t window_start_ns;
 /* protected by: written by the claiming hook before it stores IDLE
  * (release), read by the thread after it loads IDLE (acquire). */
@@ -177,8 +185,9 @@ static bool swap_words(bool arm)
 
 static bool arm(unsigned batch)
 {
-    window_target = SMP_WINDOW;
+    window_target = SMP_RATE_CALLS;
     batch_size = batch_left = batch;
+    window_start_ns = now_ns();
     __atomic_store_n(&window_calls, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&smp_state, SMP_ARMED, __ATOMIC_RELEASE);
     if (swap_words(true))
@@ -219,8 +228,6 @@ bool smp_claim(void)
     if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) != SMP_ARMED)
         return false;
     unsigned n = __atomic_add_fetch(&window_calls, 1, __ATOMIC_RELAXED);
-    if (n == 1 && batch_left == batch_size)
-        window_start_ns = now_ns();
     if (n < window_target)
         return false;
     int armed = SMP_ARMED;
@@ -274,17 +281,43 @@ static uint64_t draw(uint64_t mean, uint32_t *rng)
     return mean / 2 + (mean * (x % 1024)) / 1024;
 }
 
-/* The time between allocations: an estimate that each window moves by a
- * sixteenth toward itself, which settles on the windows' median. A mean
- * would follow the windows that span a pause of the program (a
- * collection, a sort, a system call: a tenth of them on bench/workload.py,
- * up to a thousand times the median) and sample far less than 1 in N. */
+/* The time between allocations: the inverse of the mean rate (calls per
+ * nanosecond) of the last SMP_RATE_WINDOWS windows, which stand at
+ * SMP_FIRST_NS_PER_CALL until measured. The thread arms at times the
+ * program does not choose, so its windows sample the program's rate
+ * evenly over time, and the mean rate is what spaces samples 1 in N calls
+ * apart. A window that spans a pause of the program (a collection, a sort,
+ * a system call: a tenth of them on bench/workload.py, up to a thousand
+ * times longer than the others) adds a rate near zero, as the pause adds
+ * no calls; a mean of the windows' durations would follow the pauses and
+ * sample far less than 1 in N.
+ *
+ * The estimate falls at once to a faster mean, and rises by half at most
+ * per window: the waits grow with it, and an estimate that rose as fast
+ * as the slow windows of the program's start (imports) would arm too
+ * rarely to see it speed up. The estimate before, which moved a sixteenth
+ * toward each window, spent about 50 armings coming back down from them,
+ * and so sampled about 1 in 1.4 N. Called by the thread alone. */
+#define SMP_RATE_WINDOWS 8
+
 static uint64_t next_estimate(uint64_t ns_per_call)
 {
-    uint64_t w = __atomic_exchange_n(&window_ns, 0, __ATOMIC_ACQUIRE) / (SMP_WINDOW - 1);
-    if (!w)
+    /* protected by: the thread alone */
+    static double rates[SMP_RATE_WINDOWS];
+    static unsigned next;
+    uint64_t window = __atomic_exchange_n(&window_ns, 0, __ATOMIC_ACQUIRE);
+    if (!window)
         return ns_per_call;
-    return w > ns_per_call ? ns_per_call + ns_per_call / 16 + 1 : ns_per_call - ns_per_call / 16;
+    if (!rates[0])
+        for (unsigned i = 0; i < SMP_RATE_WINDOWS; i++)
+            rates[i] = 1.0 / SMP_FIRST_NS_PER_CALL;
+    rates[next++ % SMP_RATE_WINDOWS] = (double)SMP_RATE_CALLS / (double)window;
+    double sum = 0;
+    for (unsigned i = 0; i < SMP_RATE_WINDOWS; i++)
+        sum += rates[i];
+    double ns = SMP_RATE_WINDOWS / sum, most = (double)ns_per_call * 1.5;
+    ns = ns > most ? most : ns;
+    return ns < 1.0 ? 1 : (uint64_t)ns;
 }
 
 /* The samples owed since the last arming, wait being the mean time

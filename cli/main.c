@@ -94,7 +94,7 @@ static const char usage_text[] =
     "                        mem allocators are not hooked between samples: a\n"
     "                        thread arms them for 4 samples at a time, about 4 N\n"
     "                        allocations' worth of time apart (measured by time:\n"
-    "                        in practice about 1 in 1.4 N blocks)\n"
+    "                        in practice about 1 in 1.1 N blocks)\n"
     "  --watch SPEC          record every reference-count change of the objects SPEC\n"
     "                        chooses, with its stack: from any code through hardware\n"
     "                        watchpoints (4 objects at a time, in every thread), and\n"

@@ -21,14 +21,17 @@
  * sampled, within a batch (below). */
 #define SMP_WINDOW 16
 /* The first window of an arming measures the allocation rate: from the
- * arming to the SMP_RATE_CALLS-th call, where the sample is taken. From
- * the arming, not from the first call: the thread arms at times the
- * program does not choose, and a pause of the program it falls in (a
- * collection, a system call) is part of the program's time per call. Long
- * enough that the first calls after a hookless stretch, which find the
- * hook's code and data out of the cache (a 16-call window made the program
- * look 15-20% slower to allocate than it is), weigh little; the hook's
- * cost on these calls is still small next to the sample's (about 9 us). */
+ * arming to its rate_calls-th call, where the sample is taken. From the
+ * arming, not from the first call: the thread arms at times the program
+ * does not choose, and a pause of the program it falls in (a collection,
+ * a system call) is part of the program's time per call. Up to
+ * SMP_RATE_CALLS calls, so that the first calls after a hookless stretch,
+ * which find the hook's code and data out of the cache (a 16-call window
+ * made the program look 15-20% slower to allocate than it is), weigh
+ * little; the hook's cost on these calls is still small next to the
+ * sample's (about 9 us). At most N / 4 calls, a sixteenth of the calls
+ * between two armings, so that at small N a window does not outlast
+ * them. */
 #define SMP_RATE_CALLS 256
 /* Samples per arming, each after a gap of 16 to 79 more calls: a wake-up of
  * the thread costs about as much as a sample on a VM (timer programming,
@@ -40,10 +43,14 @@
 #define SMP_BATCH_MAX 8
 #define SMP_MAX_WORDS 4
 /* Bounds of the wait between two armings: under 10 us the thread would
- * only spin; while the program does not allocate (the last arming still
- * waits after 8 waits: a pause longer than a sort or a collection), the
- * wait doubles up to 50 ms. */
+ * only spin; over a second, a busy phase after a slow one would go
+ * unsampled for as long (a program that allocates a few times a second is
+ * sampled more than 1 in N, 4 samples a second at most). While the
+ * program does not allocate (the last arming has counted no call for 8
+ * waits: a pause longer than a sort or a collection), the wait doubles up
+ * to 50 ms. */
 #define SMP_MIN_WAIT_NS 10000ull
+#define SMP_MAX_WAIT_NS 1000000000ull
 #define SMP_IDLE_PATIENCE 8
 #define SMP_IDLE_MAX_NS 50000000ull
 /* Until a window has been measured: a busy interpreter allocates about
@@ -53,8 +60,11 @@
 /* The states of the sampler. The thread moves IDLE to ARMED (then swaps the
  * words in); the hook whose call ends a window moves ARMED to CLAIMED,
  * swaps the words back and moves on to IDLE. LOST is final: this is a
- * forked child, or the thread could not start. */
-enum { SMP_IDLE, SMP_ARMED, SMP_CLAIMED, SMP_LOST };
+ * forked child, or the thread could not start. The state word holds a
+ * generation above its two state bits, counted up at every store: a hook
+ * that saw one window ARMED cannot claim a later one (a withdrawal and a
+ * new arming in between), whose clock it would stop far too early. */
+enum { SMP_IDLE, SMP_ARMED, SMP_CLAIMED, SMP_LOST, SMP_KIND = 3, SMP_GEN = 4 };
 /* protected by: the thread alone. True while another allocator sits over
  * the words: arming is retried every 50 ms, and said once. */
 static bool foreign;
@@ -67,6 +77,7 @@ static bool pool_full, told_full;
 static struct smp_word words[SMP_MAX_WORDS];
 static size_t n_words;
 static unsigned smp_rate;
+static unsigned rate_calls; /* calls in a rate window: N / 4, within 16 to SMP_RATE_CALLS */
 static bool (*smp_room)(void);
 
 /* protected by: written only by the thread that forks (fork handlers) and
@@ -78,14 +89,43 @@ static bool thread_running;
 static int stop_word;
 
 /* protected by: atomics (see the states above). */
-static int smp_state = SMP_LOST;
+static unsigned smp_state = SMP_LOST;
+
+static unsigned kind_of(unsigned state)
+{
+    return state & SMP_KIND;
+}
+
+/* The word that moves from state `from` to `kind`, a generation later. */
+static unsigned next_state(unsigned from, unsigned kind)
+{
+    return ((from & ~(unsigned)SMP_KIND) + SMP_GEN) | kind;
+}
+
+/* Stores `kind`, a generation after the current state; the stores of the
+ * state word are the thread's or the CLAIMED holder's, one at a time. */
+static void set_state(unsigned kind)
+{
+    unsigned s = __atomic_load_n(&smp_state, __ATOMIC_RELAXED);
+    __atomic_store_n(&smp_state, next_state(s, kind), __ATOMIC_RELEASE);
+}
+
+/* Moves ARMED to CLAIMED for the caller alone; false if the state is not
+ * that arming's any more (`seen`, the ARMED word the caller read). */
+static bool claim_from(unsigned seen)
+{
+    return kind_of(seen) == SMP_ARMED &&
+           __atomic_compare_exchange_n(&smp_state, &seen, next_state(seen, SMP_CLAIMED), false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_RELAXED);
+}
 /* protected by: atomics; zeroed by the thread before it arms, counted by
  * the armed hooks. */
 static unsigned window_calls;
 /* protected by: written by the thread while IDLE (arm), then only by the
  * hook that holds CLAIMED; read by the armed hooks after they load ARMED
- * (acquire). The calls the current window waits for, and the samples this
- * arming still takes. */
+ * (acquire), and by the thread as a hint of progress (progress()). The
+ * calls the current window waits for, and the samples this arming still
+ * takes. */
 static unsigned window_target, batch_left, batch_size;
 /* protected by: written by the thread while IDLE (arm), read by the hook
  * that holds CLAIMED, as window_target is. */
@@ -185,17 +225,18 @@ static bool swap_words(bool arm)
 
 static bool arm(unsigned batch)
 {
-    window_target = SMP_RATE_CALLS;
+    window_target = rate_calls;
     batch_size = batch_left = batch;
     window_start_ns = now_ns();
     __atomic_store_n(&window_calls, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&smp_state, SMP_ARMED, __ATOMIC_RELEASE);
+    unsigned armed = next_state(__atomic_load_n(&smp_state, __ATOMIC_RELAXED), SMP_ARMED);
+    __atomic_store_n(&smp_state, armed, __ATOMIC_RELEASE);
     if (swap_words(true))
         return true;
     /* A hook reached through another allocator's chain may have claimed
-     * the window meanwhile: only ARMED goes back to IDLE here. */
-    int armed = SMP_ARMED;
-    __atomic_compare_exchange_n(&smp_state, &armed, SMP_IDLE, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+     * the window meanwhile: only this arming goes back to IDLE here. */
+    __atomic_compare_exchange_n(&smp_state, &armed, next_state(armed, SMP_IDLE), false, __ATOMIC_ACQ_REL,
+                                __ATOMIC_RELAXED);
     return false;
 }
 
@@ -205,12 +246,10 @@ static bool arm(unsigned batch)
  * runtime): no call would then ever reach a hook again. */
 static bool withdraw(void)
 {
-    int armed = SMP_ARMED;
-    if (!__atomic_compare_exchange_n(&smp_state, &armed, SMP_CLAIMED, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_RELAXED))
+    if (!claim_from(__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE)))
         return false;
     swap_words(false);
-    __atomic_store_n(&smp_state, SMP_IDLE, __ATOMIC_RELEASE);
+    set_state(SMP_IDLE);
     return true;
 }
 
@@ -220,19 +259,19 @@ static void next_in_batch(void)
     batch_left--;
     window_target = SMP_WINDOW + (unsigned)(os_tsc() >> 4) % 64;
     __atomic_store_n(&window_calls, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&smp_state, SMP_ARMED, __ATOMIC_RELEASE);
+    set_state(SMP_ARMED);
 }
 
 bool smp_claim(void)
 {
-    if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) != SMP_ARMED)
+    unsigned seen = __atomic_load_n(&smp_state, __ATOMIC_ACQUIRE);
+    if (kind_of(seen) != SMP_ARMED)
         return false;
     unsigned n = __atomic_add_fetch(&window_calls, 1, __ATOMIC_RELAXED);
     if (n < window_target)
         return false;
-    int armed = SMP_ARMED;
-    if (!__atomic_compare_exchange_n(&smp_state, &armed, SMP_CLAIMED, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-        return false; /* another thread ended this window */
+    if (!claim_from(seen))
+        return false; /* another thread ended this window, or it is another arming's now */
     if (batch_left == batch_size)
         window_ns = now_ns() - window_start_ns; /* the rate, from the first window only */
     if (batch_left > 1) {
@@ -240,7 +279,7 @@ bool smp_claim(void)
         return true;
     }
     swap_words(false); /* if another allocator sits over the words, the next arming says so */
-    __atomic_store_n(&smp_state, SMP_IDLE, __ATOMIC_RELEASE);
+    set_state(SMP_IDLE);
     return true;
 }
 
@@ -292,32 +331,40 @@ static uint64_t draw(uint64_t mean, uint32_t *rng)
  * no calls; a mean of the windows' durations would follow the pauses and
  * sample far less than 1 in N.
  *
- * The estimate falls at once to a faster mean, and rises by half at most
- * per window: the waits grow with it, and an estimate that rose as fast
- * as the slow windows of the program's start (imports) would arm too
- * rarely to see it speed up. The estimate before, which moved a sixteenth
- * toward each window, spent about 50 armings coming back down from them,
- * and so sampled about 1 in 1.4 N. Called by the thread alone. */
+ * The windows start at SMP_FIRST_NS_PER_CALL, so that a single slow
+ * window (the program's start, imports) moves the estimate by an eighth;
+ * eight in a row are the program's pace, and a busy phase after them
+ * brings it down within eight windows. The estimate before, which moved a
+ * sixteenth toward each window, spent about 50 armings coming back down
+ * from the start's windows, and so sampled about 1 in 1.4 N. For a steady
+ * program; a bursty one, whose fixed-count windows mostly fall in its
+ * bursts, is oversampled (1.3 times at N = 1000 with 600 allocations
+ * every 40 ms; 3.8 times at 5000). Called by the thread alone. */
 #define SMP_RATE_WINDOWS 8
+
+/* protected by: the thread alone; reset when it starts (a forked parent's
+ * thread starts over from SMP_FIRST_NS_PER_CALL, windows included). */
+static double window_rates[SMP_RATE_WINDOWS];
+static unsigned rates_next;
+
+static void reset_estimate(void)
+{
+    for (unsigned i = 0; i < SMP_RATE_WINDOWS; i++)
+        window_rates[i] = 1.0 / SMP_FIRST_NS_PER_CALL;
+    rates_next = 0;
+}
 
 static uint64_t next_estimate(uint64_t ns_per_call)
 {
-    /* protected by: the thread alone */
-    static double rates[SMP_RATE_WINDOWS];
-    static unsigned next;
     uint64_t window = __atomic_exchange_n(&window_ns, 0, __ATOMIC_ACQUIRE);
     if (!window)
         return ns_per_call;
-    if (!rates[0])
-        for (unsigned i = 0; i < SMP_RATE_WINDOWS; i++)
-            rates[i] = 1.0 / SMP_FIRST_NS_PER_CALL;
-    rates[next++ % SMP_RATE_WINDOWS] = (double)SMP_RATE_CALLS / (double)window;
+    window_rates[rates_next++ % SMP_RATE_WINDOWS] = (double)rate_calls / (double)window;
     double sum = 0;
     for (unsigned i = 0; i < SMP_RATE_WINDOWS; i++)
-        sum += rates[i];
-    double ns = SMP_RATE_WINDOWS / sum, most = (double)ns_per_call * 1.5;
-    ns = ns > most ? most : ns;
-    return ns < 1.0 ? 1 : (uint64_t)ns;
+        sum += window_rates[i];
+    double ns = SMP_RATE_WINDOWS / sum;
+    return ns < 1.0 ? 1 : ns > 1e12 ? 1000000000000ull : (uint64_t)ns;
 }
 
 /* The samples owed since the last arming, wait being the mean time
@@ -361,25 +408,42 @@ static uint64_t arm_if_room(unsigned batch)
     return arm_or_wait(batch);
 }
 
+/* Where the arming under way stands: its count of calls and samples left.
+ * A wake-up that finds it moved since the last one finds a program that
+ * allocates, if slowly, whose window is to be waited for, not withdrawn. */
+static unsigned progress(void)
+{
+    /* A hint only: the CLAIMED holder may be changing batch_left. */
+    return __atomic_load_n(&window_calls, __ATOMIC_RELAXED) ^ (__atomic_load_n(&batch_left, __ATOMIC_RELAXED) << 24);
+}
+
 static void *run(void *unused)
 {
     uint64_t ns_per_call = SMP_FIRST_NS_PER_CALL, idle = 0, deadline = now_ns(), last_arm = deadline;
-    unsigned idle_waits = 0;
+    unsigned idle_waits = 0, seen_progress = 0;
     uint32_t rng = (uint32_t)os_tsc() | 1;
     guard_depth = 1; /* nothing this thread does is the program's */
     prctl(PR_SET_TIMERSLACK, 1000ul); /* waits of tens of microseconds, not 50 more */
-    if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) == SMP_IDLE)
+    reset_estimate();
+    if (kind_of(__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE)) == SMP_IDLE)
         idle = arm_if_room(SMP_BATCH);
     for (;;) {
         uint64_t wait = ns_per_call * smp_rate * SMP_BATCH;
-        wait = wait < SMP_MIN_WAIT_NS ? SMP_MIN_WAIT_NS : wait;
+        wait = wait < SMP_MIN_WAIT_NS ? SMP_MIN_WAIT_NS : wait > SMP_MAX_WAIT_NS ? SMP_MAX_WAIT_NS : wait;
         if (sleep_until(&deadline, idle ? idle : draw(wait, &rng)))
             return NULL;
-        int s = __atomic_load_n(&smp_state, __ATOMIC_ACQUIRE);
+        unsigned s = kind_of(__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE));
         if (s == SMP_LOST)
             return NULL;
         if (s != SMP_IDLE) {
-            /* The program has not allocated since the last arming. */
+            /* The arming is not over: the program allocates slowly (its
+             * calls still count), or not at all since the last wake-up. */
+            unsigned now_progress = progress();
+            if (now_progress != seen_progress) {
+                seen_progress = now_progress;
+                idle_waits = 0;
+                continue;
+            }
             if (++idle_waits < SMP_IDLE_PATIENCE)
                 continue;
             idle = idle ? (idle * 2 > SMP_IDLE_MAX_NS ? SMP_IDLE_MAX_NS : idle * 2) : wait * 2;
@@ -437,7 +501,7 @@ static void before_fork(void)
 
 static int restart(void *unused)
 {
-    if (!thread_running && __atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) != SMP_LOST)
+    if (!thread_running && kind_of(__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE)) != SMP_LOST)
         start_thread();
     return 0;
 }
@@ -450,7 +514,7 @@ static int restart(void *unused)
  * an interpreter to run it, at once too. */
 static void after_fork_in_parent(void)
 {
-    if (__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE) == SMP_LOST)
+    if (kind_of(__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE)) == SMP_LOST)
         return;
     bool main_thread = os_gettid() == getpid();
     if (main_thread && capi.Py_IsInitialized && capi.Py_AddPendingCall && capi.Py_IsInitialized() &&
@@ -464,8 +528,8 @@ static void after_fork_in_parent(void)
 static void after_fork_in_child(void)
 {
     thread_running = false;
-    int s = __atomic_exchange_n(&smp_state, SMP_LOST, __ATOMIC_ACQ_REL);
-    if (s == SMP_ARMED)
+    unsigned s = __atomic_exchange_n(&smp_state, SMP_LOST, __ATOMIC_ACQ_REL);
+    if (kind_of(s) == SMP_ARMED)
         swap_words(false);
 }
 
@@ -477,6 +541,7 @@ bool smp_start(const struct smp_word *w, size_t n, unsigned rate, bool (*room)(v
     memcpy(words, w, n * sizeof *w);
     n_words = n;
     smp_rate = rate;
+    rate_calls = rate / 4 < SMP_WINDOW ? SMP_WINDOW : rate / 4 > SMP_RATE_CALLS ? SMP_RATE_CALLS : rate / 4;
     smp_state = SMP_IDLE;
     if (!start_thread()) {
         smp_state = SMP_LOST;

@@ -296,17 +296,43 @@ def test_sample_resumes_after_tracemalloc(interp, tmp_path):
     assert [f for f in report["findings"] if f["severity"] == "error"] == [], res.describe()
 
 
+RATE_SCRIPT = textwrap.dedent("""
+    import os, runpy, sys
+    workload = sys.argv[1]
+    sys.argv = [workload, "--scale", "0.3"]
+    runpy.run_path(workload, run_name="__main__")
+    tasks = os.listdir("/proc/self/task")
+    sampler = any(open(f"/proc/self/task/{t}/comm").read().strip() == "lifeline-sample" for t in tasks)
+    print("hookless" if sampler else "wrapped")
+""")
+
+
 def test_sample_takes_about_one_block_in_n(release_interp, tmp_path):
     """Without hooks between samples the rate comes from the time between allocations that the
     agent's thread measures: on bench/workload.py `--sample 2000` must take about 1 in 2000 of the
-    blocks the same run allocates in all (counted by a recording run). The estimate before took
+    blocks the same program allocates in all (counted by a recording run). The estimate before took
     1 in about 2700 (0.75 of what N says): it settled on the median of windows slowed by the
-    hook's cold cache, and spent its first armings coming down from the imports' slow windows."""
+    hook's cold cache, and spent its first armings coming down from the imports' slow windows.
+
+    The thread's wake-ups come late on a loaded machine, and samples are then lost (about 0.7 of
+    N's with one other busy process on the 2 cores, the old estimate too): a run that misses the
+    mark is tried once more, and a machine loaded throughout skips the test, saying so."""
+    script = tmp_path / "run_workload.py"
+    script.write_text(RATE_SCRIPT)
     workload = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "workload.py")
-    args = [workload, "--scale", "0.3"]
-    counted = H.run_lifeline(release_interp, args, lifeline_args=["--no-check", "--no-leaks"], timeout=300)
+    counted = H.run_lifeline(release_interp, [str(script), workload], lifeline_args=["--no-check", "--no-leaks"],
+                             timeout=300)
     assert counted.returncode == 0, counted.describe()
-    sampled = H.run_lifeline(release_interp, args, lifeline_args=["--sample", "2000"], timeout=300)
-    assert sampled.returncode == 0, sampled.describe()
-    ratio = sampled.report["stats"]["allocations"] * 2000 / counted.report["stats"]["allocations"]
-    assert 0.85 <= ratio <= 1.2, (ratio, sampled.report["stats"], counted.report["stats"])
+    ratios = []
+    for attempt in range(2):
+        sampled = H.run_lifeline(release_interp, [str(script), workload], lifeline_args=["--sample", "2000"],
+                                 timeout=300)
+        assert sampled.returncode == 0, sampled.describe()
+        assert sampled.stdout.rstrip().endswith("hookless"), sampled.describe()
+        ratios.append(sampled.report["stats"]["allocations"] * 2000 / counted.report["stats"]["allocations"])
+        if 0.88 <= ratios[-1] <= 1.2:
+            return
+    load = os.getloadavg()[0]
+    if load > 1.5:
+        pytest.skip(f"the machine is loaded (load average {load:.1f}); samples taken per N: {ratios}")
+    pytest.fail(f"samples taken per N out of 0.88-1.2: {ratios} (load average {load:.1f})")

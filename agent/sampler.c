@@ -44,11 +44,11 @@
 #define SMP_MAX_WORDS 4
 /* Bounds of the wait between two armings: under 10 us the thread would
  * only spin; over a second, a busy phase after a slow one would go
- * unsampled for as long (a program that allocates a few times a second is
- * sampled more than 1 in N, 4 samples a second at most). While the
- * program does not allocate (the last arming has counted no call for 8
- * waits: a pause longer than a sort or a collection), the wait doubles up
- * to 50 ms. */
+ * unsampled for as long (a program that allocates a few hundred times a
+ * second is sampled more than 1 in N, 4 samples a second at most). While
+ * the program does not allocate (the arming has counted no call for 8
+ * waits: a pause longer than a sort or a collection), the thread looks
+ * again every 50 ms at most, doubling from twice the wait. */
 #define SMP_MIN_WAIT_NS 10000ull
 #define SMP_MAX_WAIT_NS 1000000000ull
 #define SMP_IDLE_PATIENCE 8
@@ -256,7 +256,7 @@ static bool withdraw(void)
 /* After a sample of a batch: the next one comes after a gap of calls. */
 static void next_in_batch(void)
 {
-    batch_left--;
+    __atomic_store_n(&batch_left, batch_left - 1, __ATOMIC_RELAXED); /* progress() reads it */
     window_target = SMP_WINDOW + (unsigned)(os_tsc() >> 4) % 64;
     __atomic_store_n(&window_calls, 0, __ATOMIC_RELAXED);
     set_state(SMP_ARMED);
@@ -332,7 +332,8 @@ static uint64_t draw(uint64_t mean, uint32_t *rng)
  * sample far less than 1 in N.
  *
  * The windows start at SMP_FIRST_NS_PER_CALL, so that a single slow
- * window (the program's start, imports) moves the estimate by an eighth;
+ * window (the program's start, imports) raises the estimate by a seventh
+ * at most;
  * eight in a row are the program's pace, and a busy phase after them
  * brings it down within eight windows. The estimate before, which moved a
  * sixteenth toward each window, spent about 50 armings coming back down
@@ -408,6 +409,15 @@ static uint64_t arm_if_room(unsigned batch)
     return arm_or_wait(batch);
 }
 
+/* True while every word holds its armed value. */
+static bool words_armed(void)
+{
+    for (size_t i = 0; i < n_words; i++)
+        if (__atomic_load_n(words[i].at, __ATOMIC_RELAXED) != words[i].armed)
+            return false;
+    return true;
+}
+
 /* Where the arming under way stands: its count of calls and samples left.
  * A wake-up that finds it moved since the last one finds a program that
  * allocates, if slowly, whose window is to be waited for, not withdrawn. */
@@ -427,6 +437,7 @@ static void *run(void *unused)
     reset_estimate();
     if (kind_of(__atomic_load_n(&smp_state, __ATOMIC_ACQUIRE)) == SMP_IDLE)
         idle = arm_if_room(SMP_BATCH);
+    seen_progress = progress();
     for (;;) {
         uint64_t wait = ns_per_call * smp_rate * SMP_BATCH;
         wait = wait < SMP_MIN_WAIT_NS ? SMP_MIN_WAIT_NS : wait > SMP_MAX_WAIT_NS ? SMP_MAX_WAIT_NS : wait;
@@ -446,12 +457,19 @@ static void *run(void *unused)
             }
             if (++idle_waits < SMP_IDLE_PATIENCE)
                 continue;
-            idle = idle ? (idle * 2 > SMP_IDLE_MAX_NS ? SMP_IDLE_MAX_NS : idle * 2) : wait * 2;
-            /* Arm afresh: that checks the words again, and says so when
-             * another allocator sits over them. */
-            if (withdraw()) {
+            idle = idle ? idle * 2 : wait * 2;
+            idle = idle > SMP_IDLE_MAX_NS ? SMP_IDLE_MAX_NS : idle;
+            /* The words still armed: the program is quiet, and the arming
+             * stays, its window counting on when the program allocates
+             * again (the pause is the program's time too; a new arming
+             * would start the count over, and a program that allocates
+             * in small bursts far apart would never fill a window). Words
+             * put back or covered (a program restoring allocators it
+             * saved, tracemalloc): arm afresh, which says so. */
+            if (!words_armed() && withdraw()) {
                 uint64_t again = arm_if_room(1);
                 idle = again ? again : idle;
+                seen_progress = progress();
             }
             continue;
         }
@@ -460,6 +478,7 @@ static void *run(void *unused)
         uint64_t now = now_ns();
         /* After a pause for a full pool, the samples of the pause are not owed. */
         idle = arm_if_room(pool_full ? 1 : owed(now - last_arm, wait));
+        seen_progress = progress();
         last_arm = now;
     }
 }
@@ -529,7 +548,9 @@ static void after_fork_in_child(void)
 {
     thread_running = false;
     unsigned s = __atomic_exchange_n(&smp_state, SMP_LOST, __ATOMIC_ACQ_REL);
-    if (kind_of(s) == SMP_ARMED)
+    /* CLAIMED too: the thread that held it is not in the child, and
+     * swap_words accepts words already back. */
+    if (kind_of(s) == SMP_ARMED || kind_of(s) == SMP_CLAIMED)
         swap_words(false);
 }
 

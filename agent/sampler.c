@@ -61,7 +61,8 @@
  * words in); the hook whose call ends a window moves ARMED to CLAIMED,
  * swaps the words back and moves on to IDLE. LOST is final: this is a
  * forked child, or the thread could not start. The state word holds a
- * generation above its two state bits, counted up at every store: a hook
+ * generation above its two state bits, counted up at every store but
+ * LOST's (which ends the count): a hook
  * that saw one window ARMED cannot claim a later one (a withdrawal and a
  * new arming in between), whose clock it would stop far too early. */
 enum { SMP_IDLE, SMP_ARMED, SMP_CLAIMED, SMP_LOST, SMP_KIND = 3, SMP_GEN = 4 };

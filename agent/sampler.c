@@ -334,9 +334,8 @@ static uint64_t draw(uint64_t mean, uint32_t *rng)
  *
  * The windows start at SMP_FIRST_NS_PER_CALL, so that a single slow
  * window (the program's start, imports) raises the estimate by a seventh
- * at most;
- * eight in a row are the program's pace, and a busy phase after them
- * brings it down within eight windows. The estimate before, which moved a
+ * at most; eight in a row are the program's pace, and a busy phase after
+ * them brings it down within eight windows. The estimate before, which moved a
  * sixteenth toward each window, spent about 50 armings coming back down
  * from the start's windows, and so sampled about 1 in 1.4 N. For a steady
  * program; a bursty one, whose fixed-count windows mostly fall in its

@@ -19,9 +19,15 @@ static inline uint64_t *slot(const struct tbl *t, size_t i)
     return (uint64_t *)(t->slots + i * t->entry_size);
 }
 
+/* Where key's probe starts in a table of cap slots. */
+static inline size_t home_in(uint64_t key, size_t cap)
+{
+    return (size_t)tbl_mix(key) & (cap - 1);
+}
+
 static inline size_t home(const struct tbl *t, uint64_t key)
 {
-    return (size_t)tbl_mix(key) & (t->cap - 1);
+    return home_in(key, t->cap);
 }
 
 void *tbl_find(const struct tbl *t, uint64_t key)
@@ -42,7 +48,7 @@ void tbl_prefetch(const struct tbl *t, uint64_t key)
     size_t cap = __atomic_load_n(&t->cap, __ATOMIC_RELAXED);
     const uint8_t *slots = __atomic_load_n(&t->slots, __ATOMIC_RELAXED);
     if (cap)
-        os_prefetch(slots + ((size_t)tbl_mix(key) & (cap - 1)) * t->entry_size);
+        os_prefetch(slots + home_in(key, cap) * t->entry_size);
 }
 
 /* Places an entry known to be absent into a table with room for it. */

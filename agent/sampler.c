@@ -103,12 +103,14 @@ static unsigned next_state(unsigned from, unsigned kind)
     return ((from & ~(unsigned)SMP_KIND) + SMP_GEN) | kind;
 }
 
-/* Stores `kind`, a generation after the current state; the stores of the
- * state word are the thread's or the CLAIMED holder's, one at a time. */
-static void set_state(unsigned kind)
+/* Stores `kind`, a generation after the current state, and returns the
+ * word stored; the stores of the state word are the thread's or the
+ * CLAIMED holder's, one at a time. */
+static unsigned set_state(unsigned kind)
 {
-    unsigned s = __atomic_load_n(&smp_state, __ATOMIC_RELAXED);
-    __atomic_store_n(&smp_state, next_state(s, kind), __ATOMIC_RELEASE);
+    unsigned to = next_state(__atomic_load_n(&smp_state, __ATOMIC_RELAXED), kind);
+    __atomic_store_n(&smp_state, to, __ATOMIC_RELEASE);
+    return to;
 }
 
 /* Moves ARMED to CLAIMED for the caller alone; false if the state is not
@@ -230,8 +232,7 @@ static bool arm(unsigned batch)
     batch_size = batch_left = batch;
     window_start_ns = now_ns();
     __atomic_store_n(&window_calls, 0, __ATOMIC_RELAXED);
-    unsigned armed = next_state(__atomic_load_n(&smp_state, __ATOMIC_RELAXED), SMP_ARMED);
-    __atomic_store_n(&smp_state, armed, __ATOMIC_RELEASE);
+    unsigned armed = set_state(SMP_ARMED);
     if (swap_words(true))
         return true;
     /* A hook reached through another allocator's chain may have claimed

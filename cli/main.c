@@ -478,9 +478,11 @@ struct follow {
 /* Events in one call of the tick that mean more are waiting. */
 #define FOLLOW_BACKLOG 16384
 
-/* Replays what the target has journaled so far; true when more is waiting. */
-static bool follow_step(struct follow *f)
+/* Replays what the target has journaled so far; true when more is waiting.
+ * arg: the struct follow. */
+static bool follow_step(void *arg)
 {
+    struct follow *f = arg;
     if (!f->j) {
         f->j = jr_open_followed(f->path);
         if (!f->j || !rp_begin(f->j, &f->st)) {
@@ -498,23 +500,18 @@ static bool follow_step(struct follow *f)
 static bool follow_tick(void *arg)
 {
     struct follow *f = arg;
-    sigjmp_buf cut;
+    bool backlog;
     if (f->failed)
         return false;
-    if (sigsetjmp(cut, 1)) {
-        /* The replay's state is given up unfreed: the fault may have come
-         * in the middle of changing it. */
-        shrunk_jump = NULL;
-        f->j = NULL;
-        f->failed = f->shrank = true;
-        fprintf(stderr, "lifeline: the journal '%s' was cut short while the target ran; what is left is read at "
-                        "its end\n", f->path);
-        return false;
-    }
-    shrunk_jump = &cut;
-    bool backlog = follow_step(f);
-    shrunk_jump = NULL;
-    return backlog;
+    if (shrunk_call(follow_step, f, &backlog))
+        return backlog;
+    /* The replay's state is given up unfreed: the fault may have come in
+     * the middle of changing it. */
+    f->j = NULL;
+    f->failed = f->shrank = true;
+    fprintf(stderr, "lifeline: the journal '%s' was cut short while the target ran; what is left is read at its "
+                    "end\n", f->path);
+    return false;
 }
 
 /* Gives a followed journal up: analyze then reads the file from the start. */
@@ -613,19 +610,29 @@ static bool analyze_unguarded(const char *journal, struct fd_report *rep, bool t
  * takes it over. Returns false (with a message printed) if the journal
  * cannot be read, or was cut short while it was read (what was read is
  * then given up, unfreed). */
+struct analysis {
+    const char *journal;
+    struct fd_report *rep;
+    bool take_argv;
+    const struct options *o;
+    struct follow *f;
+};
+
+static bool analyze_call(void *arg)
+{
+    struct analysis *a = arg;
+    return analyze_unguarded(a->journal, a->rep, a->take_argv, a->o, a->f);
+}
+
 static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, const struct options *o,
                     struct follow *f)
 {
-    sigjmp_buf cut;
-    if (sigsetjmp(cut, 1)) {
-        shrunk_jump = NULL;
-        fail("the journal '%s' (or a file it names) was cut short while it was read%s", journal, "");
-        return false;
-    }
-    shrunk_jump = &cut;
-    bool ok = analyze_unguarded(journal, rep, take_argv, o, f);
-    shrunk_jump = NULL;
-    return ok;
+    struct analysis a = {journal, rep, take_argv, o, f};
+    bool ok;
+    if (shrunk_call(analyze_call, &a, &ok))
+        return ok;
+    fail("the journal '%s' (or a file it names) was cut short while it was read%s", journal, "");
+    return false;
 }
 
 /* Closes and removes a report file that will not be written: an empty

@@ -1,11 +1,15 @@
 #include "shrunk.h"
 
+#include <setjmp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-sigjmp_buf *volatile shrunk_jump;
+/* protected by: the main thread alone. Where a SIGBUS of the main thread
+ * jumps back to (siglongjmp with value 1): shrunk_call's, while its fn
+ * runs; NULL otherwise. */
+static sigjmp_buf *volatile shrunk_jump;
 
 /* protected by: set once by shrunk_init, before the handler is installed. */
 static int shrunk_status;
@@ -25,6 +29,19 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
     ssize_t unused = write(STDERR_FILENO, line, sizeof line - 1);
     (void)unused;
     _exit(shrunk_status);
+}
+
+bool shrunk_call(bool (*fn)(void *arg), void *arg, bool *result)
+{
+    sigjmp_buf cut;
+    if (sigsetjmp(cut, 1)) {
+        shrunk_jump = NULL;
+        return false;
+    }
+    shrunk_jump = &cut;
+    *result = fn(arg);
+    shrunk_jump = NULL;
+    return true;
 }
 
 bool shrunk_init(int status)

@@ -5,19 +5,17 @@
 #ifndef LL_SHRUNK_H
 #define LL_SHRUNK_H
 
-#include <setjmp.h>
 #include <stdbool.h>
 
-/* protected by: the main thread alone. Where a SIGBUS of the main thread
- * jumps back to (siglongjmp with value 1); NULL when no read that can fault
- * is under way. Set it right after a sigsetjmp(buf, 1) that returned 0, and
- * back to NULL when the reads are done and on the way out of the jump. What
- * the interrupted reads held is left as it was: the caller gives it up
- * without freeing it. */
-extern sigjmp_buf *volatile shrunk_jump;
+/* From the main thread: calls fn(arg), so that a SIGBUS of a mapped page
+ * past its file's end while fn runs jumps back here. Returns true with *result, fn's
+ * return, when fn came back; false when a file it read was cut short
+ * under it: fn was abandoned where it faulted, and what it held is to be
+ * given up without freeing. */
+bool shrunk_call(bool (*fn)(void *arg), void *arg, bool *result);
 
 /* Installs the SIGBUS handler. A SIGBUS of a mapped page past its file's
- * end (BUS_ADRERR) without a jump set, or in another thread (the journal's
+ * end (BUS_ADRERR) outside shrunk_call, or in another thread (the journal's
  * indexing thread), writes one line to stderr and ends the program with exit
  * status `status`; any other SIGBUS kills the program as before. Returns false if it could not be
  * installed (SIGBUS then kills the program as before). */

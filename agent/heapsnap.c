@@ -142,7 +142,8 @@ bool hs_take(struct hs_snapshot *s)
 {
     memset(s, 0, sizeof *s);
     /* Room for blocks allocated by other threads while the table is read. */
-    size_t cap = live_count() + live_count() / 8 + 1024;
+    size_t known = live_count();
+    size_t cap = known + known / 8 + 1024;
     size_t keys_bytes = 2 * cap * sizeof(struct key) + 2048 * sizeof(size_t);
     s->blocks_bytes = cap * sizeof(struct hs_block);
     struct key *keys = os_map(keys_bytes);

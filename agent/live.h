@@ -1,5 +1,6 @@
 /* The agent's table of live blocks it has recorded: address -> size and
- * allocation interface. It lets a free be matched to its allocation (frees
+ * allocation interface, kept in a shadow of the address space (see
+ * live.c). It lets a free be matched to its allocation (frees
  * of blocks the agent never saw pass through unrecorded) and lets type
  * detection confirm that a pointer is the start of a live object.
  * Thread-safe. Prefix: live_. */
@@ -28,8 +29,10 @@ bool live_remove(uintptr_t addr, struct live_info *out);
 void live_prefetch(uintptr_t addr);
 /* Looks a block up without changing the table. */
 bool live_find(uintptr_t addr, struct live_info *out);
-/* Calls fn for each live block, stripe by stripe, with that stripe locked:
- * fn must not call back into this module. */
+/* Calls fn for each live block: first those of the shadow, in address
+ * order, then those of the table, stripe by stripe with that stripe locked:
+ * fn must not call back into this module. Blocks added or removed by other
+ * threads meanwhile may be seen or not. */
 void live_each(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg);
 
 /* Marks a live block as typed, so that live_each_untyped skips it until
@@ -38,7 +41,9 @@ void live_set_typed(uintptr_t addr);
 /* Like live_each, for the blocks not marked typed only. */
 void live_each_untyped(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg);
 
-/* Number of blocks known; approximate while other threads change it. */
+/* Number of blocks known; approximate while other threads change it. As
+ * costly as live_each: a walk, not a counter (a shared counter would cost
+ * every allocation an atomic add). */
 size_t live_count(void);
 
 #endif

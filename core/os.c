@@ -57,6 +57,16 @@ void *os_map(size_t size)
     return p;
 }
 
+void *os_reserve(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, size, MADV_DONTDUMP);
+    remember_region((uintptr_t)p, size);
+    return p;
+}
+
 void os_unmap(void *p, size_t size)
 {
     if (!p)

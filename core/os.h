@@ -11,7 +11,13 @@
 
 /* Maps `size` bytes of zeroed anonymous memory. Returns NULL on failure. */
 void *os_map(size_t size);
-/* Unmaps memory obtained from os_map; size must match. */
+/* Like os_map, for a sparse table far bigger than what it will touch: the
+ * system sets no memory aside for it (MAP_NORESERVE), only pages written
+ * cost memory, and core dumps leave it out. Returns NULL when the address
+ * space is limited (ulimit -v) or overcommit is strict
+ * (vm.overcommit_memory=2). */
+void *os_reserve(size_t size);
+/* Unmaps memory obtained from os_map or os_reserve; size must match. */
 void os_unmap(void *p, size_t size);
 /* Calls fn for each region os_map handed out and os_unmap has not taken
  * back: the agent's own memory, which its leak scan must not take for the

@@ -2,7 +2,7 @@
 # prints "N passed, M failed" and exits non-zero on a failure.
 UNIT_DIR := $(BUILD)/tests/unit
 UNIT_HDRS := tests/unit/check.h core/journal.h core/table.h core/varint.h
-UNIT_TESTS := $(UNIT_DIR)/test_journal $(UNIT_DIR)/test_jreader $(UNIT_DIR)/test_table $(UNIT_DIR)/test_series $(UNIT_DIR)/test_history $(UNIT_DIR)/test_watchspec $(UNIT_DIR)/test_balance $(UNIT_DIR)/test_pyver_layout-release \
+UNIT_TESTS := $(UNIT_DIR)/test_journal $(UNIT_DIR)/test_jreader $(UNIT_DIR)/test_table $(UNIT_DIR)/test_live $(UNIT_DIR)/test_series $(UNIT_DIR)/test_history $(UNIT_DIR)/test_watchspec $(UNIT_DIR)/test_balance $(UNIT_DIR)/test_pyver_layout-release \
               $(UNIT_DIR)/test_pyver_layout-debug $(UNIT_DIR)/test_symbolize $(UNIT_DIR)/libsymfix.so \
               $(UNIT_DIR)/libsymfix_nz.so $(UNIT_DIR)/test_elfpatch $(UNIT_DIR)/libepfix_now.so \
               $(UNIT_DIR)/libepfix_lazy.so $(UNIT_DIR)/libepfix_defines.so
@@ -21,6 +21,11 @@ $(UNIT_DIR)/test_jreader: tests/unit/test_jreader.c cli/jreader.c cli/jreader.h 
 $(UNIT_DIR)/test_table: tests/unit/test_table.c $(CORE_OBJ) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $(filter %.c %.o,$^)
+
+# The agent's table of live blocks: its shadow and its hash table.
+$(UNIT_DIR)/test_live: tests/unit/test_live.c agent/live.c agent/live.h agent/spin.h $(CORE_OBJ) $(UNIT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ tests/unit/test_live.c agent/live.c $(CORE_OBJ)
 
 # The repetition rule, with the journal's lookups stubbed in the test.
 $(UNIT_DIR)/test_series: tests/unit/test_series.c cli/series.c cli/series.h $(CORE_OBJ) $(UNIT_HDRS)

@@ -375,12 +375,18 @@ bool heap_recently_freed(uintptr_t block, uint8_t *free_api)
 
 /* ---- the calls ---- */
 
+/* Where a block lies: among other blocks as the allocator placed it, in
+ * redzones (arm), or alone on a page of the guarded pool. */
+enum placement { PLACED_PLAIN, PLACED_GUARDED, PLACED_POOLED };
+
 /* Records a new block; false if it could not be tracked. */
-static bool track(uint8_t api, void *p, size_t size, bool guarded)
+static bool track(uint8_t api, void *p, size_t size, enum placement where)
 {
     live_prefetch((uintptr_t)p);
     uint32_t stack = rec_stack();
-    if (!live_add((uintptr_t)p, size, api, guarded))
+    bool added = where == PLACED_POOLED ? live_add_sparse((uintptr_t)p, size, api)
+                                        : live_add((uintptr_t)p, size, api, where == PLACED_GUARDED);
+    if (!added)
         return false;
     rec_alloc(api, p, size, stack);
     return true;
@@ -404,7 +410,7 @@ void *heap_malloc(uint8_t api, size_t size)
     const struct heap_family *f = family_of(api);
     void *pooled = pool_alloc(api, size, false);
     if (pooled) {
-        if (track(api, pooled, size, false))
+        if (track(api, pooled, size, PLACED_POOLED))
             return pooled;
         gp_free(pooled, size);
     }
@@ -419,11 +425,11 @@ void *heap_malloc(uint8_t api, size_t size)
         if (p && opt.check)
             memset(p, PAT_NEW, size);
         if (p)
-            track(api, p, size, false);
+            track(api, p, size, PLACED_PLAIN);
         return p;
     }
     void *p = alloc_guarded(api, size, false);
-    if (p && !track(api, p, size, true)) {
+    if (p && !track(api, p, size, PLACED_GUARDED)) {
         /* Untracked blocks must look like plain ones when they are freed. */
         release((uintptr_t)p, api, true);
         p = f->malloc(f->ctx, size);
@@ -441,7 +447,7 @@ void *heap_calloc(uint8_t api, size_t nelem, size_t elsize)
     }
     void *pooled = pool_alloc(api, size, true);
     if (pooled) {
-        if (track(api, pooled, size, false))
+        if (track(api, pooled, size, PLACED_POOLED))
             return pooled;
         gp_free(pooled, size);
     }
@@ -450,11 +456,11 @@ void *heap_calloc(uint8_t api, size_t nelem, size_t elsize)
     if (!opt.check || plain(api)) {
         void *p = f->calloc(f->ctx, nelem, elsize);
         if (p)
-            track(api, p, size, false);
+            track(api, p, size, PLACED_PLAIN);
         return p;
     }
     void *p = alloc_guarded(api, size, true);
-    if (p && !track(api, p, size, true)) {
+    if (p && !track(api, p, size, PLACED_GUARDED)) {
         release((uintptr_t)p, api, true);
         p = f->calloc(f->ctx, nelem, elsize);
     }
@@ -467,7 +473,7 @@ void heap_adopt(uint8_t api, void *p, size_t size)
      * would pass the agent by and leave its record behind. */
     if (opt.sample_only)
         return;
-    track(api, p, size, false);
+    track(api, p, size, PLACED_PLAIN);
 }
 
 /* A free of an address that is not a live block. */

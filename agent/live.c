@@ -181,23 +181,33 @@ static bool table_remove(uintptr_t addr, struct live_info *out)
 
 /* ---- the interface ---- */
 
+/* Adds a block to the table. */
+static bool add_to_table(uintptr_t addr, uint64_t size, uint8_t api, bool guarded)
+{
+    /* Where a block was never seen freed: its word must not hide the
+     * table's entry. */
+    if (shadowed(addr) && load_word(word_of(addr)))
+        __atomic_store_n(word_of(addr), 0, __ATOMIC_RELAXED);
+    return table_add(addr, size, api, guarded);
+}
+
 bool live_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded)
 {
     ensure_ready();
-    if (shadowed(addr)) {
-        uint32_t *w = word_of(addr);
-        if (size <= W_SIZE_MAX) {
-            mark_region(addr);
-            __atomic_store_n(w, W_LIVE | (guarded ? W_GUARDED : 0) | (uint32_t)api << W_API_SHIFT | (uint32_t)size,
-                             __ATOMIC_RELAXED);
-            return true;
-        }
-        /* A huge block where a smaller one was never seen freed: the
-         * shadow's word must not shadow the table's entry. */
-        if (load_word(w))
-            __atomic_store_n(w, 0, __ATOMIC_RELAXED);
-    }
-    return table_add(addr, size, api, guarded);
+    if (!shadowed(addr) || size > W_SIZE_MAX)
+        return add_to_table(addr, size, api, guarded);
+    mark_region(addr);
+    __atomic_store_n(word_of(addr), W_LIVE | (guarded ? W_GUARDED : 0) | (uint32_t)api << W_API_SHIFT | (uint32_t)size,
+                     __ATOMIC_RELAXED);
+    return true;
+}
+
+/* One block per page would commit a page of shadow per 16 KiB of the
+ * range they span: the guarded pool's 4096 pages and more took 8 MiB. */
+bool live_add_sparse(uintptr_t addr, uint64_t size, uint8_t api)
+{
+    ensure_ready();
+    return add_to_table(addr, size, api, false);
 }
 
 bool live_remove(uintptr_t addr, struct live_info *out)

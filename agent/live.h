@@ -21,6 +21,10 @@ struct live_info {
 /* Records a block, not typed yet. Returns false if the table could not grow (the block is
  * then treated as unknown). */
 bool live_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded);
+/* Like live_add, for one of few blocks spread one to a page (the guarded
+ * pool's): kept where the memory it takes does not grow with the address
+ * range such blocks span. */
+bool live_add_sparse(uintptr_t addr, uint64_t size, uint8_t api);
 /* Forgets a block, returning what was known; false if it was not known. */
 bool live_remove(uintptr_t addr, struct live_info *out);
 /* Starts loading the table's entry for addr, so that a live_add or

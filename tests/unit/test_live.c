@@ -160,6 +160,10 @@ static void test_stale_word(void)
     CHECK(live_remove(a, &li) && li.size == (100ull << 20));
     CHECK(!live_find(a, NULL) && !live_remove(a, NULL));
     CHECK(!live_find(0x20000010ull, NULL)); /* never added */
+    CHECK(live_add_sparse(0x20001000ull, 24, 8));
+    CHECK(live_find(0x20001000ull, &li) && li.size == 24 && li.api == 8 && !li.guarded);
+    CHECK(live_count() == 1);
+    CHECK(live_remove(0x20001000ull, &li) && li.size == 24);
     CHECK(live_add(1ull << 50, 16, 1, false)); /* beyond the shadow's reach */
     CHECK(live_find(1ull << 50, &li) && li.size == 16);
     CHECK(live_remove(1ull << 50, NULL));

@@ -24,6 +24,7 @@
 #include "heap.h"
 #include "hooks_py.h"
 #include "jwriter.h"
+#include "live.h"
 #include "log.h"
 #include "modules.h"
 #include "pyframes.h"
@@ -128,6 +129,7 @@ static void after_fork_in_child(void)
     /* The parent keeps writing the journal; the child must not. Its hooks
      * stay installed and pass everything through. */
     jw_disown();
+    live_after_fork_in_child();
 }
 
 /* The number in a word key=N of LIFELINE_OPTIONS, or fallback. */

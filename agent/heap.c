@@ -714,8 +714,8 @@ struct damaged {
 };
 
 /* Checks a live block's redzones (or its page slack, in the pool) without
- * reporting: reporting may stop the process, and this runs under a stripe
- * lock. */
+ * reporting: reporting may stop the process, and this may run under a
+ * stripe lock of the live table. */
 static void check_live(uintptr_t p, const struct live_info *li, void *arg)
 {
     struct damaged *d = arg;
@@ -742,6 +742,12 @@ void heap_verify_all(void)
     note_pool_growth();
     struct damaged dm = {0};
     live_each(check_live, &dm);
+    /* The walk holds no lock over most blocks: a thread of the program
+     * still running may have freed the block and its memory been reused
+     * meanwhile. Damage counts only if the block is still the same. */
+    struct live_info now;
+    if (dm.found && (!live_find(dm.p, &now) || now.size != dm.li.size || now.api != dm.li.api))
+        dm.found = false;
     if (dm.found)
         report(dm.offset < 0 ? JN_ERR_UNDERFLOW : JN_ERR_OVERFLOW, dm.li.api, (void *)dm.p, dm.offset,
                JN_ACCESS_WRITE, JN_CAUGHT_LATER, dm.li.api);

@@ -8,26 +8,35 @@
 /* Two stores. Nearly every block (16-byte aligned, under 16 MiB) has its
  * word in a shadow of the address space, as ASan keeps its shadow: one
  * 32-bit word for every 16 bytes, at a place computed from the address.
- * Finding a block is one load: no hash, no probe, no lock, and the words of
- * blocks that lie near each other share cache lines, where a hash table
- * scatters them over all its memory. With a hash table alone, its cache
- * misses cost the journal-only mode as much as the stack capture
- * (docs/performance.md). The shadow is reserved, not committed: only its
- * pages that hold a block's word take memory, at most a quarter of the
- * pages blocks start in.
+ * Finding a block is two loads (its range's chunk, then its word): no hash,
+ * no probe, no lock, and the words of blocks that lie near each other share
+ * cache lines, where a hash table scatters them over all its memory. With a
+ * hash table alone, its cache misses cost the journal-only mode a third of
+ * the interpreter's own time (docs/performance.md).
  *
- * The other blocks (unaligned, huge, above the shadow's reach, or all of
- * them when the shadow cannot be reserved) go to a hash table, striped so
- * that threads allocating without the GIL rarely contend.
+ * The shadow comes in chunks, one for each 64 MiB of address space where a
+ * block was added, reserved and not committed: only the pages that hold a
+ * block's word take memory, at most a quarter of the pages blocks start in.
+ * A shadow of the whole address space at once (32 TiB of address space, as
+ * ASan reserves) would leave a program that limits its own address space
+ * (RLIMIT_AS, RLIMIT_DATA) unable to map anything more.
+ *
+ * The other blocks (unaligned, huge, beyond the shadow's reach, in a range
+ * whose chunk cannot be reserved, all of them when the directory cannot
+ * be, and the guarded pool's) go to a hash table, striped so that threads
+ * allocating without the GIL rarely contend. A word is 0 (no block known
+ * to start there), a live block's, or W_IN_TABLE for a huge block, which
+ * the table holds; a pool block's word stays 0, and a lookup that finds 0
+ * asks the table only inside the range the pool's blocks span. So a
+ * lookup that misses takes no lock either.
  *
  * A block's word is written by the thread that allocates or frees it, and
  * the allocator hands an address to one owner at a time, so the shadow
- * needs no lock; two threads freeing one block at the same instant may
- * both find it live, where the locked table let only one. */
+ * needs no lock; a free takes the word with a compare-and-swap, so that of
+ * two threads freeing one block at once only one finds it live. */
 
 #define ADDR_BITS 47 /* user addresses on x86-64 and aarch64 with 4-level page tables */
 #define GRANULE_SHIFT 4
-#define SHADOW_BYTES ((size_t)sizeof(uint32_t) << (ADDR_BITS - GRANULE_SHIFT)) /* 32 TiB, reserved */
 
 /* A block's word: live, typed, guarded, its api and its size. */
 #define W_LIVE (1u << 31)
@@ -36,16 +45,30 @@
 #define W_API_SHIFT 24
 #define W_API_MASK 0x1fu
 #define W_SIZE_MAX ((1u << W_API_SHIFT) - 1)
+#define W_IN_TABLE W_TYPED /* without W_LIVE: the block starting here is in the table */
 _Static_assert(JN_API_COUNT <= W_API_MASK + 1, "an api must fit in a shadow word");
 
-/* The walks visit only the regions (64 KiB of address space, 16 KiB of
- * shadow) where a block was ever added: a bit per region, and a summary bit
- * per 2^15 regions (a 4 KiB page of region bits) to find those. */
+/* A chunk shadows 64 MiB of address space with 16 MiB of words, after a
+ * page of header. The walks visit only its regions (64 KiB of address
+ * space, 16 KiB of words) where a block was ever added. */
+#define CHUNK_SHIFT 26
+#define CHUNK_MASK (((uintptr_t)1 << CHUNK_SHIFT) - 1)
+#define CHUNK_HEADER 4096
+#define CHUNK_BYTES (CHUNK_HEADER + ((size_t)sizeof(uint32_t) << (CHUNK_SHIFT - GRANULE_SHIFT)))
+#define DIRECTORY_BYTES (sizeof(struct chunk *) << (ADDR_BITS - CHUNK_SHIFT)) /* 16 MiB, reserved */
+#define MAX_CHUNKS 4096 /* 256 GiB of address range: os_map's registry must keep room for the rest */
 #define REGION_SHIFT 16
 #define REGION_WORDS (1u << (REGION_SHIFT - GRANULE_SHIFT))
-#define REGIONS ((uint64_t)1 << (ADDR_BITS - REGION_SHIFT))
-#define GROUP_SHIFT 15
-#define SUMMARY_WORDS (REGIONS >> GROUP_SHIFT >> 6)
+#define REGIONS_PER_CHUNK (1u << (CHUNK_SHIFT - REGION_SHIFT))
+
+struct chunk {
+    uintptr_t base;                                /* the first address it shadows */
+    uint64_t region_bits[REGIONS_PER_CHUNK / 64]; /* set atomically */
+};
+_Static_assert(sizeof(struct chunk) <= CHUNK_HEADER, "a chunk's header must fit its page");
+
+/* A directory entry for a range whose chunk could not be reserved. */
+#define CHUNK_FAILED ((struct chunk *)1)
 
 #define STRIPES 64
 
@@ -65,10 +88,15 @@ static struct stripe stripes[STRIPES];
 static size_t table_blocks;
 /* protected by: set once under stripe 0's lock before live_ready */
 static bool live_ready;
-static uint32_t *shadow;      /* NULL: every block goes to the table */
-static uint64_t *region_bits; /* a bit per region, set atomically */
-/* protected by: atomic bit sets */
-static uint64_t summary[SUMMARY_WORDS];
+static struct chunk **directory; /* NULL: every block goes to the table */
+/* protected by chunk_lock for writers; entries and the count are published
+ * with release stores, so readers take no lock */
+static int chunk_lock;
+static struct chunk *chunks[MAX_CHUNKS];
+static size_t chunk_count;
+/* protected by chunk_lock for writers (they only widen it), read without:
+ * the range the table's sparse blocks span */
+static uintptr_t sparse_lo = UINTPTR_MAX, sparse_hi;
 
 static void ensure_ready(void)
 {
@@ -78,15 +106,7 @@ static void ensure_ready(void)
     if (!live_ready) {
         for (int i = 0; i < STRIPES; i++)
             tbl_init(&stripes[i].table, sizeof(struct live_entry));
-        uint32_t *s = os_reserve(SHADOW_BYTES);
-        uint64_t *r = os_reserve(REGIONS / 8);
-        if (s && r) {
-            shadow = s;
-            region_bits = r;
-        } else {
-            os_unmap(s, SHADOW_BYTES);
-            os_unmap(r, REGIONS / 8);
-        }
+        directory = os_reserve(DIRECTORY_BYTES);
         __atomic_store_n(&live_ready, true, __ATOMIC_RELEASE);
     }
     spin_unlock(&stripes[0].lock);
@@ -94,15 +114,56 @@ static void ensure_ready(void)
 
 /* ---- the shadow ---- */
 
-/* True when addr's word can be in the shadow. */
-static inline bool shadowed(uintptr_t addr)
+/* True when addr could have a word: the directory exists, and addr is
+ * aligned and within its reach. */
+static inline bool shadowable(uintptr_t addr)
 {
-    return shadow && !(addr & ((1u << GRANULE_SHIFT) - 1)) && !(addr >> ADDR_BITS);
+    return directory && !(addr & ((1u << GRANULE_SHIFT) - 1)) && !(addr >> ADDR_BITS);
 }
 
+/* addr's chunk, or NULL when there is none (yet, or it failed). */
+static inline struct chunk *chunk_of(uintptr_t addr)
+{
+    if (!shadowable(addr))
+        return NULL;
+    struct chunk *c = __atomic_load_n(&directory[addr >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+    return c == CHUNK_FAILED ? NULL : c;
+}
+
+static inline uint32_t *word_in(struct chunk *c, uintptr_t addr)
+{
+    return (uint32_t *)((char *)c + CHUNK_HEADER) + ((addr & CHUNK_MASK) >> GRANULE_SHIFT);
+}
+
+/* addr's word, or NULL when it has none. */
 static inline uint32_t *word_of(uintptr_t addr)
 {
-    return shadow + (addr >> GRANULE_SHIFT);
+    struct chunk *c = chunk_of(addr);
+    return c ? word_in(c, addr) : NULL;
+}
+
+/* The chunk for a block about to be added at a shadowable addr: reserved
+ * on the range's first block. NULL when it cannot be, then and for good:
+ * the range's blocks go to the table. */
+static struct chunk *chunk_for_add(uintptr_t addr)
+{
+    struct chunk **entry = &directory[addr >> CHUNK_SHIFT];
+    struct chunk *c = __atomic_load_n(entry, __ATOMIC_ACQUIRE);
+    if (c)
+        return c == CHUNK_FAILED ? NULL : c;
+    spin_lock(&chunk_lock);
+    c = *entry;
+    if (!c) {
+        c = chunk_count < MAX_CHUNKS ? os_reserve(CHUNK_BYTES) : NULL;
+        if (c) {
+            c->base = addr & ~CHUNK_MASK;
+            chunks[chunk_count] = c;
+            __atomic_store_n(&chunk_count, chunk_count + 1, __ATOMIC_RELEASE);
+        }
+        __atomic_store_n(entry, c ? c : CHUNK_FAILED, __ATOMIC_RELEASE);
+    }
+    spin_unlock(&chunk_lock);
+    return c == CHUNK_FAILED ? NULL : c;
 }
 
 static inline uint32_t load_word(const uint32_t *w)
@@ -120,16 +181,33 @@ static void unpack_word(uint32_t v, struct live_info *out)
     }
 }
 
-/* Marks addr's region as one the walks must visit. */
-static inline void mark_region(uintptr_t addr)
+/* True when the table may hold a sparse block at addr. */
+static inline bool maybe_sparse(uintptr_t addr)
 {
-    uint64_t region = addr >> REGION_SHIFT, bit = 1ull << (region & 63);
-    uint64_t *w = &region_bits[region >> 6];
-    if (__atomic_load_n(w, __ATOMIC_RELAXED) & bit)
-        return;
-    uint64_t group = region >> GROUP_SHIFT;
-    __atomic_fetch_or(&summary[group >> 6], 1ull << (group & 63), __ATOMIC_RELAXED);
-    __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+    return addr >= __atomic_load_n(&sparse_lo, __ATOMIC_RELAXED) && addr < __atomic_load_n(&sparse_hi, __ATOMIC_RELAXED);
+}
+
+/* Takes a live block's word, leaving 0; false (and *seen the word) when
+ * the word is not a live block's, or another thread took it first. */
+static inline bool take_word(uint32_t *w, uint32_t *seen)
+{
+    uint32_t v = load_word(w);
+    while (v & W_LIVE)
+        if (__atomic_compare_exchange_n(w, &v, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            *seen = v;
+            return true;
+        }
+    *seen = v;
+    return false;
+}
+
+/* Marks addr's region as one the walks must visit. */
+static inline void mark_region(struct chunk *c, uintptr_t addr)
+{
+    uint32_t region = (uint32_t)((addr & CHUNK_MASK) >> REGION_SHIFT);
+    uint64_t *w = &c->region_bits[region / 64], bit = 1ull << (region % 64);
+    if (!(__atomic_load_n(w, __ATOMIC_RELAXED) & bit))
+        __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
 }
 
 /* ---- the table ---- */
@@ -165,8 +243,6 @@ static bool table_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded)
 
 static bool table_remove(uintptr_t addr, struct live_info *out)
 {
-    if (shadow && !__atomic_load_n(&table_blocks, __ATOMIC_RELAXED))
-        return false;
     struct stripe *s = stripe_of(addr);
     struct live_entry e;
     spin_lock(&s->lock);
@@ -181,23 +257,23 @@ static bool table_remove(uintptr_t addr, struct live_info *out)
 
 /* ---- the interface ---- */
 
-/* Adds a block to the table. */
-static bool add_to_table(uintptr_t addr, uint64_t size, uint8_t api, bool guarded)
-{
-    /* Where a block was never seen freed: its word must not hide the
-     * table's entry. */
-    if (shadowed(addr) && load_word(word_of(addr)))
-        __atomic_store_n(word_of(addr), 0, __ATOMIC_RELAXED);
-    return table_add(addr, size, api, guarded);
-}
-
 bool live_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded)
 {
     ensure_ready();
-    if (!shadowed(addr) || size > W_SIZE_MAX)
-        return add_to_table(addr, size, api, guarded);
-    mark_region(addr);
-    __atomic_store_n(word_of(addr), W_LIVE | (guarded ? W_GUARDED : 0) | (uint32_t)api << W_API_SHIFT | (uint32_t)size,
+    struct chunk *c = shadowable(addr) ? chunk_for_add(addr) : NULL;
+    if (!c)
+        return table_add(addr, size, api, guarded);
+    uint32_t *w = word_in(c, addr);
+    if (size > W_SIZE_MAX) {
+        __atomic_store_n(w, W_IN_TABLE, __ATOMIC_RELAXED);
+        return table_add(addr, size, api, guarded);
+    }
+    /* A huge block whose free was never seen: its entry must not outlive
+     * this block's word. */
+    if (load_word(w) == W_IN_TABLE)
+        table_remove(addr, NULL);
+    mark_region(c, addr);
+    __atomic_store_n(w, W_LIVE | (guarded ? W_GUARDED : 0) | (uint32_t)api << W_API_SHIFT | (uint32_t)size,
                      __ATOMIC_RELAXED);
     return true;
 }
@@ -207,21 +283,42 @@ bool live_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded)
 bool live_add_sparse(uintptr_t addr, uint64_t size, uint8_t api)
 {
     ensure_ready();
-    return add_to_table(addr, size, api, false);
+    if (!maybe_sparse(addr)) {
+        spin_lock(&chunk_lock);
+        if (addr < sparse_lo)
+            __atomic_store_n(&sparse_lo, addr, __ATOMIC_RELAXED);
+        if (addr + 1 > sparse_hi)
+            __atomic_store_n(&sparse_hi, addr + 1, __ATOMIC_RELAXED);
+        spin_unlock(&chunk_lock);
+    }
+    /* A block at this address whose free was never seen: its word must
+     * not hide the table's entry. */
+    uint32_t *w = word_of(addr);
+    if (w && load_word(w))
+        __atomic_store_n(w, 0, __ATOMIC_RELAXED);
+    return table_add(addr, size, api, false);
+}
+
+/* False when addr's word, or its absence, says the table cannot hold it. */
+static inline bool table_may_hold(const uint32_t *w, uint32_t seen, uintptr_t addr)
+{
+    if (w)
+        return seen == W_IN_TABLE || maybe_sparse(addr);
+    return !directory || __atomic_load_n(&table_blocks, __ATOMIC_RELAXED);
 }
 
 bool live_remove(uintptr_t addr, struct live_info *out)
 {
     ensure_ready();
-    if (shadowed(addr)) {
-        uint32_t *w = word_of(addr);
-        uint32_t v = load_word(w);
-        if (v & W_LIVE) {
-            __atomic_store_n(w, 0, __ATOMIC_RELAXED);
-            unpack_word(v, out);
-            return true;
-        }
+    uint32_t *w = word_of(addr), seen = 0;
+    if (w && take_word(w, &seen)) {
+        unpack_word(seen, out);
+        return true;
     }
+    if (!table_may_hold(w, seen, addr))
+        return false;
+    if (seen == W_IN_TABLE)
+        __atomic_store_n(w, 0, __ATOMIC_RELAXED);
     return table_remove(addr, out);
 }
 
@@ -229,24 +326,23 @@ void live_prefetch(uintptr_t addr)
 {
     if (!__atomic_load_n(&live_ready, __ATOMIC_ACQUIRE))
         return;
-    if (shadowed(addr))
-        os_prefetch(word_of(addr));
-    else
+    uint32_t *w = word_of(addr);
+    if (w)
+        os_prefetch(w);
+    else if (!shadowable(addr))
         tbl_prefetch(&stripe_of(addr)->table, addr);
 }
 
 bool live_find(uintptr_t addr, struct live_info *out)
 {
     ensure_ready();
-    if (shadowed(addr)) {
-        uint32_t v = load_word(word_of(addr));
-        if (v & W_LIVE) {
-            unpack_word(v, out);
-            return true;
-        }
-        if (!__atomic_load_n(&table_blocks, __ATOMIC_RELAXED))
-            return false;
+    uint32_t *w = word_of(addr), seen = w ? load_word(w) : 0;
+    if (seen & W_LIVE) {
+        unpack_word(seen, out);
+        return true;
     }
+    if (!table_may_hold(w, seen, addr))
+        return false;
     struct stripe *s = stripe_of(addr);
     spin_lock(&s->lock);
     struct live_entry *e = tbl_find(&s->table, addr);
@@ -259,19 +355,23 @@ bool live_find(uintptr_t addr, struct live_info *out)
 void live_set_typed(uintptr_t addr)
 {
     ensure_ready();
-    if (shadowed(addr)) {
-        uint32_t *w = word_of(addr);
-        uint32_t v = load_word(w);
-        while (v & W_LIVE)
-            if (__atomic_compare_exchange_n(w, &v, v | W_TYPED, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-                return;
-    }
+    uint32_t *w = word_of(addr), seen = w ? load_word(w) : 0;
+    while (seen & W_LIVE)
+        if (__atomic_compare_exchange_n(w, &seen, seen | W_TYPED, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return;
+    if (!table_may_hold(w, seen, addr))
+        return;
     struct stripe *s = stripe_of(addr);
     spin_lock(&s->lock);
     struct live_entry *e = tbl_find(&s->table, addr);
     if (e)
         e->meta |= 1u << 9;
     spin_unlock(&s->lock);
+}
+
+void live_after_fork_in_child(void)
+{
+    __atomic_store_n(&chunk_lock, 0, __ATOMIC_RELEASE);
 }
 
 /* The walks of live_each, live_each_untyped and live_count. */
@@ -292,10 +392,10 @@ static void visit(struct walk *wk, uintptr_t addr, const struct live_info *li)
         wk->fn(addr, li, wk->arg);
 }
 
-static void walk_region(struct walk *wk, uint64_t region)
+static void walk_region(struct walk *wk, struct chunk *c, uint32_t region)
 {
-    uintptr_t base = (uintptr_t)region << REGION_SHIFT;
-    const uint32_t *w = word_of(base);
+    uintptr_t base = c->base + ((uintptr_t)region << REGION_SHIFT);
+    const uint32_t *w = word_in(c, base);
     for (uint32_t i = 0; i < REGION_WORDS; i++) {
         uint32_t v = load_word(&w[i]);
         if (v & W_LIVE) {
@@ -306,21 +406,19 @@ static void walk_region(struct walk *wk, uint64_t region)
     }
 }
 
-static void walk_group(struct walk *wk, uint64_t group)
+static void walk_chunk(struct walk *wk, struct chunk *c)
 {
-    const uint64_t *bits = &region_bits[(group << GROUP_SHIFT) >> 6];
-    for (uint32_t i = 0; i < (1u << GROUP_SHIFT) / 64; i++)
-        for (uint64_t b = __atomic_load_n(&bits[i], __ATOMIC_RELAXED); b; b &= b - 1)
-            walk_region(wk, (group << GROUP_SHIFT) + i * 64 + (uint64_t)__builtin_ctzll(b));
+    for (uint32_t i = 0; i < REGIONS_PER_CHUNK / 64; i++)
+        for (uint64_t b = __atomic_load_n(&c->region_bits[i], __ATOMIC_RELAXED); b; b &= b - 1)
+            walk_region(wk, c, i * 64 + (uint32_t)__builtin_ctzll(b));
 }
 
 static void walk_all(struct walk *wk)
 {
     ensure_ready();
-    if (shadow)
-        for (uint32_t i = 0; i < SUMMARY_WORDS; i++)
-            for (uint64_t b = __atomic_load_n(&summary[i], __ATOMIC_RELAXED); b; b &= b - 1)
-                walk_group(wk, (uint64_t)i * 64 + (uint64_t)__builtin_ctzll(b));
+    size_t n = __atomic_load_n(&chunk_count, __ATOMIC_ACQUIRE);
+    for (size_t i = 0; i < n; i++)
+        walk_chunk(wk, chunks[i]);
     for (int i = 0; i < STRIPES; i++) {
         struct stripe *s = &stripes[i];
         size_t pos = 0;

@@ -33,8 +33,8 @@ bool live_remove(uintptr_t addr, struct live_info *out);
 void live_prefetch(uintptr_t addr);
 /* Looks a block up without changing the table. */
 bool live_find(uintptr_t addr, struct live_info *out);
-/* Calls fn for each live block: first those of the shadow, in address
- * order, then those of the table, stripe by stripe with that stripe locked:
+/* Calls fn for each live block: first those of the shadow, chunk by chunk
+ * (each in address order), then those of the table, stripe by stripe with that stripe locked:
  * fn must not call back into this module. Blocks added or removed by other
  * threads meanwhile may be seen or not. */
 void live_each(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg);
@@ -44,6 +44,12 @@ void live_each(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg)
 void live_set_typed(uintptr_t addr);
 /* Like live_each, for the blocks not marked typed only. */
 void live_each_untyped(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg);
+
+/* In a child after fork: frees the lock that a thread of the parent may
+ * have held while reserving a chunk of the shadow. What it guards is safe
+ * to take over half done (a chunk reserved and not yet published is
+ * reserved again, the first one stays unused). */
+void live_after_fork_in_child(void);
 
 /* Number of blocks known; approximate while other threads change it. As
  * costly as live_each: a walk, not a counter (a shared counter would cost

@@ -1,8 +1,11 @@
 /* Unit tests of the agent's table of live blocks: its two stores (the
  * shadow for aligned blocks under 16 MiB, the hash table for the rest) must
- * agree with a simple model under churn, in the normal set-up and in a
- * process whose address space is too small to reserve the shadow. The
+ * agree with a simple model under churn, in the normal set-up and in
+ * processes whose address space leaves room for no shadow, for its
+ * directory but no chunk, or for some chunks and not others. The
  * addresses are only keys: no memory is allocated at them. */
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -32,10 +35,12 @@ static uintptr_t addr_of(size_t i)
     return 0x10000000ull + i * 32;
 }
 
-static uint64_t size_for(size_t i, unsigned r)
+/* Now and then too big for a shadow word, so that one address moves
+ * between the two stores. */
+static uint64_t size_for(unsigned r)
 {
-    if (i % 13 == 0)
-        return (64ull << 20) + r; /* too big for a shadow word */
+    if (r % 13 == 0)
+        return (64ull << 20) + r;
     return r % 600;
 }
 
@@ -68,20 +73,18 @@ static void tally_one(uintptr_t addr, const struct live_info *li, void *arg)
         t->wrong++;
 }
 
-/* True when this process has a mapping of a terabyte or more: the shadow. */
-static bool has_shadow_mapping(void)
+/* This process's address space in MiB (VmSize). */
+static long vm_mib(void)
 {
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
-    bool found = false;
-    while (f && fgets(line, sizeof line, f)) {
-        unsigned long long lo, hi;
-        if (sscanf(line, "%llx-%llx", &lo, &hi) == 2 && hi - lo >= (1ull << 40))
-            found = true;
-    }
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %ld kB", &kib) == 1)
+            break;
     if (f)
         fclose(f);
-    return found;
+    return kib < 0 ? -1 : kib / 1024;
 }
 
 /* Random churn against the model, then the walks. */
@@ -100,7 +103,7 @@ static void test_churn(void)
         case 0:
         case 1:
             if (!m[i].live) {
-                m[i] = (struct model){true, size_for(i, r), (uint8_t)(r % 22), (r >> 5) & 1, false};
+                m[i] = (struct model){true, size_for(r), (uint8_t)(r % 22), (r >> 5) & 1, false};
                 wrong += !live_add(a, m[i].size, m[i].api, m[i].guarded);
             }
             break;
@@ -160,26 +163,50 @@ static void test_stale_word(void)
     CHECK(live_remove(a, &li) && li.size == (100ull << 20));
     CHECK(!live_find(a, NULL) && !live_remove(a, NULL));
     CHECK(!live_find(0x20000010ull, NULL)); /* never added */
+    /* A huge block never seen freed, then a small one at its address. */
+    CHECK(live_add(a, 100ull << 20, 13, false));
+    CHECK(live_add(a, 48, 4, true));
+    CHECK(live_find(a, &li) && li.size == 48 && li.guarded);
+    CHECK(live_remove(a, &li) && li.size == 48);
+    CHECK(!live_find(a, NULL) && !live_remove(a, NULL));
+    CHECK(live_count() == 0);
+    /* The largest size a shadow word holds, and the smallest it does not. */
+    CHECK(live_add(a, (1ull << 24) - 1, 2, false) && live_add(a + 16, 1ull << 24, 2, false));
+    CHECK(live_find(a, &li) && li.size == (1ull << 24) - 1);
+    CHECK(live_find(a + 16, &li) && li.size == 1ull << 24);
+    CHECK(live_remove(a, NULL) && live_remove(a + 16, NULL) && live_count() == 0);
+    /* A sparse block, among shadowed ones. */
+    CHECK(live_add(0x20000ff0ull, 16, 8, false));
     CHECK(live_add_sparse(0x20001000ull, 24, 8));
     CHECK(live_find(0x20001000ull, &li) && li.size == 24 && li.api == 8 && !li.guarded);
-    CHECK(live_count() == 1);
+    CHECK(live_count() == 2);
     CHECK(live_remove(0x20001000ull, &li) && li.size == 24);
+    CHECK(!live_find(0x20001000ull, NULL) && !live_find(0x20000fe0ull, NULL));
+    CHECK(live_remove(0x20000ff0ull, NULL) && live_count() == 0);
     CHECK(live_add(1ull << 50, 16, 1, false)); /* beyond the shadow's reach */
     CHECK(live_find(1ull << 50, &li) && li.size == 16);
     CHECK(live_remove(1ull << 50, NULL));
 }
 
-/* The same in a child that cannot reserve the shadow: every block goes to
- * the table. */
-static int in_small_address_space(void)
+/* The same in a child whose address space is limited to `room` MiB more
+ * than it has: 8 leaves no room for the shadow's directory (16 MiB), so
+ * every block goes to the table; 24 room for the directory and no chunk
+ * (16 MiB each), so every range's chunk fails; 56 for two chunks, so some
+ * ranges are shadowed and the others not. */
+static bool in_limited_address_space(long room, long grow_min, long grow_max)
 {
     pid_t pid = fork();
+    if (pid < 0)
+        return false;
     if (pid == 0) {
-        struct rlimit rl = {1ull << 30, 1ull << 30};
+        struct rlimit rl;
+        long before = vm_mib();
+        rl.rlim_cur = rl.rlim_max = (rlim_t)(before + room) << 20;
         setrlimit(RLIMIT_AS, &rl);
         test_churn();
         test_stale_word();
-        CHECK(!has_shadow_mapping());
+        long grew = vm_mib() - before; /* what the shadow reserved, in MiB */
+        CHECK(grew >= grow_min && grew <= grow_max);
         _exit(check_failed ? 1 : 0);
     }
     int status = 0;
@@ -187,13 +214,61 @@ static int in_small_address_space(void)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* Two threads free one block at the same moment, many times: exactly one
+ * may find it live each time (the other then reports a double free,
+ * instead of handing the block to its allocator twice). */
+enum { RACE_ROUNDS = 20000 };
+static uintptr_t race_addr = 0x30000000ull;
+static int race_added, race_arrived[2];
+static unsigned race_wins[RACE_ROUNDS];
+
+static void wait_for(const int *counter, int round)
+{
+    while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < round)
+        sched_yield();
+}
+
+static void *racer(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    for (int r = 1; r <= RACE_ROUNDS; r++) {
+        if (me == 0) {
+            live_add(race_addr, 32, 4, false);
+            __atomic_store_n(&race_added, r, __ATOMIC_RELEASE);
+        } else {
+            wait_for(&race_added, r);
+        }
+        if (live_remove(race_addr, NULL))
+            __atomic_add_fetch(&race_wins[r - 1], 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&race_arrived[me], r, __ATOMIC_RELEASE);
+        wait_for(&race_arrived[!me], r);
+    }
+    return NULL;
+}
+
+static void test_racing_frees(void)
+{
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, racer, (void *)(intptr_t)i);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    size_t wrong = 0;
+    for (int r = 0; r < RACE_ROUNDS; r++)
+        wrong += race_wins[r] != 1;
+    CHECK(wrong == 0);
+}
+
 int main(void)
 {
     /* First, before this process reserves its own shadow. */
-    CHECK(in_small_address_space());
-    CHECK(!has_shadow_mapping());
+    CHECK(in_limited_address_space(8, 0, 7));
+    CHECK(in_limited_address_space(24, 16, 23));
+    CHECK(in_limited_address_space(56, 48, 55));
+    long before = vm_mib();
     test_churn();
     test_stale_word();
-    CHECK(has_shadow_mapping());
+    test_racing_frees();
+    CHECK(vm_mib() - before >= 16 + 3 * 16); /* the directory and the chunks of three ranges at least */
     return check_summary("test_live");
 }

@@ -25,7 +25,7 @@ $(UNIT_DIR)/test_table: tests/unit/test_table.c $(CORE_OBJ) $(UNIT_HDRS)
 # The agent's table of live blocks: its shadow and its hash table.
 $(UNIT_DIR)/test_live: tests/unit/test_live.c agent/live.c agent/live.h agent/spin.h $(CORE_OBJ) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ tests/unit/test_live.c agent/live.c $(CORE_OBJ)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ tests/unit/test_live.c agent/live.c $(CORE_OBJ) -lpthread
 
 # The repetition rule, with the journal's lookups stubbed in the test.
 $(UNIT_DIR)/test_series: tests/unit/test_series.c cli/series.c cli/series.h $(CORE_OBJ) $(UNIT_HDRS)

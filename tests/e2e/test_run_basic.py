@@ -399,3 +399,16 @@ def test_reference_counts_not_checked_while_subinterpreters_exist(interp, tmp_pa
     allowed = {"leak", "refcount-too-low"} if interp.id == "py313t" else {"refcount-too-low"}
     assert [f for f in report["findings"] if f["severity"] == "error" and f["kind"] not in allowed] == [], \
         res.describe()
+
+
+def test_program_that_limits_its_address_space(interp):
+    """A program that caps its own address space (RLIMIT_AS, 4 GiB) must run as it does without
+    lifeline. The live-block table's shadow is reserved per 64 MiB range for that
+    reason: a shadow of the whole address space, 32 TiB at once, left such a program unable to map
+    anything (a MemoryError at its first new arena). tests/unit/test_live.c covers the ranges whose
+    chunk cannot be reserved."""
+    plain = H.run_plain(interp, [H.script("address_limit.py")])
+    assert plain[0] == 0 and plain[1].startswith("address limit ok"), plain
+    res = H.run_lifeline(interp, [H.script("address_limit.py")])
+    assert_clean(res, interp)
+    assert res.stdout == plain[1], res.describe()

@@ -578,13 +578,14 @@ static uint32_t type_of(uint8_t api, void *p, const struct live_info *li)
 static void pool_free(uint8_t api, void *p)
 {
     struct live_info li;
-    if (!live_find((uintptr_t)p, &li)) {
+    /* Taken from the table first, as heap_free does: of two threads
+     * freeing the block at once, one reports the double free. */
+    if (!live_remove((uintptr_t)p, &li)) {
         report(JN_ERR_DOUBLE_FREE, api, p, 0, JN_ACCESS_UNKNOWN, JN_CAUGHT_AT_ACCESS, api);
         return;
     }
     check_family(api, p, &li);
     uint32_t type = type_of(api, p, &li);
-    live_remove((uintptr_t)p, NULL);
     int64_t bad = gp_free(p, li.size);
     if (bad != INT64_MIN)
         report(bad < 0 ? JN_ERR_UNDERFLOW : JN_ERR_OVERFLOW, api, p, bad, JN_ACCESS_WRITE, JN_CAUGHT_LATER, li.api);
@@ -690,10 +691,14 @@ void *heap_realloc(uint8_t api, void *p, size_t size)
     if (li.guarded)
         return realloc_guarded(api, p, &li, size);
     const struct heap_family *owner = family_of(li.api);
-    void *q = owner->realloc(owner->ctx, p, size);
-    if (!q)
-        return NULL;
+    /* Forgotten before the call: once it returns, another thread may be
+     * handed p's address, and its block must not be the one forgotten. */
     live_remove((uintptr_t)p, NULL);
+    void *q = owner->realloc(owner->ctx, p, size);
+    if (!q) {
+        live_add((uintptr_t)p, li.size, li.api, false);
+        return NULL;
+    }
     live_add((uintptr_t)q, size, li.api, false);
     rec_realloc(api, p, q, size);
     return q;
@@ -713,6 +718,29 @@ struct damaged {
     int64_t offset;
 };
 
+/* redzone_damage for the walk at exit, which holds no lock over a block: a
+ * thread of the program still running may free it meanwhile. A block the
+ * quarantine keeps stays mapped, but a bigger one is released at once and
+ * its memory may be unmapped, so its redzones are read through the kernel,
+ * which fails where a load would fault. False when they cannot be read. */
+static bool redzone_damage_at_exit(const char *user, uint64_t size, int64_t *offset)
+{
+    if (size <= opt.quarantine_bytes / 4)
+        return redzone_damage(user, size, offset);
+    char left[RZ_LEFT], right[RZ_RIGHT_MIN + 16];
+    size_t right_n = right_rz(size);
+    if (!os_read_own(left, user - RZ_LEFT, RZ_LEFT) || !os_read_own(right, user + size, right_n))
+        return false;
+    int64_t bad = first_changed(left, RZ_LEFT, PAT_REDZONE);
+    if (bad >= 0) {
+        *offset = bad - RZ_LEFT;
+        return true;
+    }
+    bad = first_changed(right, right_n, PAT_REDZONE);
+    *offset = (int64_t)size + bad;
+    return bad >= 0;
+}
+
 /* Checks a live block's redzones (or its page slack, in the pool) without
  * reporting: reporting may stop the process, and this may run under a
  * stripe lock of the live table. */
@@ -727,7 +755,7 @@ static void check_live(uintptr_t p, const struct live_info *li, void *arg)
         if (bad == INT64_MIN)
             return;
     } else if (li->guarded) {
-        if (!redzone_damage((const char *)p, li->size, &bad))
+        if (!redzone_damage_at_exit((const char *)p, li->size, &bad))
             return;
     } else {
         return;
@@ -744,7 +772,8 @@ void heap_verify_all(void)
     live_each(check_live, &dm);
     /* The walk holds no lock over most blocks: a thread of the program
      * still running may have freed the block and its memory been reused
-     * meanwhile. Damage counts only if the block is still the same. */
+     * meanwhile. Damage counts only if a block of the same size and api is
+     * still there. */
     struct live_info now;
     if (dm.found && (!live_find(dm.p, &now) || now.size != dm.li.size || now.api != dm.li.api))
         dm.found = false;

@@ -11,12 +11,14 @@
  * Finding a block is two loads (its range's chunk, then its word): no hash,
  * no probe, no lock, and the words of blocks that lie near each other share
  * cache lines, where a hash table scatters them over all its memory. With a
- * hash table alone, its cache misses cost the journal-only mode a third of
- * the interpreter's own time (docs/performance.md).
+ * hash table alone, its cache misses cost the journal-only mode about as
+ * much as the interpreter's own work (docs/performance.md).
  *
  * The shadow comes in chunks, one for each 64 MiB of address space where a
  * block was added, reserved and not committed: only the pages that hold a
- * block's word take memory, at most a quarter of the pages blocks start in.
+ * block's word take memory, a quarter of the pages blocks start in where
+ * blocks lie close together (pymalloc's pools), up to a page per block for
+ * blocks 16 KiB or more apart (hence the pool's blocks in the table).
  * A shadow of the whole address space at once (32 TiB of address space, as
  * ASan reserves) would leave a program that limits its own address space
  * (RLIMIT_AS, RLIMIT_DATA) unable to map anything more.
@@ -28,14 +30,14 @@
  * to start there), a live block's, or W_IN_TABLE for a huge block, which
  * the table holds; a pool block's word stays 0, and a lookup that finds 0
  * asks the table only inside the range the pool's blocks span. So a
- * lookup that misses takes no lock either.
+ * lookup that misses in a range with a chunk takes no lock either.
  *
  * A block's word is written by the thread that allocates or frees it, and
  * the allocator hands an address to one owner at a time, so the shadow
  * needs no lock; a free takes the word with a compare-and-swap, so that of
  * two threads freeing one block at once only one finds it live. */
 
-#define ADDR_BITS 47 /* user addresses on x86-64 and aarch64 with 4-level page tables */
+#define ADDR_BITS 47 /* x86-64's user addresses with 4-level page tables; on aarch64 (48 bits) blocks above go to the table */
 #define GRANULE_SHIFT 4
 
 /* A block's word: live, typed, guarded, its api and its size. */
@@ -87,11 +89,16 @@ static struct stripe stripes[STRIPES];
 /* protected by: atomic adds; the blocks in the stripes' tables, so that a
  * block the shadow does not know looks there only when some block is */
 static size_t table_blocks;
-/* protected by: set once under stripe 0's lock before live_ready */
+/* protected by: stored with a release once the directory is reserved (or
+ * failed), under stripe 0's lock */
 static bool live_ready;
-static struct chunk **directory; /* NULL: every block goes to the table */
-/* protected by chunk_lock for writers; entries and the count are published
- * with release stores, so readers take no lock */
+/* protected by: set once under stripe 0's lock, before live_ready; its
+ * entries as chunks, chunk_count and the sparse range are. NULL: every
+ * block goes to the table */
+static struct chunk **directory;
+/* Guards the writers of directory entries, chunks, chunk_count and the
+ * sparse range; entries and the count are published with release stores,
+ * so readers take no lock. */
 static int chunk_lock;
 static struct chunk *chunks[MAX_CHUNKS];
 static size_t chunk_count;
@@ -99,6 +106,8 @@ static size_t chunk_count;
  * the range the table's sparse blocks span */
 static uintptr_t sparse_lo = UINTPTR_MAX, sparse_hi;
 
+/* Prepares the table on first use, from whichever hook comes first: the
+ * directory is reserved then, or never (every block in the hash table). */
 static void ensure_ready(void)
 {
     if (__atomic_load_n(&live_ready, __ATOMIC_ACQUIRE))
@@ -202,7 +211,8 @@ static inline bool take_word(uint32_t *w, uint32_t *seen)
     return false;
 }
 
-/* Sets a word to W_IN_TABLE, or back to 0, keeping the chunk's count. */
+/* Marks a word W_IN_TABLE for a huge block the table holds, counting it in
+ * the chunk's header (the word was the block's owner's alone). */
 static void mark_in_table(struct chunk *c, uint32_t *w)
 {
     if (load_word(w) != W_IN_TABLE) {
@@ -211,11 +221,16 @@ static void mark_in_table(struct chunk *c, uint32_t *w)
     }
 }
 
+/* Sets a word back to 0. A W_IN_TABLE word is taken with a
+ * compare-and-swap, so that two threads freeing one huge block at once
+ * count it out once. */
 static void clear_word(struct chunk *c, uint32_t *w)
 {
-    if (load_word(w) == W_IN_TABLE)
+    uint32_t v = W_IN_TABLE;
+    if (__atomic_compare_exchange_n(w, &v, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         __atomic_sub_fetch(&c->in_table, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(w, 0, __ATOMIC_RELAXED);
+    else if (v)
+        __atomic_store_n(w, 0, __ATOMIC_RELAXED);
 }
 
 /* Marks addr's region as one the walks must visit. */
@@ -244,6 +259,8 @@ static void unpack(const struct live_entry *e, struct live_info *out)
     }
 }
 
+/* Adds or replaces addr's entry in the hash table; false when the table
+ * could not grow (the block is then unknown). */
 static bool table_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded)
 {
     struct stripe *s = stripe_of(addr);
@@ -258,6 +275,8 @@ static bool table_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded)
     return e != NULL;
 }
 
+/* Takes addr's entry out of the hash table, unpacked into *out when out is
+ * not NULL; false when there was none. */
 static bool table_remove(uintptr_t addr, struct live_info *out)
 {
     struct stripe *s = stripe_of(addr);
@@ -415,6 +434,7 @@ static void visit(struct walk *wk, uintptr_t addr, const struct live_info *li)
         wk->fn(addr, li, wk->arg);
 }
 
+/* Visits the live blocks whose words lie in one region of a chunk. */
 static void walk_region(struct walk *wk, struct chunk *c, uint32_t region)
 {
     uintptr_t base = c->base + ((uintptr_t)region << REGION_SHIFT);
@@ -429,6 +449,7 @@ static void walk_region(struct walk *wk, struct chunk *c, uint32_t region)
     }
 }
 
+/* Visits the regions of a chunk where a block was ever added. */
 static void walk_chunk(struct walk *wk, struct chunk *c)
 {
     for (uint32_t i = 0; i < REGIONS_PER_CHUNK / 64; i++)
@@ -436,6 +457,8 @@ static void walk_chunk(struct walk *wk, struct chunk *c)
             walk_region(wk, c, i * 64 + (uint32_t)__builtin_ctzll(b));
 }
 
+/* Visits every chunk published so far, then the hash table stripe by
+ * stripe, each under its lock. */
 static void walk_all(struct walk *wk)
 {
     ensure_ready();

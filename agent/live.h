@@ -27,9 +27,11 @@ bool live_add(uintptr_t addr, uint64_t size, uint8_t api, bool guarded);
 bool live_add_sparse(uintptr_t addr, uint64_t size, uint8_t api);
 /* Forgets a block, returning what was known; false if it was not known. */
 bool live_remove(uintptr_t addr, struct live_info *out);
-/* Starts loading the table's entry for addr, so that a live_add or
- * live_remove of it a little later does not wait for memory: the entry is
- * a cache miss of its own, in a table of every live block. No lock. */
+/* Starts loading addr's word in the shadow (or its hash-table slot, for an
+ * address the shadow cannot hold), so that a live_add or live_remove of it a
+ * little later does not wait for memory: in a table of every live block it
+ * is a cache miss of its own. Nothing for a range whose chunk could not be
+ * reserved. No lock. */
 void live_prefetch(uintptr_t addr);
 /* Looks a block up without changing the table. */
 bool live_find(uintptr_t addr, struct live_info *out);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +66,12 @@ void *os_reserve(size_t size)
     madvise(p, size, MADV_DONTDUMP);
     remember_region((uintptr_t)p, size);
     return p;
+}
+
+bool os_read_own(void *dst, const void *src, size_t n)
+{
+    struct iovec local = {dst, n}, remote = {(void *)src, n};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
 }
 
 void os_unmap(void *p, size_t size)

@@ -14,18 +14,23 @@ void *os_map(size_t size);
 /* Like os_map, for a sparse table far bigger than what it will touch: the
  * system sets no memory aside for it (MAP_NORESERVE), only pages written
  * cost memory, and core dumps leave it out. Returns NULL when the address
- * space is limited (ulimit -v) or overcommit is strict
- * (vm.overcommit_memory=2). */
+ * space is limited (ulimit -v) and full, or, under strict overcommit
+ * (vm.overcommit_memory=2, which charges the whole size anyway), when the
+ * commit limit is reached. */
 void *os_reserve(size_t size);
 /* Unmaps memory obtained from os_map or os_reserve; size must match. */
 void os_unmap(void *p, size_t size);
-/* Calls fn for each region os_map handed out and os_unmap has not taken
- * back: the agent's own memory, which its leak scan must not take for the
- * program's. Regions mapped while the registry was full (16384 at once)
+/* Calls fn for each region os_map or os_reserve handed out and os_unmap
+ * has not taken back: the agent's own memory, which its leak scan must not
+ * take for the program's. Regions mapped while the registry was full (16384 at once)
  * are not listed. */
 void os_each_map(void (*fn)(uintptr_t start, size_t len, void *arg), void *arg);
 /* True once a region could not be registered (the registry was full). */
 bool os_map_registry_overflowed(void);
+/* Copies n bytes of this process's memory at src to dst through the
+ * kernel (process_vm_readv): false, never a fault, where src is not mapped
+ * (or the system refuses the call). */
+bool os_read_own(void *dst, const void *src, size_t n);
 /* Writes all of buf to fd, retrying on EINTR and short writes. Returns false
  * if the descriptor fails. */
 bool os_write_all(int fd, const void *buf, size_t len);

@@ -657,3 +657,17 @@ def test_pool_underflow_names_its_own_block(interp, tmp_path):
         assert f["block"]["size"] == 32 and f["block"]["domain"] == "mem", summary
         assert f["details"]["offset"] == 1, summary
         H.assert_stack_order(f["stacks"]["alloc"], ["native:zoo_underflow_index_minus_one", "python:trigger"])
+
+
+def test_overflow_of_a_big_block_found_at_exit(interp):
+    """A 3 MiB block never freed, its right redzone written: found by the check at exit, which
+    reads the redzones of blocks too big for the quarantine through the kernel."""
+    res = H.run_lifeline(interp, [H.script("big_overflow_at_exit.py")])
+    rc, stderr, report = res
+    H.assert_not_crashed(rc, "big_overflow_at_exit")
+    assert rc == H.ERROR_EXIT and res.stdout == "wrote\n", res.describe()
+    found = H.findings(report, "heap-buffer-overflow")
+    assert len(found) == 1, res.describe()
+    f = found[0]
+    assert f["block"]["size"] == 3 << 20 and f["block"]["domain"] == "mem", f
+    assert f["details"] == {"offset": 1, "access": "write", "caught": "later"}, f

@@ -8,7 +8,8 @@ made every later mapping fail. Prints "address limit ok N".
 import resource
 
 soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-resource.setrlimit(resource.RLIMIT_AS, (4 << 30, hard))
+limit = 4 << 30 if hard == resource.RLIM_INFINITY else min(4 << 30, hard)
+resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 total = 0
 for round_ in range(3):
     items = [{"k": str(i), "v": (i, i * 2.5)} for i in range(60_000)]

@@ -37,7 +37,9 @@
  * needs no lock; a free takes the word with a compare-and-swap, so that of
  * two threads freeing one block at once only one finds it live. */
 
-#define ADDR_BITS 47 /* x86-64's user addresses with 4-level page tables; on aarch64 (48 bits) blocks above go to the table */
+/* x86-64's user addresses with 4-level page tables; on aarch64 (48 bits)
+ * the blocks above go to the table. */
+#define ADDR_BITS 47
 #define GRANULE_SHIFT 4
 
 /* A block's word: live, typed, guarded, its api and its size. */
@@ -194,7 +196,8 @@ static void unpack_word(uint32_t v, struct live_info *out)
 /* True when the table may hold a sparse block at addr. */
 static inline bool maybe_sparse(uintptr_t addr)
 {
-    return addr >= __atomic_load_n(&sparse_lo, __ATOMIC_RELAXED) && addr < __atomic_load_n(&sparse_hi, __ATOMIC_RELAXED);
+    return addr >= __atomic_load_n(&sparse_lo, __ATOMIC_RELAXED) &&
+           addr < __atomic_load_n(&sparse_hi, __ATOMIC_RELAXED);
 }
 
 /* Takes a live block's word, leaving 0; false (and *seen the word) when

@@ -194,19 +194,27 @@ static void report(enum jn_error e, uint8_t api, void *p, int64_t offset, enum j
     heap_stop();
 }
 
+/* True if the left redzone at left or the right one at right (of a block
+ * of size bytes) lost its pattern; *offset is then the first damaged byte
+ * from the block's start (negative before it). */
+static bool redzones_changed(const char *left, const char *right, uint64_t size, int64_t *offset)
+{
+    int64_t bad = first_changed(left, RZ_LEFT, PAT_REDZONE);
+    if (bad >= 0) {
+        *offset = bad - RZ_LEFT;
+        return true;
+    }
+    bad = first_changed(right, right_rz(size), PAT_REDZONE);
+    *offset = (int64_t)size + bad;
+    return bad >= 0;
+}
+
 /* True if a redzone around the guarded block at user lost its pattern;
  * *offset is then the first damaged byte from the block's start (negative
  * before it). */
 static bool redzone_damage(const char *user, uint64_t size, int64_t *offset)
 {
-    int64_t bad = first_changed(user - RZ_LEFT, RZ_LEFT, PAT_REDZONE);
-    if (bad >= 0) {
-        *offset = bad - RZ_LEFT;
-        return true;
-    }
-    bad = first_changed(user + size, right_rz(size), PAT_REDZONE);
-    *offset = (int64_t)size + bad;
-    return bad >= 0;
+    return redzones_changed(user - RZ_LEFT, user + size, size, offset);
 }
 
 /* Checks a guarded block's redzones; reports the first damaged byte. */
@@ -728,17 +736,9 @@ static bool redzone_damage_at_exit(const char *user, uint64_t size, int64_t *off
     if (size <= opt.quarantine_bytes / 4)
         return redzone_damage(user, size, offset);
     char left[RZ_LEFT], right[RZ_RIGHT_MIN + 16];
-    size_t right_n = right_rz(size);
-    if (!os_read_own(left, user - RZ_LEFT, RZ_LEFT) || !os_read_own(right, user + size, right_n))
+    if (!os_read_own(left, user - RZ_LEFT, RZ_LEFT) || !os_read_own(right, user + size, right_rz(size)))
         return false;
-    int64_t bad = first_changed(left, RZ_LEFT, PAT_REDZONE);
-    if (bad >= 0) {
-        *offset = bad - RZ_LEFT;
-        return true;
-    }
-    bad = first_changed(right, right_n, PAT_REDZONE);
-    *offset = (int64_t)size + bad;
-    return bad >= 0;
+    return redzones_changed(left, right, size, offset);
 }
 
 /* Checks a live block's redzones (or its page slack, in the pool) without

@@ -36,9 +36,9 @@ void live_prefetch(uintptr_t addr);
 /* Looks a block up without changing the table. */
 bool live_find(uintptr_t addr, struct live_info *out);
 /* Calls fn for each live block: first those of the shadow, chunk by chunk
- * (each in address order), then those of the table, stripe by stripe with that stripe locked:
- * fn must not call back into this module. Blocks added or removed by other
- * threads meanwhile may be seen or not. */
+ * (each in address order), then those of the table, stripe by stripe with
+ * that stripe locked: fn must not call back into this module. Blocks added
+ * or removed by other threads meanwhile may be seen or not. */
 void live_each(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg);
 
 /* Marks a live block as typed, so that live_each_untyped skips it until

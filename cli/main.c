@@ -604,12 +604,7 @@ static bool analyze_unguarded(const char *journal, struct fd_report *rep, bool t
     return true;
 }
 
-/* Reads the journal and runs every detector. o: the options of the run
- * that made the journal, NULL when unknown (`lifeline report`). f: the
- * replay of the journal followed while the target ran, or NULL; analyze
- * takes it over. Returns false (with a message printed) if the journal
- * cannot be read, or was cut short while it was read (what was read is
- * then given up, unfreed). */
+/* analyze's arguments, for shrunk_call, which passes one pointer. */
 struct analysis {
     const char *journal;
     struct fd_report *rep;
@@ -618,12 +613,19 @@ struct analysis {
     struct follow *f;
 };
 
+/* analyze_unguarded with the arguments of an analysis. */
 static bool analyze_call(void *arg)
 {
     struct analysis *a = arg;
     return analyze_unguarded(a->journal, a->rep, a->take_argv, a->o, a->f);
 }
 
+/* Reads the journal and runs every detector. o: the options of the run
+ * that made the journal, NULL when unknown (`lifeline report`). f: the
+ * replay of the journal followed while the target ran, or NULL; analyze
+ * takes it over. Returns false (with a message printed) if the journal
+ * cannot be read, or was cut short while it was read (what was read is
+ * then given up, unfreed). */
 static bool analyze(const char *journal, struct fd_report *rep, bool take_argv, const struct options *o,
                     struct follow *f)
 {

@@ -8,10 +8,10 @@
 #include <stdbool.h>
 
 /* From the main thread: calls fn(arg), so that a SIGBUS of a mapped page
- * past its file's end while fn runs jumps back here. Returns true with *result, fn's
- * return, when fn came back; false when a file it read was cut short
- * under it: fn was abandoned where it faulted, and what it held is to be
- * given up without freeing. */
+ * past its file's end while fn runs jumps back here. Returns true with
+ * *result, fn's return, when fn came back; false when a file it read was
+ * cut short under it: fn was abandoned where it faulted, and what it held
+ * is to be given up without freeing. */
 bool shrunk_call(bool (*fn)(void *arg), void *arg, bool *result);
 
 /* Installs the SIGBUS handler. A SIGBUS of a mapped page past its file's

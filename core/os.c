@@ -49,22 +49,27 @@ static void forget_region(uintptr_t start)
     }
 }
 
-void *os_map(size_t size)
+/* Maps zeroed anonymous memory with mmap's extra flags and registers it;
+ * NULL on failure. */
+static void *map_registered(size_t size, int flags)
 {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     remember_region((uintptr_t)p, size);
     return p;
 }
 
+void *os_map(size_t size)
+{
+    return map_registered(size, 0);
+}
+
 void *os_reserve(size_t size)
 {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    madvise(p, size, MADV_DONTDUMP);
-    remember_region((uintptr_t)p, size);
+    void *p = map_registered(size, MAP_NORESERVE);
+    if (p)
+        madvise(p, size, MADV_DONTDUMP);
     return p;
 }
 

@@ -126,10 +126,11 @@ static void full_version(char *out, size_t cap, const char *fallback)
 
 static void after_fork_in_child(void)
 {
+    /* First: the locks other threads held at the fork are free from here. */
+    spin_after_fork_in_child();
     /* The parent keeps writing the journal; the child must not. Its hooks
      * stay installed and pass everything through. */
     jw_disown();
-    live_after_fork_in_child();
 }
 
 /* The number in a word key=N of LIFELINE_OPTIONS, or fallback. */

@@ -4,7 +4,7 @@ AGENT_SRC := agent/agent.c agent/boot.c agent/boundary.c agent/capi.c agent/capt
              agent/heapsnap.c agent/jwriter.c agent/live.c agent/log.c agent/modules.c agent/pyframes.c \
              agent/reach.c agent/record.c agent/repeat.c agent/types.c agent/hwwatch.c \
              agent/symtab.c agent/watch.c agent/refsite.c agent/srcline.c agent/threads.c agent/sampler.c \
-             agent/world.c
+             agent/spin.c agent/world.c
 AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/pic/%.o) $(CORE_PIC_OBJ) $(PYVER_PIC_OBJ)
 
 all: $(BUILD)/liblifeline-agent.so

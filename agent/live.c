@@ -414,11 +414,6 @@ void live_set_typed(uintptr_t addr)
     spin_unlock(&s->lock);
 }
 
-void live_after_fork_in_child(void)
-{
-    __atomic_store_n(&chunk_lock, 0, __ATOMIC_RELEASE);
-}
-
 /* The walks of live_each, live_each_untyped and live_count. */
 
 struct walk {

@@ -47,12 +47,6 @@ void live_set_typed(uintptr_t addr);
 /* Like live_each, for the blocks not marked typed only. */
 void live_each_untyped(void (*fn)(uintptr_t addr, const struct live_info *li, void *arg), void *arg);
 
-/* In a child after fork: frees the lock that a thread of the parent may
- * have held while reserving a chunk of the shadow. What it guards is safe
- * to take over half done (a chunk reserved and not yet published is
- * reserved again, the first one stays unused). */
-void live_after_fork_in_child(void);
-
 /* Number of blocks known; approximate while other threads change it. As
  * costly as live_each: a walk, not a counter (a shared counter would cost
  * every allocation an atomic add). */

@@ -2,7 +2,7 @@
 # prints "N passed, M failed" and exits non-zero on a failure.
 UNIT_DIR := $(BUILD)/tests/unit
 UNIT_HDRS := tests/unit/check.h core/journal.h core/table.h core/varint.h
-UNIT_TESTS := $(UNIT_DIR)/test_journal $(UNIT_DIR)/test_jreader $(UNIT_DIR)/test_table $(UNIT_DIR)/test_live $(UNIT_DIR)/test_series $(UNIT_DIR)/test_history $(UNIT_DIR)/test_watchspec $(UNIT_DIR)/test_balance $(UNIT_DIR)/test_pyver_layout-release \
+UNIT_TESTS := $(UNIT_DIR)/test_journal $(UNIT_DIR)/test_jreader $(UNIT_DIR)/test_table $(UNIT_DIR)/test_live $(UNIT_DIR)/test_spin $(UNIT_DIR)/test_series $(UNIT_DIR)/test_history $(UNIT_DIR)/test_watchspec $(UNIT_DIR)/test_balance $(UNIT_DIR)/test_pyver_layout-release \
               $(UNIT_DIR)/test_pyver_layout-debug $(UNIT_DIR)/test_symbolize $(UNIT_DIR)/libsymfix.so \
               $(UNIT_DIR)/libsymfix_nz.so $(UNIT_DIR)/test_elfpatch $(UNIT_DIR)/libepfix_now.so \
               $(UNIT_DIR)/libepfix_lazy.so $(UNIT_DIR)/libepfix_defines.so
@@ -23,9 +23,14 @@ $(UNIT_DIR)/test_table: tests/unit/test_table.c $(CORE_OBJ) $(UNIT_HDRS)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $(filter %.c %.o,$^)
 
 # The agent's table of live blocks: its shadow and its hash table.
-$(UNIT_DIR)/test_live: tests/unit/test_live.c agent/live.c agent/live.h agent/spin.h $(CORE_OBJ) $(UNIT_HDRS)
+$(UNIT_DIR)/test_live: tests/unit/test_live.c agent/live.c agent/live.h agent/spin.c agent/spin.h $(CORE_OBJ) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ tests/unit/test_live.c agent/live.c $(CORE_OBJ) -lpthread
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ tests/unit/test_live.c agent/live.c agent/spin.c $(CORE_OBJ) -lpthread
+
+# The agent's spinlock, and the locks a child of fork() inherits held.
+$(UNIT_DIR)/test_spin: tests/unit/test_spin.c agent/spin.c agent/spin.h $(UNIT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ tests/unit/test_spin.c agent/spin.c -lpthread
 
 # The repetition rule, with the journal's lookups stubbed in the test.
 $(UNIT_DIR)/test_series: tests/unit/test_series.c cli/series.c cli/series.h $(CORE_OBJ) $(UNIT_HDRS)
@@ -89,9 +94,9 @@ $(UNIT_DIR)/libepfix_startup.so: $(EPFIX)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) -O1 -fPIC -shared -Wl,-soname,libepfix_startup.so -Wl,--defsym,fixture_startup_call=fixture_call -o $@ $<
 
-$(UNIT_DIR)/test_elfpatch: tests/unit/test_elfpatch.c agent/elfpatch.c agent/elfpatch.h $(UNIT_DIR)/libepfix_startup.so
+$(UNIT_DIR)/test_elfpatch: tests/unit/test_elfpatch.c agent/elfpatch.c agent/elfpatch.h agent/spin.c $(UNIT_DIR)/libepfix_startup.so
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -rdynamic -o $@ tests/unit/test_elfpatch.c agent/elfpatch.c \
+	$(CC) $(BASEFLAGS) $(CFLAGS) -rdynamic -o $@ tests/unit/test_elfpatch.c agent/elfpatch.c agent/spin.c \
 	    -L$(UNIT_DIR) -l:libepfix_startup.so -Wl,-rpath,'$$ORIGIN' -ldl
 
 # The layout test against another interpreter's headers, built on request by

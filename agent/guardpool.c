@@ -49,8 +49,10 @@ static size_t q_head, q_count;
 static bool told_map_limit;
 /* protected by: itself; held by the one thread that grows the pool, across
  * the system calls that prepare the new slots' pages. Only ever tried: a
- * thread that finds it held goes without a slot (one sample lost), and a
- * child forked during a growth inherits it held and never grows. */
+ * thread that finds it held goes without a slot (one sample lost). A
+ * child forked during a growth may take it over (agent/spin.h) and grow
+ * from the same size again: the slots are added only under gp_lock, after
+ * their pages are prepared. */
 static int grow_lock;
 /* protected by: atomics. Until this time (os_mono_ns) gp_has_room says no:
  * the last slot could not be opened (vm.max_map_count). */

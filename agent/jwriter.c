@@ -28,6 +28,23 @@ static uint8_t *seg_base;
 static uint64_t seg_file_off; /* file offset of seg_base */
 static uint32_t seg_used, seg_size;
 
+/* The segments mapped so far, so that one whose blocks are all finished
+ * can be unmapped: a long run would otherwise keep its whole journal in
+ * the target's address space (a program that caps it with RLIMIT_AS runs
+ * out) and a mapping per segment (vm.max_map_count). Segments past the
+ * last tracked one stay mapped. */
+#define SEGMENTS_TRACKED 8192
+struct segment {
+    uint8_t *base;
+    uint32_t size;
+    uint32_t open;  /* blocks handed out and not yet left; atomic */
+    bool unmapped;  /* protected by jw_lock */
+};
+/* protected by jw_lock, except segments[].open; seg_index is the current
+ * segment's index + 1, or 0 when it is not tracked. */
+static struct segment segments[SEGMENTS_TRACKED];
+static uint32_t seg_count, seg_index;
+
 /* protected by: atomic increments. The seq counter lives in the journal's
  * header page (next_seq), where a reader following the journal sees it;
  * here until the journal is open, and again in a disowned child. */
@@ -42,6 +59,7 @@ struct jw_thread {
     unsigned hold;      /* jw_hold depth: commits leave the block busy */
     uint64_t clock;     /* the last reading of the cycle counter (jw_clock) */
     unsigned clock_age; /* events left before the next reading */
+    uint32_t segment;   /* the block's segment index + 1, or 0 when untracked */
 };
 static AGENT_TLS struct jw_thread jw_self;
 
@@ -81,8 +99,32 @@ static void fail_unlocked(const char *why)
     jw_on = false;
 }
 
+/* Unmaps segment i (an index + 1) once no block of it is open and blocks
+ * are carved elsewhere. Called with jw_lock held. */
+static void retire_segment_unlocked(uint32_t i)
+{
+    struct segment *s = &segments[i - 1];
+    if (i == seg_index || s->unmapped || __atomic_load_n(&s->open, __ATOMIC_ACQUIRE) != 0)
+        return;
+    s->unmapped = true;
+    munmap(s->base, s->size);
+}
+
+/* Counts a block of segment i (an index + 1, 0 = untracked) as left by its
+ * thread, unmapping the segment when that was its last open block. Only
+ * when may_block: a signal handler never unmaps, so the segment of a block
+ * it leaves stays mapped. */
+static void leave_segment(uint32_t i, bool may_block)
+{
+    if (!i || __atomic_sub_fetch(&segments[i - 1].open, 1, __ATOMIC_ACQ_REL) != 0 || !may_block)
+        return;
+    spin_lock(&jw_lock);
+    retire_segment_unlocked(i);
+    spin_unlock(&jw_lock);
+}
+
 /* Maps the next segment of the file. Called with jw_lock held. The old
- * segment stays mapped: other threads may still fill blocks in it. */
+ * segment stays mapped while other threads still fill blocks in it. */
 static bool new_segment_unlocked(void)
 {
     uint64_t off = seg_base ? seg_file_off + seg_size : JN_FILE_HEADER_SIZE;
@@ -102,20 +144,32 @@ static bool new_segment_unlocked(void)
     seg_file_off = off;
     seg_size = size;
     seg_used = 0;
+    uint32_t old = seg_index;
+    seg_index = 0;
+    if (seg_count < SEGMENTS_TRACKED) {
+        segments[seg_count] = (struct segment){.base = p, .size = size};
+        seg_index = ++seg_count;
+    }
+    if (old)
+        retire_segment_unlocked(old);
     return true;
 }
 
-/* Returns a fresh block, or NULL, and the seq its events start from. Called
- * with jw_lock held. The seq is read under the lock so that blocks' first
+/* Returns a fresh block, or NULL, the seq its events start from and its
+ * segment (an index + 1, 0 = untracked), counted open. Called with jw_lock
+ * held. The seq is read under the lock so that blocks' first
  * seqs never decrease in file order: a reader following the file while the
  * target runs (docs/journal.md) knows that a block it has not seen yet
  * holds no event before the last one it has. */
-static struct jn_block_header *carve_block_unlocked(uint64_t *first_seq)
+static struct jn_block_header *carve_block_unlocked(uint64_t *first_seq, uint32_t *segment)
 {
     if ((!seg_base || seg_used + BLOCK_SIZE > seg_size) && !new_segment_unlocked())
         return NULL;
     struct jn_block_header *b = (struct jn_block_header *)(seg_base + seg_used);
     seg_used += BLOCK_SIZE;
+    *segment = seg_index;
+    if (seg_index)
+        __atomic_add_fetch(&segments[seg_index - 1].open, 1, __ATOMIC_RELAXED);
     *first_seq = __atomic_load_n(jw_seq, __ATOMIC_RELAXED);
     /* Release: a reader that sees the counter past a seq taken in this
      * block sees the block's place too (docs/journal.md). */
@@ -170,18 +224,23 @@ static uint8_t *reserve(size_t need, struct jn_delta **delta, bool may_block)
         else if (!spin_trylock(&jw_lock))
             return NULL;
         uint64_t first_seq;
-        struct jn_block_header *b = carve_block_unlocked(&first_seq);
+        uint32_t segment;
+        struct jn_block_header *b = carve_block_unlocked(&first_seq, &segment);
         spin_unlock(&jw_lock);
         if (!b)
             return NULL;
         struct jn_block_header *done = t->block;
+        uint32_t done_segment = t->segment;
         start_block(t, b, first_seq);
+        t->segment = segment;
         /* The finished block is in the page cache for the reader; dropping
          * it from this process keeps the journal out of the target's
          * resident memory. After start_block: a reader waits on a block
          * handed out whose header is not written yet. */
         if (done && may_block)
             madvise(done, BLOCK_SIZE, MADV_DONTNEED);
+        if (done)
+            leave_segment(done_segment, may_block);
         if (!t->named)
             write_thread_record(t);
     }
@@ -246,6 +305,8 @@ void jw_thread_end(void)
      * otherwise stay resident in the target for good. */
     madvise(t->block, BLOCK_SIZE, MADV_DONTNEED);
     t->block = NULL;
+    leave_segment(t->segment, true);
+    t->segment = 0;
 }
 
 bool jw_write_record(const uint8_t *rec, size_t len)
@@ -307,6 +368,11 @@ enum jw_claim jw_open(const char *path)
 void jw_disown(void)
 {
     jw_on = false;
+    /* In a forked child this thread's block is still its parent's (the
+     * mapping is shared): at this thread's end, jw_thread_end would mark it
+     * closed while the parent goes on filling it. */
+    jw_self.block = NULL;
+    jw_self.segment = 0;
     /* A forked child must not move its parent's counter. */
     __atomic_store_n(&jw_seq_local, __atomic_load_n(jw_seq, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
     jw_seq = &jw_seq_local;

@@ -401,6 +401,21 @@ def test_reference_counts_not_checked_while_subinterpreters_exist(interp, tmp_pa
         res.describe()
 
 
+def test_journal_segments_are_unmapped_once_finished(interp):
+    """A long run must not keep its whole journal mapped in the target: about 130 MiB of journal
+    from one thread leave the header and at most two segments (of up to 32 MiB) mapped, and the
+    address space grows by far less than the journal. Before the segments were unmapped, all nine
+    stayed mapped (127 MiB) and the address space grew with them."""
+    res = H.run_lifeline(interp, [H.script("journal_mappings.py"), "3000000"], timeout=300)
+    assert_clean(res, interp)
+    m = re.match(r"journal mapped: (\d+) mappings, (\d+) MiB; address space grew (-?\d+) MiB", res.stdout)
+    assert m, res.describe()
+    mappings, mapped_mib, grew_mib = (int(g) for g in m.groups())
+    assert mappings <= 3 and mapped_mib <= 64, res.describe()
+    assert grew_mib < 100, res.describe()
+    assert res.report["stats"]["allocations"] > 5_000_000, res.describe()
+
+
 def test_program_that_limits_its_address_space(interp):
     """A program that caps its own address space (RLIMIT_AS, 4 GiB) must run as it does without
     lifeline. The live-block table's shadow is reserved per 64 MiB range for that

@@ -131,6 +131,7 @@ static void after_fork_in_child(void)
     /* The parent keeps writing the journal; the child must not. Its hooks
      * stay installed and pass everything through. */
     jw_disown();
+    heap_after_fork_in_child();
 }
 
 /* The number in a word key=N of LIFELINE_OPTIONS, or fallback. */

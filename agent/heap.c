@@ -38,6 +38,15 @@ void heap_set_family(enum jn_domain d, const struct heap_family *f)
 
 bool heap_sampling_only; /* set once by heap_configure */
 
+/* protected by: set once, in a forked child while it has one thread. */
+static bool forked_child;
+
+void heap_after_fork_in_child(void)
+{
+    forked_child = true;
+    opt.pool_rate = 0;
+}
+
 /* The guarded pool's slots at the start (it grows up to opt.pool_slots). */
 static size_t pool_start(void)
 {
@@ -328,6 +337,10 @@ static void quarantine(uintptr_t p, const struct live_info *li, uint8_t free_api
     struct quarantine *q = &quarantines[jn_api_domain(li->api)];
     struct qent e = {p, li->size, li->api, free_api, li->guarded};
     bool kept = false;
+    if (forked_child) {
+        release(p, e.api, e.guarded);
+        return;
+    }
     if (li->size <= opt.quarantine_bytes / 4) {
         spin_lock(&q->lock);
         if (!q->ring)

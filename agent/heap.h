@@ -113,6 +113,12 @@ bool heap_pool_fault(uintptr_t addr, bool write);
 /* True if block (a block start) was freed and waits in quarantine: memory
  * that a pointer still in use should not point to. *free_api names the free. */
 bool heap_recently_freed(uintptr_t block, uint8_t *free_api);
+/* In a child after fork, which records nothing: from here a freed block is
+ * released at once instead of through the quarantine, and no block goes to
+ * the guarded pool. Their state may have been left half changed by a
+ * thread of the parent that held their lock at the fork (agent/spin.h). */
+void heap_after_fork_in_child(void);
+
 /* Ends the target after an error was journaled, as ASan does: a note says
  * why, the crash handlers step aside, the status is 1. Returns only under
  * keep_going. */

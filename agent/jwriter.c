@@ -111,12 +111,10 @@ static void retire_segment_unlocked(uint32_t i)
 }
 
 /* Counts a block of segment i (an index + 1, 0 = untracked) as left by its
- * thread, unmapping the segment when that was its last open block. Only
- * when may_block: a signal handler never unmaps, so the segment of a block
- * it leaves stays mapped. */
-static void leave_segment(uint32_t i, bool may_block)
+ * thread, unmapping the segment when that was its last open block. */
+static void leave_segment(uint32_t i)
 {
-    if (!i || __atomic_sub_fetch(&segments[i - 1].open, 1, __ATOMIC_ACQ_REL) != 0 || !may_block)
+    if (!i || __atomic_sub_fetch(&segments[i - 1].open, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     spin_lock(&jw_lock);
     retire_segment_unlocked(i);
@@ -232,15 +230,21 @@ static uint8_t *reserve(size_t need, struct jn_delta **delta, bool may_block)
         struct jn_block_header *done = t->block;
         uint32_t done_segment = t->segment;
         start_block(t, b, first_seq);
-        t->segment = segment;
+        /* A block taken without blocking (the crash handler, which may have
+         * interrupted this very switch in its thread) is never counted as
+         * left, nor is the block it replaces: a switch interrupted between
+         * reading the old segment and storing the new one would otherwise
+         * leave one block twice, and unmap a segment another thread still
+         * fills. Their segments stay mapped. */
+        t->segment = may_block ? segment : 0;
         /* The finished block is in the page cache for the reader; dropping
          * it from this process keeps the journal out of the target's
          * resident memory. After start_block: a reader waits on a block
          * handed out whose header is not written yet. */
-        if (done && may_block)
+        if (done && may_block) {
             madvise(done, BLOCK_SIZE, MADV_DONTNEED);
-        if (done)
-            leave_segment(done_segment, may_block);
+            leave_segment(done_segment);
+        }
         if (!t->named)
             write_thread_record(t);
     }
@@ -297,6 +301,11 @@ void jw_thread_end(void)
     struct jw_thread *t = &jw_self;
     if (!t->block)
         return;
+    /* Taken first: a crash handler's block taken after this point is never
+     * counted as left (see reserve). */
+    uint32_t segment = t->segment;
+    t->segment = 0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     /* After its last commit: a reader seeing the mark sees the last `used`.
      * A record after this (a later destructor allocating) begins a new
      * block. */
@@ -305,8 +314,7 @@ void jw_thread_end(void)
      * otherwise stay resident in the target for good. */
     madvise(t->block, BLOCK_SIZE, MADV_DONTNEED);
     t->block = NULL;
-    leave_segment(t->segment, true);
-    t->segment = 0;
+    leave_segment(segment);
 }
 
 bool jw_write_record(const uint8_t *rec, size_t len)

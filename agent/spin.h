@@ -7,9 +7,10 @@
  * thread held at the fork would never be released there: the child's
  * handler (spin_after_fork_in_child) starts a new epoch, and a lock still
  * marked with an older one is free to take. What it guarded may have been
- * left half changed; the child stops recording at once (docs/design.md,
- * "Which process is traced"), and a half-changed table is better than a
- * child that spins forever on its first free. */
+ * left half changed: the child stops recording, and stops using the
+ * quarantine and the guarded pool (docs/design.md, "Which process is
+ * traced"); a half-changed table is better than a child that spins
+ * forever on its first free. */
 #ifndef LL_SPIN_H
 #define LL_SPIN_H
 

@@ -96,14 +96,23 @@ static void test_fork_frees_locks_of_other_threads(void)
     spin_unlock(&held_lock);
 }
 
-/* A grandchild: each fork starts a new epoch, so a lock the child's other
- * thread held is free in the grandchild too. */
+/* A child's own threads exclude each other in its epoch, and a grandchild
+ * starts another: a lock the child's other thread held is free there. */
 static void test_grandchild(void)
 {
     pid_t pid = fork();
     if (pid == 0) {
         alarm(10);
         spin_after_fork_in_child();
+        /* Exclusion holds among the child's own threads in its new epoch. */
+        counter = 0;
+        pthread_t adders[3];
+        for (int i = 0; i < 3; i++)
+            pthread_create(&adders[i], NULL, add_many, NULL);
+        for (int i = 0; i < 3; i++)
+            pthread_join(adders[i], NULL);
+        if (counter != 3L * ROUNDS)
+            _exit(2);
         __atomic_store_n(&holding, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&let_go, 0, __ATOMIC_RELAXED);
         pthread_t t;

@@ -431,6 +431,19 @@ def test_child_forked_from_a_thread_leaves_the_parents_journal_block_alone(inter
     assert abs(balance["return"] - balance["exit"]) <= 50, balance
 
 
+def test_forked_child_frees_its_parents_blocks(interp):
+    """A forked child frees the blocks it inherited (with redzones, under full checking), builds
+    and frees many more, and exits cleanly with the same result as without lifeline; the parent's
+    report stays clean. From the fork on the child gives freed blocks back at once (no quarantine,
+    no guarded pool): their rings may have been left half changed by a thread of the parent."""
+    plain = H.run_plain(interp, [H.script("fork_child_frees.py")])
+    assert plain[0] == 0 and plain[1].startswith("child 0 "), plain
+    res = H.run_lifeline(interp, [H.script("fork_child_frees.py")])
+    assert_clean(res, interp)
+    assert res.stdout == plain[1], res.describe()
+    assert "not recorded" not in res.stderr, res.describe()
+
+
 def test_program_that_limits_its_address_space(interp):
     """A program that caps its own address space (RLIMIT_AS, 4 GiB) must run as it does without
     lifeline. The live-block table's shadow is reserved per 64 MiB range for that

@@ -369,7 +369,7 @@ static void report_gc(enum jn_error e, uintptr_t block, const struct live_info *
         type = ty_of_live_block(block, li->size, &t);
     struct jn_error_info info = {.api = li->api, .other_api = li->api, .addr = block, .offset = offset,
                                  .access = JN_ACCESS_UNKNOWN, .caught = JN_CAUGHT_AT_ACCESS, .type = type,
-                                 .type_addr = t.type, .aux = t.basicsize, .other_addr = op};
+                                 .type_addr = ty_defined_at(&t), .aux = t.basicsize, .other_addr = op};
     rec_error(e, &info);
     heap_stop();
 }

@@ -46,6 +46,8 @@ typedef int (*gc_visitor)(void *obj, void *arg);
 static void (*visit_objects)(gc_visitor visit, void *arg);
 static uintptr_t core_base;       /* load address of the object defining PyType_Type */
 static uintptr_t float_type, complex_type, bytearray_type;
+/* The traverse functions of modules and dicts (their subclasses inherit them). */
+static uintptr_t module_traverse, dict_traverse;
 static uint64_t type_object_size; /* PyType_Type's tp_basicsize: a heap type's own words */
 
 /* protected by the GIL, or on a free-threaded build by the stop-the-world
@@ -78,6 +80,9 @@ bool gck_init(void)
     float_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyFloat_Type");
     complex_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyComplex_Type");
     bytearray_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyByteArray_Type");
+    void *module_type = dlsym(RTLD_DEFAULT, "PyModule_Type"), *dict_type = dlsym(RTLD_DEFAULT, "PyDict_Type");
+    module_traverse = module_type ? AT(module_type, pf_layout->type_traverse, uintptr_t) : 0;
+    dict_traverse = dict_type ? AT(dict_type, pf_layout->type_traverse, uintptr_t) : 0;
     type_object_size = AT(type_type, pf_layout->type_basicsize, uint64_t);
     tbl_init(&traverse_origin, 16);
     gck_ready = true;
@@ -181,7 +186,7 @@ static void report(enum jn_error e, const struct object *holder, int64_t offset,
 {
     struct jn_error_info info = {.api = holder->li.api, .other_api = other_api, .addr = holder->block,
                                  .offset = offset, .access = JN_ACCESS_UNKNOWN, .caught = JN_CAUGHT_LATER,
-                                 .type = holder->type_id, .type_addr = holder->ty.type,
+                                 .type = holder->type_id, .type_addr = ty_defined_at(&holder->ty),
                                  .aux = holder->ty.basicsize, .other_addr = other, .other_type = other_type};
     rec_error(e, &info);
 }
@@ -263,6 +268,91 @@ static uint64_t first_checked_word(const struct object *o)
     return L->ob_type;
 }
 
+/* ---- what a heap type and its module hold ----
+ *
+ * An extension's instances may keep borrowed pointers to objects their
+ * module owns: _sqlite3's Connection keeps its module state's ten
+ * exception classes so. Their tp_traverse rightly leaves them out: each
+ * instance owns its heap type, and the type owns its module, so those
+ * objects outlive the instance and no cycle can hang on the pointer. Such
+ * a pointer is not reported. The objects counted as held: what the type's
+ * tp_traverse visits (its dict, bases, MRO and module), what the module's
+ * visits (its dict, and through m_traverse its state), and the keys and
+ * values of those dicts. Collected once per type and pass, and only when
+ * a type has a pointer that would otherwise be reported. */
+
+#define HELD_TYPES 4
+#define HELD_MAX 4096
+
+struct held {
+    uintptr_t type; /* 0: unused */
+    size_t n;
+    bool full;      /* more than HELD_MAX: the rest counts as held too */
+    uintptr_t p[HELD_MAX];
+};
+/* protected as seen; emptied at the start of every pass (held_reset) */
+static struct held held[HELD_TYPES];
+static unsigned held_next;
+
+static void held_reset(void)
+{
+    for (unsigned i = 0; i < HELD_TYPES; i++)
+        held[i].type = 0;
+}
+
+static int held_visit(void *obj, void *arg)
+{
+    struct held *h = arg;
+    if (h->n < HELD_MAX)
+        h->p[h->n++] = (uintptr_t)obj;
+    else
+        h->full = true;
+    return 0;
+}
+
+/* Visits, with held_visit, what each object of h->p[from, to) holds whose
+ * tp_traverse is trav. */
+static void held_expand(struct held *h, size_t from, size_t to, uintptr_t trav)
+{
+    const struct pyver_layout *L = pf_layout;
+    for (size_t i = from; i < to && trav; i++) {
+        uintptr_t type = AT(h->p[i], L->ob_type, uintptr_t);
+        if (type && AT(type, L->type_traverse, uintptr_t) == trav)
+            ((traverseproc)trav)((void *)h->p[i], held_visit, h);
+    }
+}
+
+static const struct held *held_by(uintptr_t type)
+{
+    for (unsigned i = 0; i < HELD_TYPES; i++)
+        if (held[i].type == type)
+            return &held[i];
+    struct held *h = &held[held_next++ % HELD_TYPES];
+    h->type = type;
+    h->n = 0;
+    h->full = false;
+    /* The type's own traverse is its metatype's (type_traverse for most). */
+    uintptr_t meta = AT(type, pf_layout->ob_type, uintptr_t);
+    traverseproc trav = meta ? AT(meta, pf_layout->type_traverse, traverseproc) : NULL;
+    if (trav)
+        trav((void *)type, held_visit, h);
+    size_t own = h->n;
+    held_expand(h, 0, own, module_traverse);
+    size_t modules = h->n;
+    held_expand(h, 0, modules, dict_traverse);
+    return h;
+}
+
+/* True if w is one of the objects the heap type holds (above). */
+static bool held_by_heap_type(uintptr_t type, uintptr_t w)
+{
+    const struct held *h = held_by(type);
+    for (size_t i = 0; i < h->n; i++)
+        if (h->p[i] == w)
+            return true;
+    return h->full;
+}
+
 /* Words of an extension's GC object that point to live GC objects its
  * tp_traverse did not visit. Skipped: the header's reference count, the
  * type pointer of a static type, the weak reference list (weak references
@@ -281,6 +371,8 @@ static void check_untraversed(struct visit_ctx *c, const struct object *o)
         /* A pointer to itself is not a reference the collector needs (Cython's
          * functions keep one in m_self without owning it). */
         if (!w || (w & 15) || w == o->obj || visited(c, w) || !live_object_at(w, &ref) || !ref.ty.gc)
+            continue;
+        if (heap_type && held_by_heap_type(o->ty.type, w))
             continue;
         if (first_time(o->ty.type, (int64_t)off, JN_ERR_GC_UNTRAVERSED)) {
             report(JN_ERR_GC_UNTRAVERSED, o, (int64_t)off, ref.block, ref.type_id, ref.li.api);
@@ -362,6 +454,7 @@ static int ft_check_visit(void *obj, void *arg)
 static size_t ft_check_all_tracked(void)
 {
     struct ft_walk w = {0};
+    held_reset();
     visit_objects(ft_check_visit, &w);
     return w.found;
 }
@@ -369,6 +462,7 @@ static size_t ft_check_all_tracked(void)
 static size_t check_generations(unsigned upto)
 {
     size_t found = 0;
+    held_reset();
     for (unsigned g = 0; g <= upto && g < pf_layout->gc_generations; g++)
         found += check_generation(g);
     return found;
@@ -544,7 +638,7 @@ static size_t flag_low_counts(struct count_pass *p)
         p->state[j] |= S_FLAGGED;
         struct jn_error_info info = {.api = o.li.api, .other_api = o.li.api, .addr = o.block,
                                      .offset = 0, .access = JN_ACCESS_UNKNOWN, .caught = JN_CAUGHT_LATER,
-                                     .type = o.type_id, .type_addr = o.ty.type, .aux = (uint64_t)refcnt,
+                                     .type = o.type_id, .type_addr = ty_defined_at(&o.ty), .aux = (uint64_t)refcnt,
                                      .other_addr = p->counts[j]};
         p->flagged_seq[p->nflagged] = rec_error_seq(JN_ERR_REFCOUNT_LOW, &info);
         p->flagged_block[p->nflagged++] = b->addr;

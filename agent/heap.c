@@ -572,7 +572,7 @@ static void check_uninitialized(uint8_t api, void *p, const struct live_info *li
             continue;
         struct jn_error_info info = {.api = api, .other_api = li->api, .addr = (uintptr_t)p,
                                      .offset = (int64_t)(off - obj->offset), .access = JN_ACCESS_UNKNOWN,
-                                     .caught = JN_CAUGHT_LATER, .type = type, .type_addr = obj->type,
+                                     .caught = JN_CAUGHT_LATER, .type = type, .type_addr = ty_defined_at(obj),
                                      .aux = obj->basicsize};
         if (jw_active())
             rec_error(JN_ERR_UNINIT, &info);

@@ -148,6 +148,22 @@ static void describe(uintptr_t obj, uintptr_t block, uintptr_t t, struct ty_obje
     out->gc = (out->flags & L->tpflags_have_gc) != 0;
 }
 
+uintptr_t ty_defined_at(const struct ty_object *o)
+{
+    const struct pyver_layout *L = pf_layout;
+    if (!o->type || !(o->flags & L->tpflags_heaptype))
+        return o->type;
+    Dl_info core, fn_info;
+    if (!dladdr((void *)type_type, &core))
+        return o->type;
+    uintptr_t fns[2] = {AT(o->type, L->type_traverse, uintptr_t), AT(o->type, L->type_dealloc, uintptr_t)};
+    for (int i = 0; i < 2; i++)
+        if (fns[i] && !mod_in_agent(fns[i]) && dladdr((void *)fns[i], &fn_info) &&
+            fn_info.dli_fbase != core.dli_fbase)
+            return fns[i];
+    return o->type;
+}
+
 /* The bytes before the object that its type implies: PyGC_Head for GC
  * types, the managed dict pointers before that. */
 static size_t preheader(unsigned long flags)

@@ -26,6 +26,13 @@ struct ty_object {
     unsigned long flags; /* tp_flags */
 };
 
+/* An address in the module that defines o's type, where that module's
+ * DWARF names the object's fields: the type object of a static type; for a
+ * heap type (allocated, so in no module) its tp_traverse or tp_dealloc when
+ * an extension's, else the type object still. For reports: it asks the
+ * dynamic loader. */
+uintptr_t ty_defined_at(const struct ty_object *o);
+
 /* If the PyObject_Malloc block at `block` (about to be freed) holds an
  * object, returns the id of its type (journaling the type's name on first
  * sight) and fills *obj when obj is not NULL; 0 when it does not look like

@@ -309,7 +309,7 @@ struct jn_error_info {
     enum jn_access access;
     enum jn_caught caught;
     uint32_t type;       /* id of the object's type, for uninitialized fields */
-    uint64_t type_addr;  /* the type object, whose module's DWARF names fields */
+    uint64_t type_addr;  /* an address in the module defining the type (ty_defined_at), whose DWARF names fields */
     uint64_t aux;        /* the type's tp_basicsize (uninitialized fields); the refcount (refcount-too-low) */
     uint64_t other_addr; /* the referent of a GC error (its block) */
     uint32_t other_type; /* the referent's type id */

@@ -46,6 +46,23 @@ def test_heap_type_that_does_not_visit_its_type(interp, tmp_path):
     assert fs[0]["details"]["referent_type"] == "type", fs[0]["details"]
 
 
+def test_borrowed_pointers_to_what_the_module_holds_are_quiet(interp, tmp_path):
+    """A heap type made from a module with state (as _sqlite3's Connection) whose instances keep
+    borrowed pointers to the module state's exception class and to a dict of the module's
+    namespace, unvisited: correct (each instance owns its type, the type its module), so not
+    reported. Before, both were, as _sqlite3's ten exception classes were on every connection.
+    The owned list the same tp_traverse forgets is still found."""
+    script = tmp_path / "script.py"
+    script.write_text("import gc, zoo_gcstate\n"
+                      "def make():\n    return [zoo_gcstate.connect(f'c{i}') for i in range(3)]\n"
+                      "conns = make()\ngc.collect()\nprint('done')\n")
+    res = H.run_lifeline(interp, [str(script)], extensions=["zoo_gcstate"])
+    fs = found(res, "gc-untraversed-reference")
+    assert [f["details"]["field"] for f in fs] == ["data"], res.describe()
+    assert fs[0]["block"]["type"] == "zoo_gcstate.Conn" and fs[0]["details"]["referent_type"] == "list", fs[0]
+    assert "done" in res.stdout, res.describe()
+
+
 def test_traverse_visiting_freed_memory(interp, tmp_path):
     H.require_capability(interp, "gc-dangling-reference")
     body = "def make():\n    s = {1, 2}\n    return zoo_gc.keeper(s)\nk = make()\ngc.collect()"

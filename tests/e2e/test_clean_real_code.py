@@ -114,6 +114,7 @@ REALCODE = {
     "ujson": ("serializers_work.py", ["ujson"], "ujson", "ujson-ok"),
     "simplejson": ("serializers_work.py", ["simplejson"], "simplejson._speedups", "simplejson-ok"),
     "ctypes": ("ctypes_work.py", [], "_ctypes", "ctypes-ok"),
+    "sqlite3": ("sqlite3_work.py", [], "_sqlite3", "sqlite3-ok"),
 }
 
 REGRTESTS = ["test_json", "test_list", "test_dict", "test_set", "test_weakref", "test_gc",

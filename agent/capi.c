@@ -18,6 +18,7 @@ bool capi_init(void)
     LOOKUP(PyCFunction_NewEx);
     LOOKUP(PyObject_SetAttrString);
     LOOKUP(PyObject_GetAttrString);
+    LOOKUP(PyModule_GetDict);
     LOOKUP(PyObject_CallOneArg);
     LOOKUP(PyObject_CallNoArgs);
     LOOKUP(PyDict_SetItemString);

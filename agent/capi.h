@@ -54,6 +54,7 @@ struct capi {
     void *(*PyInterpreterState_Next)(void *interp);
     capi_obj *(*PyTuple_GetItem)(capi_obj *t, intptr_t i);
     capi_obj *(*PyDict_GetItemString)(capi_obj *d, const char *key);
+    capi_obj *(*PyModule_GetDict)(capi_obj *module); /* optional: a borrowed reference */
     int (*PyUnicode_CompareWithASCIIString)(capi_obj *s, const char *ascii);
     capi_obj *none;                      /* &_Py_NoneStruct */
     capi_obj **exc_runtime_error;        /* &PyExc_RuntimeError */

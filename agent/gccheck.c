@@ -46,7 +46,7 @@ typedef int (*gc_visitor)(void *obj, void *arg);
 static void (*visit_objects)(gc_visitor visit, void *arg);
 static uintptr_t core_base;       /* load address of the object defining PyType_Type */
 static uintptr_t float_type, complex_type, bytearray_type;
-/* The traverse functions of modules and dicts (their subclasses inherit them). */
+/* The traverse functions of modules and dicts (a subclass inherits them). */
 static uintptr_t module_traverse, dict_traverse;
 static uint64_t type_object_size; /* PyType_Type's tp_basicsize: a heap type's own words */
 
@@ -89,14 +89,22 @@ bool gck_init(void)
     return true;
 }
 
+/* True if (type, offset, error) was reported already. */
+static bool reported(uintptr_t type, int64_t offset, uint32_t error)
+{
+    for (size_t i = 0; i < nseen; i++)
+        if (seen[i].type == type && seen[i].offset == offset && seen[i].error == error)
+            return true;
+    return false;
+}
+
 /* True the first time (type, offset, error) is met: each is reported once.
  * Once SEEN_MAX are remembered, nothing more is reported (rather than the
  * same problems again at every collection). */
 static bool first_time(uintptr_t type, int64_t offset, uint32_t error)
 {
-    for (size_t i = 0; i < nseen; i++)
-        if (seen[i].type == type && seen[i].offset == offset && seen[i].error == error)
-            return false;
+    if (reported(type, offset, error))
+        return false;
     if (nseen == SEEN_MAX)
         return false;
     seen[nseen++] = (struct seen){type, offset, error};
@@ -273,13 +281,17 @@ static uint64_t first_checked_word(const struct object *o)
  * An extension's instances may keep borrowed pointers to objects their
  * module owns: _sqlite3's Connection keeps its module state's ten
  * exception classes so. Their tp_traverse rightly leaves them out: each
- * instance owns its heap type, and the type owns its module, so those
- * objects outlive the instance and no cycle can hang on the pointer. Such
- * a pointer is not reported. The objects counted as held: what the type's
- * tp_traverse visits (its dict, bases, MRO and module), what the module's
- * visits (its dict, and through m_traverse its state), and the keys and
- * values of those dicts. Collected once per type and pass, and only when
- * a type has a pointer that would otherwise be reported. */
+ * instance owns its heap type, the type owns its module, and the module its
+ * state and its namespace, so those objects outlive the instance and no
+ * cycle can hang on the pointer. Such a pointer is not reported. Held
+ * counts: the GC objects the type's tp_traverse visits (its dict, bases,
+ * MRO and module), those its module's traverse visits (its state, through
+ * m_traverse, and its dict), and the values of the module's dict; not the
+ * contents of other dicts (a registry in the state, whose entries come and
+ * go). The type pointer itself is never excused: every instance must visit
+ * it. Collected once per type and pass, and only when a type has a pointer
+ * that would otherwise be reported; a set that overflows excuses nothing
+ * beyond what it holds. */
 
 #define HELD_TYPES 4
 #define HELD_MAX 4096
@@ -287,7 +299,6 @@ static uint64_t first_checked_word(const struct object *o)
 struct held {
     uintptr_t type; /* 0: unused */
     size_t n;
-    bool full;      /* more than HELD_MAX: the rest counts as held too */
     uintptr_t p[HELD_MAX];
 };
 /* protected as seen; emptied at the start of every pass (held_reset) */
@@ -300,26 +311,29 @@ static void held_reset(void)
         held[i].type = 0;
 }
 
+/* The type of the GC object at p, or 0 for anything else: NULL, a
+ * misaligned word, an object freed under its holder (a stale pointer the
+ * gc-dangling-reference check reports; its type word is a fill pattern, or
+ * its pool page is closed), an object that is not a GC object. Reads what
+ * the collector reads of a visited object. */
+static uintptr_t gc_object_type(uintptr_t p)
+{
+    const struct pyver_layout *L = pf_layout;
+    uint8_t api;
+    if (!p || (p & 7) || freed_referent(p, &api))
+        return 0;
+    uintptr_t type = AT(p, L->ob_type, uintptr_t);
+    if (!type || !(AT(type, L->type_flags, unsigned long) & L->tpflags_have_gc))
+        return 0;
+    return type;
+}
+
 static int held_visit(void *obj, void *arg)
 {
     struct held *h = arg;
-    if (h->n < HELD_MAX)
+    if (h->n < HELD_MAX && gc_object_type((uintptr_t)obj))
         h->p[h->n++] = (uintptr_t)obj;
-    else
-        h->full = true;
     return 0;
-}
-
-/* Visits, with held_visit, what each object of h->p[from, to) holds whose
- * tp_traverse is trav. */
-static void held_expand(struct held *h, size_t from, size_t to, uintptr_t trav)
-{
-    const struct pyver_layout *L = pf_layout;
-    for (size_t i = from; i < to && trav; i++) {
-        uintptr_t type = AT(h->p[i], L->ob_type, uintptr_t);
-        if (type && AT(type, L->type_traverse, uintptr_t) == trav)
-            ((traverseproc)trav)((void *)h->p[i], held_visit, h);
-    }
 }
 
 static const struct held *held_by(uintptr_t type)
@@ -330,16 +344,22 @@ static const struct held *held_by(uintptr_t type)
     struct held *h = &held[held_next++ % HELD_TYPES];
     h->type = type;
     h->n = 0;
-    h->full = false;
     /* The type's own traverse is its metatype's (type_traverse for most). */
     uintptr_t meta = AT(type, pf_layout->ob_type, uintptr_t);
     traverseproc trav = meta ? AT(meta, pf_layout->type_traverse, traverseproc) : NULL;
     if (trav)
         trav((void *)type, held_visit, h);
     size_t own = h->n;
-    held_expand(h, 0, own, module_traverse);
-    size_t modules = h->n;
-    held_expand(h, 0, modules, dict_traverse);
+    for (size_t i = 0; i < own && module_traverse; i++) {
+        uintptr_t m = h->p[i], mtype = gc_object_type(m);
+        if (!mtype || AT(mtype, pf_layout->type_traverse, uintptr_t) != module_traverse)
+            continue;
+        ((traverseproc)module_traverse)((void *)m, held_visit, h);
+        uintptr_t dict = capi.PyModule_GetDict ? (uintptr_t)capi.PyModule_GetDict((capi_obj *)m) : 0;
+        uintptr_t dtype = gc_object_type(dict);
+        if (dtype && AT(dtype, pf_layout->type_traverse, uintptr_t) == dict_traverse)
+            ((traverseproc)dict_traverse)((void *)dict, held_visit, h);
+    }
     return h;
 }
 
@@ -350,7 +370,7 @@ static bool held_by_heap_type(uintptr_t type, uintptr_t w)
     for (size_t i = 0; i < h->n; i++)
         if (h->p[i] == w)
             return true;
-    return h->full;
+    return false;
 }
 
 /* Words of an extension's GC object that point to live GC objects its
@@ -372,7 +392,9 @@ static void check_untraversed(struct visit_ctx *c, const struct object *o)
          * functions keep one in m_self without owning it). */
         if (!w || (w & 15) || w == o->obj || visited(c, w) || !live_object_at(w, &ref) || !ref.ty.gc)
             continue;
-        if (heap_type && held_by_heap_type(o->ty.type, w))
+        if (reported(o->ty.type, (int64_t)off, JN_ERR_GC_UNTRAVERSED))
+            continue;
+        if (heap_type && off != L->ob_type && held_by_heap_type(o->ty.type, w))
             continue;
         if (first_time(o->ty.type, (int64_t)off, JN_ERR_GC_UNTRAVERSED)) {
             report(JN_ERR_GC_UNTRAVERSED, o, (int64_t)off, ref.block, ref.type_id, ref.li.api);

@@ -30,6 +30,7 @@ static uint32_t ty_next_id = 1;
 
 static uintptr_t type_type;   /* &PyType_Type; set once by ty_init */
 static uintptr_t interpreter; /* the object that defines PyType_Type; set once by ty_init */
+static void *interpreter_base; /* its load address (dladdr's dli_fbase); set once by ty_init */
 
 #define AT(base, off, type) (*(type *)((const char *)(base) + (off)))
 
@@ -38,6 +39,9 @@ void ty_init(void)
     tbl_init(&ty_known, sizeof(struct known_type));
     type_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyType_Type");
     interpreter = mod_owner(type_type);
+    Dl_info core;
+    if (type_type && dladdr((void *)type_type, &core))
+        interpreter_base = core.dli_fbase;
 }
 
 /* True if reading a type object's header at t cannot fault: static types
@@ -151,15 +155,14 @@ static void describe(uintptr_t obj, uintptr_t block, uintptr_t t, struct ty_obje
 uintptr_t ty_defined_at(const struct ty_object *o)
 {
     const struct pyver_layout *L = pf_layout;
-    if (!o->type || !(o->flags & L->tpflags_heaptype))
+    if (!o->type || !(o->flags & L->tpflags_heaptype) || !interpreter_base)
         return o->type;
-    Dl_info core, fn_info;
-    if (!dladdr((void *)type_type, &core))
-        return o->type;
-    uintptr_t fns[2] = {AT(o->type, L->type_traverse, uintptr_t), AT(o->type, L->type_dealloc, uintptr_t)};
+    /* tp_dealloc first: a subclass inherits a traverse more often. */
+    Dl_info fn_info;
+    uintptr_t fns[2] = {AT(o->type, L->type_dealloc, uintptr_t), AT(o->type, L->type_traverse, uintptr_t)};
     for (int i = 0; i < 2; i++)
         if (fns[i] && !mod_in_agent(fns[i]) && dladdr((void *)fns[i], &fn_info) &&
-            fn_info.dli_fbase != core.dli_fbase)
+            fn_info.dli_fbase != interpreter_base)
             return fns[i];
     return o->type;
 }

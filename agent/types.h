@@ -28,7 +28,7 @@ struct ty_object {
 
 /* An address in the module that defines o's type, where that module's
  * DWARF names the object's fields: the type object of a static type; for a
- * heap type (allocated, so in no module) its tp_traverse or tp_dealloc when
+ * heap type (allocated, so in no module) its tp_dealloc or tp_traverse when
  * an extension's, else the type object still. For reports: it asks the
  * dynamic loader. */
 uintptr_t ty_defined_at(const struct ty_object *o);

@@ -63,6 +63,19 @@ def test_borrowed_pointers_to_what_the_module_holds_are_quiet(interp, tmp_path):
     assert "done" in res.stdout, res.describe()
 
 
+def test_heap_type_of_a_module_with_state_that_does_not_visit_its_type(interp, tmp_path):
+    """The module holds the type too, but the type pointer is never excused: every instance owns
+    its heap type and must visit it (the classic slip when a module moves to module state)."""
+    script = tmp_path / "script.py"
+    script.write_text("import gc, zoo_gcstate\nb = zoo_gcstate.bare([1])\ngc.collect()\nprint('done')\n")
+    res = H.run_lifeline(interp, [str(script)], extensions=["zoo_gcstate"])
+    fs = found(res, "gc-untraversed-reference")
+    assert len(fs) == 1, res.describe()
+    assert fs[0]["block"]["type"] == "zoo_gcstate.Bare", fs[0]
+    assert fs[0]["details"]["offset"] == 8 + H.object_header_growth(interp), fs[0]["details"]  # ob_type
+    assert fs[0]["details"]["referent_type"] == "type", fs[0]["details"]
+
+
 def test_traverse_visiting_freed_memory(interp, tmp_path):
     H.require_capability(interp, "gc-dangling-reference")
     body = "def make():\n    s = {1, 2}\n    return zoo_gc.keeper(s)\nk = make()\ngc.collect()"

@@ -44,7 +44,6 @@ static bool gck_ready;
 static bool free_threaded;
 typedef int (*gc_visitor)(void *obj, void *arg);
 static void (*visit_objects)(gc_visitor visit, void *arg);
-static uintptr_t core_base;       /* load address of the object defining PyType_Type */
 static uintptr_t float_type, complex_type, bytearray_type;
 /* The traverse functions of modules and dicts (a subclass inherits them). */
 static uintptr_t module_traverse, dict_traverse;
@@ -63,9 +62,8 @@ static struct tbl traverse_origin;
 
 bool gck_init(void)
 {
-    Dl_info info;
     void *type_type = dlsym(RTLD_DEFAULT, "PyType_Type");
-    if (!pf_layout || !type_type || !dladdr(type_type, &info))
+    if (!pf_layout || !type_type)
         return false;
     /* The GIL builds walk the generation lists through the GC heads, which a
      * free-threaded build does not have: its tracked objects are visited in
@@ -76,7 +74,6 @@ bool gck_init(void)
         if (!visit_objects)
             return false;
     }
-    core_base = (uintptr_t)info.dli_fbase;
     float_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyFloat_Type");
     complex_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyComplex_Type");
     bytearray_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyByteArray_Type");
@@ -121,8 +118,7 @@ static bool extension_code(uintptr_t fn)
     struct origin { uint64_t key, ext; } *o = tbl_find(&traverse_origin, fn);
     if (o)
         return o->ext == 1;
-    Dl_info info;
-    bool ext = dladdr((void *)fn, &info) && (uintptr_t)info.dli_fbase != core_base && !mod_in_agent(fn);
+    bool ext = ty_in_extension(fn);
     bool inserted;
     o = tbl_insert(&traverse_origin, fn, &inserted);
     if (o)

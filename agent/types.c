@@ -155,16 +155,20 @@ static void describe(uintptr_t obj, uintptr_t block, uintptr_t t, struct ty_obje
 uintptr_t ty_defined_at(const struct ty_object *o)
 {
     const struct pyver_layout *L = pf_layout;
-    if (!o->type || !(o->flags & L->tpflags_heaptype) || !interpreter_base)
+    if (!o->type || !(o->flags & L->tpflags_heaptype))
         return o->type;
     /* tp_dealloc first: a subclass inherits a traverse more often. */
-    Dl_info fn_info;
     uintptr_t fns[2] = {AT(o->type, L->type_dealloc, uintptr_t), AT(o->type, L->type_traverse, uintptr_t)};
     for (int i = 0; i < 2; i++)
-        if (fns[i] && !mod_in_agent(fns[i]) && dladdr((void *)fns[i], &fn_info) &&
-            fn_info.dli_fbase != interpreter_base)
+        if (fns[i] && ty_in_extension(fns[i]))
             return fns[i];
     return o->type;
+}
+
+bool ty_in_extension(uintptr_t fn)
+{
+    Dl_info info;
+    return interpreter_base && !mod_in_agent(fn) && dladdr((void *)fn, &info) && info.dli_fbase != interpreter_base;
 }
 
 /* The bytes before the object that its type implies: PyGC_Head for GC

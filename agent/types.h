@@ -33,6 +33,12 @@ struct ty_object {
  * dynamic loader. */
 uintptr_t ty_defined_at(const struct ty_object *o);
 
+/* True if the code at fn lies in a loaded object other than the one that
+ * defines the interpreter and other than lifeline's agent: an extension's
+ * (or a library's). Asks the dynamic loader each time; false before
+ * ty_init or when the loader does not know fn. */
+bool ty_in_extension(uintptr_t fn);
+
 /* If the PyObject_Malloc block at `block` (about to be freed) holds an
  * object, returns the id of its type (journaling the type's name on first
  * sight) and fills *obj when obj is not NULL; 0 when it does not look like
